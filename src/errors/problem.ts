@@ -1,0 +1,57 @@
+import { type ErrorSpec, problemTypeBase } from './codes.js'
+import type { ProblemExtensions } from './payment-error.js'
+
+export type Problem = {
+  code: string
+  spec: ErrorSpec
+  detail: string
+  extensions?: ProblemExtensions
+  retryAfter?: number | undefined
+}
+
+export type ProblemContext = {
+  requestId: string
+  /** A fresh challenge: its `WWW-Authenticate` value and id. */
+  challenge?: { header: string; id: string } | undefined
+}
+
+const wire = (value: string | number | boolean | bigint) => (typeof value === 'bigint' ? value.toString() : value)
+
+/**
+ * Renders the error envelope of `shared/design/errors.md`: RFC 9457 Problem
+ * Details and an OpenAI-style `error` object in one `application/problem+json`
+ * body, with `X-Request-Id`, `Retry-After` and the fresh challenge as headers.
+ */
+export function problemResponse(problem: Problem, context: ProblemContext): Response {
+  const { code, spec, detail } = problem
+  const body: Record<string, unknown> = {
+    type: problemTypeBase + spec.type,
+    title: spec.title,
+    status: spec.status,
+    detail,
+    code,
+    retryable: spec.retryable,
+    requestId: context.requestId,
+    ...(context.challenge ? { challengeId: context.challenge.id } : {}),
+  }
+  // Extensions add members; they never replace the envelope's own.
+  for (const [key, value] of Object.entries(problem.extensions ?? {})) {
+    if (!(key in body)) body[key] = wire(value)
+  }
+  body.error = {
+    message: detail,
+    type: spec.errorType,
+    code,
+    param: null,
+    retryable: spec.retryable,
+    request_id: context.requestId,
+  }
+  const headers = new Headers({
+    'Content-Type': 'application/problem+json',
+    'Cache-Control': 'no-store',
+    'X-Request-Id': context.requestId,
+  })
+  if (context.challenge) headers.set('WWW-Authenticate', context.challenge.header)
+  if (problem.retryAfter !== undefined) headers.set('Retry-After', String(problem.retryAfter))
+  return new Response(JSON.stringify(body), { status: spec.status, headers })
+}

@@ -1,0 +1,18 @@
+// Wire formats of the Payment HTTP authentication scheme (pure functions).
+export { base64url } from './protocol/base64url.js'
+export { bodyDigest, verifyBodyDigest } from './protocol/body-digest.js'
+export { canonicalJson } from './protocol/canonical-json.js'
+export { Challenge, computeChallengeId, type ChallengeBinding, type JsonObject } from './protocol/challenge.js'
+export { Credential, maxCredentialLength } from './protocol/credential.js'
+export { Receipt } from './protocol/receipt.js'
+export { timingSafeEqual } from './protocol/timing-safe-equal.js'
+export { WireError, type WireErrorKind } from './protocol/wire-error.js'
+
+// The error contract.
+export { errorCodes, isErrorCode, problemTypeBase, type ErrorCode, type ErrorSpec } from './errors/codes.js'
+export { PaymentError, type PaymentErrorOptions, type ProblemExtensions } from './errors/payment-error.js'
+
+// The Hono middleware and the port a payment method implements.
+export { payment, type PaymentOptions, type PaymentVariables, type SecretKey } from './middleware/payment.js'
+export type { Authorization, AuthorizeParameters, PaymentLogFields, PaymentMethod } from './middleware/method.js'
+export { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './middleware/logger.js'

@@ -1,0 +1,64 @@
+import type { Context } from 'hono'
+import type { Credential } from '../protocol/credential.js'
+import type { JsonObject } from '../protocol/challenge.js'
+import type { Receipt } from '../protocol/receipt.js'
+
+/** Safe-to-log facts about a payment: ids and amounts, never credentials or content. */
+export type PaymentLogFields = {
+  channelId?: string
+  /** Amounts in base units. */
+  amounts?: Record<string, bigint>
+}
+
+/**
+ * The method's verdict on a credential.
+ * - `serve`: the payment covers the request; the route handler runs, then the
+ *   middleware calls `commit` after a 2xx answer or `release` otherwise.
+ * - `respond`: a management action (e.g. a session `topUp` or `close`) that is
+ *   complete in itself; the handler does not run.
+ */
+export type Authorization<TPayment> =
+  | {
+      kind: 'serve'
+      /** What the handler reads as `c.var.payment`. */
+      payment: TPayment
+      log?: PaymentLogFields
+      /** Charges what the response consumed and returns its receipt. Throwing withholds the response. */
+      commit(context: Context): Promise<{ receipt: Receipt; log?: PaymentLogFields }>
+      /** Undoes whatever was held for this request; nothing is charged. */
+      release(): Promise<void>
+    }
+  | {
+      kind: 'respond'
+      status: 200 | 204
+      receipt: Receipt
+      log?: PaymentLogFields
+    }
+
+export type AuthorizeParameters = {
+  /** The parsed credential; its challenge binding, realm, route, expiry and body digest are already verified. */
+  credential: Credential
+  /** The decoded `request` of the echoed challenge, as this server issued it. */
+  request: JsonObject
+  context: Context
+}
+
+/**
+ * A payment method as the middleware sees it: it prices a challenge and judges
+ * a credential. The Tempo session engine implements this; the middleware owns
+ * everything method-independent (binding, expiry, digest, envelope, receipts).
+ */
+export interface PaymentMethod<TPayment = unknown> {
+  /** Payment method identifier (lowercase ASCII letters), e.g. `tempo`. */
+  readonly name: string
+  /** Payment intent, e.g. `session`. */
+  readonly intent: string
+  /**
+   * The `request` object of a fresh challenge for this HTTP request. Must not
+   * change state: an unpaid request only ever gets a challenge. May throw a
+   * `PaymentError` (e.g. `mpp_request_quote_invalid`).
+   */
+  challengeRequest(context: Context): JsonObject | Promise<JsonObject>
+  /** Verifies the credential's payload; throws a `PaymentError` when it does not pay. */
+  authorize(parameters: AuthorizeParameters): Promise<Authorization<TPayment>>
+}

@@ -1,0 +1,187 @@
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { formatAuthParam, parseAuthChallenges } from './auth-params.js'
+import { base64url } from './base64url.js'
+import { canonicalJson } from './canonical-json.js'
+import { WireError } from './wire-error.js'
+
+/**
+ * A `WWW-Authenticate: Payment` challenge, with every parameter as it is on the
+ * wire: `request` and `opaque` stay base64url(JCS JSON) strings, because the
+ * challenge binding and the credential's echo are over exactly those strings.
+ */
+export type Challenge = {
+  id: string
+  realm: string
+  /** Payment method identifier, lowercase ASCII letters. */
+  method: string
+  intent: string
+  /** base64url(JCS(request JSON)). */
+  request: string
+  /** RFC 3339 date-time. */
+  expires?: string
+  /** RFC 9530 digest of the request body, `sha-256=:…:`. */
+  digest?: string
+  description?: string
+  /** base64url(JCS(flat string map)). */
+  opaque?: string
+}
+
+/** A JSON object. */
+export type JsonObject = { [key: string]: unknown }
+
+export type ChallengeBinding = {
+  secretKey: Uint8Array | string
+  realm: string
+  method: string
+  intent: string
+  /** The request object (JCS-serialised and encoded here) or its wire string. */
+  request: JsonObject | string
+  expires?: string | undefined
+  digest?: string | undefined
+  /** The opaque map (JCS-serialised and encoded here) or its wire string. */
+  opaque?: Record<string, string> | string | undefined
+}
+
+const methodPattern = /^[a-z]+$/
+const intentPattern = /^[A-Za-z0-9-]+$/
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const encodeJson = (value: JsonObject | string) => (typeof value === 'string' ? value : base64url.encode(canonicalJson(value)))
+
+/**
+ * The HMAC-SHA256 challenge binding of draft-httpauth-payment §5.1.3: seven
+ * `|`-joined positional slots (absent optional ones empty), MAC'd with the server
+ * secret, base64url-encoded.
+ */
+export function computeChallengeId(binding: ChallengeBinding): string {
+  const slots = [
+    binding.realm,
+    binding.method,
+    binding.intent,
+    encodeJson(binding.request),
+    binding.expires ?? '',
+    binding.digest ?? '',
+    binding.opaque === undefined ? '' : encodeJson(binding.opaque),
+  ]
+  const key = typeof binding.secretKey === 'string' ? new TextEncoder().encode(binding.secretKey) : binding.secretKey
+  return base64url.encode(hmac(sha256, key, new TextEncoder().encode(slots.join('|'))))
+}
+
+// Parses a base64url(JSON object) parameter; `what` names it in the error.
+function decodeJsonObject(value: string, what: string, kind: 'challenge' | 'credential'): JsonObject {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(base64url.decodeText(value))
+  } catch (cause) {
+    throw new WireError(kind, `${what} is not base64url-encoded JSON`, { cause })
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new WireError(kind, `${what} is not a JSON object`)
+  }
+  return parsed as JsonObject
+}
+
+/**
+ * Checks the rules every Payment challenge obeys wherever it appears (header or
+ * a credential's echo): required parameters present and non-empty, method
+ * lowercase, `request` a base64url JSON object, `opaque` a base64url flat string
+ * map, `expires` an RFC 3339 date-time. Throws a `WireError` of `kind`.
+ */
+export function assertChallenge(challenge: Challenge, kind: 'challenge' | 'credential' = 'challenge'): void {
+  for (const name of ['id', 'realm', 'method', 'intent', 'request'] as const) {
+    if (typeof challenge[name] !== 'string' || challenge[name] === '') {
+      throw new WireError(kind, `challenge parameter "${name}" is missing or empty`)
+    }
+  }
+  if (!methodPattern.test(challenge.method)) throw new WireError(kind, 'challenge method must be lowercase ASCII letters')
+  if (!intentPattern.test(challenge.intent)) throw new WireError(kind, 'challenge intent is not a valid intent token')
+  decodeJsonObject(challenge.request, 'challenge request', kind)
+  if (challenge.opaque !== undefined) {
+    const opaque = decodeJsonObject(challenge.opaque, 'challenge opaque', kind)
+    if (!Object.values(opaque).every((value) => typeof value === 'string')) {
+      throw new WireError(kind, 'challenge opaque must be a flat string-to-string map')
+    }
+  }
+  if (challenge.expires !== undefined && !(rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))) {
+    throw new WireError(kind, 'challenge expires is not an RFC 3339 date-time')
+  }
+}
+
+const parameterOrder = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description', 'opaque'] as const
+
+function fromParams(params: Map<string, string>): Challenge {
+  const challenge: Partial<Record<(typeof parameterOrder)[number], string>> = {}
+  // Unknown parameters are ignored (draft-httpauth-payment §5.1.2).
+  for (const name of parameterOrder) {
+    const value = params.get(name)
+    if (value !== undefined) challenge[name] = value
+  }
+  assertChallenge(challenge as Challenge)
+  return challenge as Challenge
+}
+
+export const Challenge = {
+  /**
+   * Creates a bound challenge: encodes `request` and `opaque` with JCS and
+   * base64url and computes `id` with the secret.
+   */
+  create(binding: ChallengeBinding & { description?: string }): Challenge {
+    const challenge: Challenge = {
+      id: computeChallengeId(binding),
+      realm: binding.realm,
+      method: binding.method,
+      intent: binding.intent,
+      request: encodeJson(binding.request),
+    }
+    if (binding.expires !== undefined) challenge.expires = binding.expires
+    if (binding.digest !== undefined) challenge.digest = binding.digest
+    if (binding.description !== undefined) challenge.description = binding.description
+    if (binding.opaque !== undefined) challenge.opaque = encodeJson(binding.opaque)
+    return challenge
+  },
+
+  /** The `WWW-Authenticate` field value: `Payment id="…", realm="…", …`. */
+  format(challenge: Challenge): string {
+    assertChallenge(challenge)
+    const params = parameterOrder.flatMap((name) => {
+      const value = challenge[name]
+      return value === undefined ? [] : [formatAuthParam(name, value)]
+    })
+    return `Payment ${params.join(', ')}`
+  },
+
+  /**
+   * Parses the Payment challenges of a `WWW-Authenticate` value (several
+   * challenges in one value, or several header lines joined with `, `), skipping
+   * other schemes. One Payment challenge comes back as itself, several as an
+   * array; none, or any malformed one, throws a `WireError`.
+   */
+  parse(headerValue: string): Challenge | Challenge[] {
+    const challenges = Challenge.parseAll(headerValue)
+    return challenges.length === 1 ? challenges[0]! : challenges
+  },
+
+  /** Like `parse`, always returning an array (of at least one challenge). */
+  parseAll(headerValue: string): Challenge[] {
+    const challenges = parseAuthChallenges(headerValue)
+      .filter((challenge) => challenge.scheme.toLowerCase() === 'payment')
+      .map((challenge) => {
+        if (challenge.token68 !== undefined) throw new WireError('challenge', 'a Payment challenge takes auth-params, not token68')
+        return fromParams(challenge.params)
+      })
+    if (challenges.length === 0) throw new WireError('challenge', 'no Payment challenge in the field value')
+    return challenges
+  },
+
+  /** The decoded `request` object of a (validated) challenge. */
+  request(challenge: Challenge): JsonObject {
+    return decodeJsonObject(challenge.request, 'challenge request', 'challenge')
+  },
+
+  /** The decoded `opaque` map of a (validated) challenge, if it has one. */
+  opaque(challenge: Challenge): Record<string, string> | undefined {
+    return challenge.opaque === undefined
+      ? undefined
+      : (decodeJsonObject(challenge.opaque, 'challenge opaque', 'challenge') as Record<string, string>)
+  },
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest'
+import { canonicalJson, WireError } from '../../src/index.js'
+
+describe('canonicalJson (RFC 8785)', () => {
+  it('matches the RFC 8785 §3.2.2 sample', () => {
+    const value = {
+      numbers: [333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001],
+      string: '\u20ac$\u000F\u000aA\'\u0042\u0022\u005c\\"/',
+      literals: [null, true, false],
+    }
+    expect(canonicalJson(value)).toBe(
+      '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+    )
+  })
+
+  it('sorts keys by UTF-16 code units (RFC 8785 §3.2.3 sample)', () => {
+    const value = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji: Grinning Face',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin Small Letter O With Diaeresis',
+    }
+    // Read the keys off the string: Object.keys would move the integer-like "1" first.
+    const keys = [...canonicalJson(value).matchAll(/"((?:[^"\\]|\\.)*)":/g)].map((match) => JSON.parse(`"${match[1]}"`))
+    expect(keys).toEqual(['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'])
+  })
+
+  it('writes no whitespace, sorts nested objects, and leaves <>& unescaped', () => {
+    expect(canonicalJson({ b: { d: 1, c: [2, { f: 'x', e: 'y' }] }, a: '<>&' })).toBe(
+      '{"a":"<>&","b":{"c":[2,{"e":"y","f":"x"}],"d":1}}',
+    )
+  })
+
+  it('formats numbers as ECMAScript does', () => {
+    expect(canonicalJson([-0, 1e21, 1e-7, 100, 0.1 + 0.2])).toBe('[0,1e+21,1e-7,100,0.30000000000000004]')
+  })
+
+  it('omits undefined object members like JSON.stringify', () => {
+    expect(canonicalJson({ a: undefined, b: 1 })).toBe('{"b":1}')
+  })
+
+  it.each([
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['a bigint', 1n],
+    ['a function', () => 1],
+    ['a Date', new Date(0)],
+    ['a Map', new Map()],
+    ['undefined', undefined],
+    ['undefined in an array', [undefined]],
+    ['a lone surrogate', '\ud800'],
+    ['a lone surrogate key', { '\udc00': 1 }],
+  ])('rejects %s', (_, value) => {
+    expect(() => canonicalJson(value)).toThrow(WireError)
+  })
+})

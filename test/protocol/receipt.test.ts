@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import { base64url, Receipt, WireError } from '../../src/index.js'
+
+const receipt: Receipt = {
+  method: 'tempo',
+  intent: 'session',
+  status: 'success',
+  timestamp: '2025-01-06T12:08:30Z',
+  reference: '0x6d0f4fdf1f2f6a1f6c1b0fbd6a7d5c2c0a8d3d7b1f6a9c1b3e2d4a5b6c7d8e9f',
+  challengeId: 'c_8d0e3b5a9f2c1d4e',
+  channelId: '0x6d0f4fdf1f2f6a1f6c1b0fbd6a7d5c2c0a8d3d7b1f6a9c1b3e2d4a5b6c7d8e9f',
+  acceptedCumulative: '250000',
+  spent: '237500',
+  units: 500,
+}
+
+describe('Receipt', () => {
+  it('round-trips, keeping unknown fields', () => {
+    const value = Receipt.format({ ...receipt, future: { a: 1 } })
+    expect(value).toMatch(/^[A-Za-z0-9_-]+$/)
+    expect(Receipt.parse(value)).toEqual({ ...receipt, future: { a: 1 } })
+  })
+
+  it('is canonical JSON', () => {
+    expect(base64url.decodeText(Receipt.format(receipt)).startsWith('{"acceptedCumulative":"250000","challengeId"')).toBe(true)
+  })
+
+  it.each([
+    ['a non-success status', { ...receipt, status: 'failed' }],
+    ['a missing reference', { ...receipt, reference: undefined }],
+    ['a missing timestamp', { ...receipt, timestamp: undefined }],
+    ['an array', [receipt]],
+  ])('rejects %s', (_, value) => {
+    expect(() => Receipt.parse(base64url.encode(JSON.stringify(value)))).toThrow(WireError)
+  })
+
+  it('rejects padding and non-base64url input', () => {
+    expect(() => Receipt.parse(`${Receipt.format(receipt)}=`)).toThrow(WireError)
+    expect(() => Receipt.parse('not a receipt!')).toThrow(WireError)
+  })
+})
