@@ -15,4 +15,5 @@ export { PaymentError, type PaymentErrorOptions, type ProblemExtensions } from '
 // The Hono middleware and the port a payment method implements.
 export { payment, type PaymentOptions, type PaymentVariables, type SecretKey } from './middleware/payment.js'
 export type { Authorization, AuthorizeParameters, PaymentLogFields, PaymentMethod } from './middleware/method.js'
+export { paymentErrorHandler } from './middleware/error-handler.js'
 export { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './middleware/logger.js'

@@ -32,4 +32,9 @@ export class PaymentError extends Error {
     const spec: ErrorSpec = errorCodes[code]
     this.retryAfter = options.retryAfter ?? spec.retryAfter
   }
+
+  /** The stand-in for anything unexpected: a fixed text, so no message, stack or secret reaches the client. */
+  static internal(cause?: unknown): PaymentError {
+    return new PaymentError('mpp_internal_error', 'An unexpected error occurred. Retry with backoff and quote the request id.', { cause })
+  }
 }

@@ -1,5 +1,5 @@
-import { type ErrorSpec, problemTypeBase } from './codes.js'
-import type { ProblemExtensions } from './payment-error.js'
+import { type ErrorSpec, errorCodes, problemTypeBase } from './codes.js'
+import type { PaymentError, ProblemExtensions } from './payment-error.js'
 
 export type Problem = {
   code: string
@@ -54,4 +54,10 @@ export function problemResponse(problem: Problem, context: ProblemContext): Resp
   if (context.challenge) headers.set('WWW-Authenticate', context.challenge.header)
   if (problem.retryAfter !== undefined) headers.set('Retry-After', String(problem.retryAfter))
   return new Response(JSON.stringify(body), { status: spec.status, headers })
+}
+
+/** `problemResponse` for a `PaymentError`, its row looked up in the error table. */
+export function paymentErrorResponse(error: PaymentError, context: ProblemContext): Response {
+  const { code, detail, extensions, retryAfter } = error
+  return problemResponse({ code, spec: errorCodes[code], detail, extensions, retryAfter }, context)
 }

@@ -3,7 +3,7 @@ import { createMiddleware } from 'hono/factory'
 import { HTTPException } from 'hono/http-exception'
 import { errorCodes } from '../errors/codes.js'
 import { PaymentError } from '../errors/payment-error.js'
-import { problemResponse } from '../errors/problem.js'
+import { paymentErrorResponse } from '../errors/problem.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
 import { Challenge, computeChallengeId } from '../protocol/challenge.js'
@@ -136,29 +136,21 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     return method.authorize({ credential, request: Challenge.request(challenge), context: c })
   }
 
-  const internalError = (cause?: unknown) =>
-    new PaymentError('mpp_internal_error', 'An unexpected error occurred. Retry with backoff and quote the request id.', { cause })
-
   // Renders any failure as the envelope; codes that carry a challenge get a fresh one.
   async function errorResponse(c: Context, requestId: string, error: unknown, body: Uint8Array | undefined) {
-    const failure = error instanceof PaymentError ? error : internalError(error)
-    const spec = errorCodes[failure.code]
+    const failure = error instanceof PaymentError ? error : PaymentError.internal(error)
     let challenge: { header: string; id: string } | undefined
-    if (spec.challenge) {
+    if (errorCodes[failure.code].challenge) {
       try {
         if (body === undefined) throw new Error('request body unavailable')
         challenge = await issueChallenge(c, body)
       } catch (challengeError) {
         // A request that cannot be priced is answered with why (e.g. mpp_request_quote_invalid), not a challenge.
-        const reason = challengeError instanceof PaymentError && !errorCodes[challengeError.code].challenge ? challengeError : internalError(challengeError)
+        const reason = challengeError instanceof PaymentError && !errorCodes[challengeError.code].challenge ? challengeError : PaymentError.internal(challengeError)
         return errorResponse(c, requestId, reason, body)
       }
     }
-    const response = problemResponse(
-      { code: failure.code, spec, detail: failure.detail, extensions: failure.extensions, retryAfter: failure.retryAfter },
-      { requestId, challenge },
-    )
-    return { response, failure }
+    return { response: paymentErrorResponse(failure, { requestId, challenge }), failure }
   }
 
   return createMiddleware<{ Variables: PaymentVariables<TPayment> }>(async function paymentMiddleware(c, next) {
@@ -237,7 +229,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
       await release(authorization)
       return fail(error instanceof PaymentError ? error : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', { cause: error }))
     }
-    fields = { ...fields, ...committed.log }
+    fields = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
     const response = c.res
     const headers = new Headers(response.headers)
     headers.set('Payment-Receipt', Receipt.format(committed.receipt))

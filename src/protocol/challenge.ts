@@ -125,7 +125,7 @@ export const Challenge = {
    * Creates a bound challenge: encodes `request` and `opaque` with JCS and
    * base64url and computes `id` with the secret.
    */
-  create(binding: ChallengeBinding & { description?: string }): Challenge {
+  create(binding: ChallengeBinding & { description?: string | undefined }): Challenge {
     const challenge: Challenge = {
       id: computeChallengeId(binding),
       realm: binding.realm,

@@ -75,7 +75,8 @@ describe('wire round trips under arbitrary values', () => {
   it('Credential.parse inverts Credential.format', () => {
     fc.assert(fc.property(challengeParts, fc.dictionary(fc.string({ maxLength: 8 }), jsonValue, { maxKeys: 4 }), (parts, payload) => {
       const credential = { challenge: Challenge.create({ secretKey: 'k'.repeat(32), ...parts }), payload }
-      expect(Credential.parse(Credential.format(credential))).toEqual(credential)
+      // JSON has no -0: compare with the payload as JSON carries it.
+      expect(Credential.parse(Credential.format(credential))).toEqual({ ...credential, payload: JSON.parse(JSON.stringify(payload)) })
     }), runs)
   })
 })

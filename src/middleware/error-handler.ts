@@ -1,0 +1,23 @@
+import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { errorCodes } from '../errors/codes.js'
+import { PaymentError } from '../errors/payment-error.js'
+import { paymentErrorResponse } from '../errors/problem.js'
+import { resolveRequestId } from './request-id.js'
+
+/**
+ * A Hono `onError` for apps that use the payment middleware. Hono's default
+ * prints the error, and error messages can carry prompts or credentials; this
+ * one prints nothing and answers in the envelope. (Inside a paid route the
+ * middleware renders the error itself; this covers the rest of the app.)
+ *
+ * @example
+ * app.onError(paymentErrorHandler)
+ */
+export function paymentErrorHandler(error: Error, c: Context): Response {
+  if (error instanceof HTTPException) return error.getResponse()
+  const requestId: string = c.get('requestId') ?? resolveRequestId(c.req.header('X-Request-Id'))
+  // Codes that promise a challenge cannot be honoured without the middleware.
+  const failure = error instanceof PaymentError && !errorCodes[error.code].challenge ? error : PaymentError.internal(error)
+  return paymentErrorResponse(failure, { requestId })
+}
