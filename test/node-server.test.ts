@@ -21,7 +21,7 @@ describe('the Node entry point over real HTTP', () => {
     const challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
     expect(challenge.id).toBe(computeChallengeId({ secretKey, ...challenge }))
     expect(challenge.digest).toBe(bodyDigest(new TextEncoder().encode(body)))
-    expect(response.headers.get('X-Request-Id')).toBe((await response.json()).requestId)
+    expect(response.headers.get('X-Request-Id')).toBe(((await response.json()) as { requestId: string }).requestId)
 
     // The placeholder method refuses payment, but everything before it checked out.
     const paid = await fetch(`${gateway.url}/v1/demo`, {
@@ -30,7 +30,7 @@ describe('the Node entry point over real HTTP', () => {
       headers: { Authorization: Credential.format({ challenge, payload: { action: 'voucher' } }) },
     })
     expect(paid.status).toBe(402)
-    expect((await paid.json()).code).toBe('mpp_payment_verification_failed')
+    expect(((await paid.json()) as { code: string }).code).toBe('mpp_payment_verification_failed')
   })
 
   it('serves free routes untouched', async () => {
