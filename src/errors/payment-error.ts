@@ -8,6 +8,8 @@ export type PaymentErrorOptions = {
   extensions?: ProblemExtensions
   /** Seconds for `Retry-After`, overriding the table's default for the code. */
   retryAfter?: number
+  /** A more specific problem type than the table's, where the contract allows one (e.g. `session/signer-mismatch`). */
+  problemType?: string
   cause?: unknown
 }
 
@@ -23,6 +25,7 @@ export class PaymentError extends Error {
   readonly detail: string
   readonly extensions: ProblemExtensions
   readonly retryAfter: number | undefined
+  readonly problemType: string | undefined
 
   constructor(code: ErrorCode, detail: string, options: PaymentErrorOptions = {}) {
     super(`${code}: ${detail}`, { cause: options.cause })
@@ -31,6 +34,7 @@ export class PaymentError extends Error {
     this.extensions = options.extensions ?? {}
     const spec: ErrorSpec = errorCodes[code]
     this.retryAfter = options.retryAfter ?? spec.retryAfter
+    this.problemType = options.problemType
   }
 
   /** The stand-in for anything unexpected: a fixed text, so no message, stack or secret reaches the client. */

@@ -58,6 +58,7 @@ export function problemResponse(problem: Problem, context: ProblemContext): Resp
 
 /** `problemResponse` for a `PaymentError`, its row looked up in the error table. */
 export function paymentErrorResponse(error: PaymentError, context: ProblemContext): Response {
-  const { code, detail, extensions, retryAfter } = error
-  return problemResponse({ code, spec: errorCodes[code], detail, extensions, retryAfter }, context)
+  const { code, detail, extensions, retryAfter, problemType } = error
+  const spec = problemType === undefined ? errorCodes[code] : { ...errorCodes[code], type: problemType }
+  return problemResponse({ code, spec, detail, extensions, retryAfter }, context)
 }

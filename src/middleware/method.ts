@@ -55,10 +55,12 @@ export interface PaymentMethod<TPayment = unknown> {
   readonly intent: string
   /**
    * The `request` object of a fresh challenge for this HTTP request. Must not
-   * change state: an unpaid request only ever gets a challenge. May throw a
+   * change state: an unpaid request only ever gets a challenge. When a
+   * credential was presented (the challenge answers its failure), it is passed
+   * so the method can tailor the request (e.g. the payer's channel). May throw a
    * `PaymentError` (e.g. `mpp_request_quote_invalid`).
    */
-  challengeRequest(context: Context): JsonObject | Promise<JsonObject>
+  challengeRequest(context: Context, credential?: Credential): JsonObject | Promise<JsonObject>
   /** Verifies the credential's payload; throws a `PaymentError` when it does not pay. */
   authorize(parameters: AuthorizeParameters): Promise<Authorization<TPayment>>
 }

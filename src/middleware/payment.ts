@@ -5,6 +5,7 @@ import { errorCodes } from '../errors/codes.js'
 import { PaymentError } from '../errors/payment-error.js'
 import { paymentErrorResponse } from '../errors/problem.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
+import { base64url } from '../protocol/base64url.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
 import { Challenge, computeChallengeId } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
@@ -13,6 +14,8 @@ import { timingSafeEqual } from '../protocol/timing-safe-equal.js'
 import { WireError } from '../protocol/wire-error.js'
 import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './logger.js'
 import type { Authorization, PaymentLogFields, PaymentMethod } from './method.js'
+import { memoryStore } from '../store/memory.js'
+import type { SessionStore } from '../store/port.js'
 import { resolveRequestId } from './request-id.js'
 
 export type SecretKey = string | Uint8Array
@@ -28,6 +31,11 @@ export type PaymentOptions<TPayment> = {
   secretKey: SecretKey | readonly SecretKey[]
   /** The payment method that prices challenges and judges credentials. */
   method: PaymentMethod<TPayment>
+  /**
+   * Where used challenge ids are recorded: a credential pays for one response.
+   * Default: this process's memory; share one store across instances.
+   */
+  challenges?: Pick<SessionStore, 'consumeChallenge'>
   /** Seconds a challenge stays valid. Default 300. */
   challengeTtl?: number
   /** Receives one entry per decided request. Default: JSON lines on the console. */
@@ -72,6 +80,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
   const challengeTtl = options.challengeTtl ?? 300
   const logger = options.logger ?? consoleLogger
   const now = options.now ?? Date.now
+  const challenges = options.challenges ?? memoryStore({ now })
 
   if (secretKeys.length === 0 || secretKeys.some((key) => key.length < minimumSecretBytes)) {
     throw new Error(`payment(): every secretKey must be at least ${minimumSecretBytes} bytes`)
@@ -84,17 +93,18 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
   // The route a challenge pays for; bound through `opaque`.
   const routeOf = (c: Context) => `${c.req.method} ${c.req.path}`
 
-  async function issueChallenge(c: Context, body: Uint8Array) {
+  async function issueChallenge(c: Context, body: Uint8Array, credential: Credential | undefined) {
     const expires = new Date(Math.floor(now() / 1000) * 1000 + challengeTtl * 1000).toISOString().replace('.000Z', 'Z')
     const challenge = Challenge.create({
       secretKey: secretKeys[0]!,
       realm,
       method: method.name,
       intent: method.intent,
-      request: await method.challengeRequest(c),
+      request: await method.challengeRequest(c, credential),
       expires,
       digest: body.length > 0 ? bodyDigest(body) : undefined,
-      opaque: { route: routeOf(c) },
+      // The nonce makes every challenge unique, so single use is per issuance, not per (body, second).
+      opaque: { route: routeOf(c), nonce: base64url.encode(crypto.getRandomValues(new Uint8Array(12))) },
     })
     return { header: Challenge.format(challenge), id: challenge.id }
   }
@@ -110,12 +120,13 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
 
   // Everything method-independent about a credential, in the order of
   // `shared/design/flow.md`; the method then judges the payload.
-  async function authorize(c: Context, body: Uint8Array): Promise<Authorization<TPayment>> {
+  async function authorize(c: Context, body: Uint8Array, presented: { credential?: Credential }): Promise<Authorization<TPayment>> {
     const header = c.req.header('Authorization')
     if (header === undefined || !paymentScheme.test(header)) {
       throw new PaymentError('payment_required', 'Payment is required. Pay the challenge in WWW-Authenticate and retry the identical request.')
     }
     const credential = parseCredential(header)
+    presented.credential = credential
     const { challenge } = credential
     if (challenge.method !== method.name || challenge.intent !== method.intent) {
       throw new PaymentError('mpp_method_unsupported', `This route accepts ${method.name}/${method.intent} payments only.`)
@@ -133,21 +144,30 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     if (!digestMatches) {
       throw new PaymentError('mpp_body_digest_mismatch', 'The request body does not match the digest bound into the challenge. Retry with the identical body.')
     }
+    if (!(await challenges.consumeChallenge(challenge.id, Date.parse(challenge.expires)))) {
+      throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
+    }
     return method.authorize({ credential, request: Challenge.request(challenge), context: c })
   }
 
   // Renders any failure as the envelope; codes that carry a challenge get a fresh one.
-  async function errorResponse(c: Context, requestId: string, error: unknown, body: Uint8Array | undefined) {
+  async function errorResponse(
+    c: Context,
+    requestId: string,
+    error: unknown,
+    body: Uint8Array | undefined,
+    credential: Credential | undefined,
+  ): Promise<{ response: Response; failure: PaymentError }> {
     const failure = error instanceof PaymentError ? error : PaymentError.internal(error)
     let challenge: { header: string; id: string } | undefined
     if (errorCodes[failure.code].challenge) {
       try {
         if (body === undefined) throw new Error('request body unavailable')
-        challenge = await issueChallenge(c, body)
+        challenge = await issueChallenge(c, body, credential)
       } catch (challengeError) {
         // A request that cannot be priced is answered with why (e.g. mpp_request_quote_invalid), not a challenge.
         const reason = challengeError instanceof PaymentError && !errorCodes[challengeError.code].challenge ? challengeError : PaymentError.internal(challengeError)
-        return errorResponse(c, requestId, reason, body)
+        return errorResponse(c, requestId, reason, body, credential)
       }
     }
     return { response: paymentErrorResponse(failure, { requestId, challenge }), failure }
@@ -160,6 +180,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     let fields: PaymentLogFields | undefined
     let body: Uint8Array | undefined
     let releaseError: unknown
+    const presented: { credential?: Credential } = {}
 
     const finish = (response: Response, code: string, error?: unknown) => {
       const headers = new Headers(response.headers)
@@ -185,7 +206,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
       logger(entry)
     }
     const fail = async (error: unknown) => {
-      const { response, failure } = await errorResponse(c, requestId, error, body)
+      const { response, failure } = await errorResponse(c, requestId, error, body, presented.credential)
       finish(response, failure.code, failure.cause ?? error)
     }
     // A failed release is logged, not surfaced: the reservation expires on its own.
@@ -200,7 +221,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     let authorization: Authorization<TPayment>
     try {
       body = new Uint8Array(await c.req.arrayBuffer())
-      authorization = await authorize(c, body)
+      authorization = await authorize(c, body, presented)
     } catch (error) {
       return fail(error)
     }

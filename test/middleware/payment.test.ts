@@ -21,7 +21,7 @@ describe('payment middleware: unpaid request', () => {
     expect(challenge).toMatchObject({ realm: 'api.example.com', method: 'test', intent: 'charge' })
     expect(challenge.id).toBe(computeChallengeId({ secretKey, ...challenge }))
     expect(challenge.digest).toBe(bodyDigest(new TextEncoder().encode(JSON.stringify(body))))
-    expect(Challenge.opaque(challenge)).toEqual({ route: 'POST /v1/echo' })
+    expect(Challenge.opaque(challenge)).toEqual({ route: 'POST /v1/echo', nonce: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/) })
     expect(Challenge.request(challenge)).toEqual({ amount: '100', currency: 'usd', recipient: 'acct_1' })
     const expiresIn = Date.parse(challenge.expires!) - Date.now()
     expect(expiresIn).toBeGreaterThan(290_000)
@@ -29,6 +29,16 @@ describe('payment middleware: unpaid request', () => {
     const envelope = await problem(response)
     expect(envelope).toMatchObject({ code: 'payment_required', status: 402, challengeId: challenge.id, retryable: true })
     expect(calls).toEqual({ authorized: 0, committed: 0, released: 0 })
+  })
+
+  it('issues a unique challenge every time, even for identical requests', async () => {
+    const { app } = testApp()
+    const ids = new Set<string>()
+    for (let i = 0; i < 5; i++) {
+      const response = await app.request('/v1/echo', json(body))
+      ids.add((Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge).id)
+    }
+    expect(ids.size).toBe(5)
   })
 
   it('binds no digest when there is no body', async () => {
@@ -116,6 +126,20 @@ describe('payment middleware: paid retry', () => {
     expect(await problem(response)).toMatchObject({ code: 'mpp_invalid_challenge', detail: 'The challenge was issued for another route.' })
     expect(response.headers.get('WWW-Authenticate')).not.toBeNull()
     expect(calls.authorized).toBe(0)
+  })
+
+  it('accepts a credential once: a replay is mpp_invalid_challenge and never reaches the method', async () => {
+    const { app, calls } = testApp()
+    const unpaid = await app.request('/v1/echo', json(body))
+    const authorization = credentialFor(unpaid, { proof: 'paid' })
+    const [first, second] = await Promise.all([
+      app.request('/v1/echo', json(body, { Authorization: authorization })),
+      app.request('/v1/echo', json(body, { Authorization: authorization })),
+    ])
+    expect([first.status, second.status].sort()).toEqual([200, 402])
+    const rejected = first.status === 402 ? first : second
+    expect(await problem(rejected)).toMatchObject({ code: 'mpp_invalid_challenge', detail: expect.stringContaining('already used') })
+    expect(calls).toEqual({ authorized: 1, committed: 1, released: 0 })
   })
 
   it('rejects an expired challenge with mpp_invalid_challenge', async () => {
