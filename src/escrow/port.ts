@@ -1,0 +1,66 @@
+import type { Address, Hex } from 'viem'
+
+/** A channel as the escrow contract stores it (`getChannel`). Addresses lowercase. */
+export type OnChainChannel = {
+  payer: Address
+  payee: Address
+  token: Address
+  /** Zero address: the payer signs vouchers itself. */
+  authorizedSigner: Address
+  deposit: bigint
+  settled: bigint
+  /** Unix seconds of a pending forced close; 0n when none. */
+  closeRequestedAt: bigint
+  finalized: boolean
+}
+
+/** What a client-signed transaction does to the escrow, decoded and checked to call this escrow. */
+export type EscrowCall =
+  | {
+      kind: 'open'
+      /** The transaction's recovered sender: the channel's payer. */
+      payer: Address
+      payee: Address
+      token: Address
+      deposit: bigint
+      salt: Hex
+      authorizedSigner: Address
+      /** Computed locally from the arguments, the escrow address and the chain id. */
+      channelId: Hex
+    }
+  | {
+      kind: 'topUp'
+      /** The transaction's recovered sender (the contract only lets the payer top up). */
+      sender: Address
+      channelId: Hex
+      additionalDeposit: bigint
+    }
+
+/**
+ * The session engine's view of the chain: one escrow deployment on one chain.
+ * Implementations throw `PaymentError`s: `mpp_chain_unavailable` when the RPC
+ * fails or times out (nothing was accepted), `mpp_payment_verification_failed`
+ * for a transaction that does not do what it must or reverts.
+ */
+export interface Escrow {
+  /** The escrow contract (lowercase). */
+  readonly address: Address
+  readonly chainId: number
+  /** Reads a channel; `undefined` when it does not exist. */
+  getChannel(channelId: Hex): Promise<OnChainChannel | undefined>
+  /**
+   * Decodes a client-signed transaction, Tempo `0x76` or EIP-1559, into the one
+   * `open` or `topUp` call it makes on this escrow. A `0x76` open may approve the
+   * escrow on the token first; anything else (another contract, another
+   * function, several escrow calls, a wrong chain id) is rejected.
+   */
+  decodeTransaction(serialized: Hex): Promise<EscrowCall>
+  /** Broadcasts a client-signed transaction and waits for its receipt; a revert is rejected. */
+  broadcast(serialized: Hex): Promise<{ txHash: Hex }>
+  /** Whether a payee key is configured to send `settle` and `close`. */
+  readonly canSubmit: boolean
+  /** Sends `settle(channelId, cumulativeAmount, signature)` with the payee key and waits for success. */
+  settle(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
+  /** Sends `close(channelId, cumulativeAmount, signature)` with the payee key and waits for success. */
+  close(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
+}

@@ -1,0 +1,198 @@
+import type { Address, Hex } from 'viem'
+import { PaymentError } from '../errors/payment-error.js'
+import type { OnChainChannel } from '../escrow/port.js'
+
+/** A voucher the server accepted: canonical signature, amount in base units. */
+export type AcceptedVoucher = { amount: bigint; signature: Hex }
+
+/** Money held for one in-flight request until it is committed or released. */
+export type Reservation = { amount: bigint; expiresAt: number }
+
+/**
+ * One channel as the server accounts for it. Authority: the chain for `deposit`,
+ * `settled` and the close state (cached here, re-read when stale); the store for
+ * the accepted voucher, `spent` and reservations. Invariant at every step:
+ * `spent + reserved ≤ acceptedCumulative ≤ deposit`.
+ */
+export type ChannelState = {
+  channelId: Hex
+  payer: Address
+  payee: Address
+  token: Address
+  /** Zero address: the payer signs vouchers. */
+  authorizedSigner: Address
+  deposit: bigint
+  settled: bigint
+  closeRequestedAt: bigint
+  finalized: boolean
+  /** When the on-chain fields were read (ms since the epoch). */
+  chainReadAt: number
+  /** Highest cumulative amount the payer authorized and the server verified. */
+  acceptedCumulative: bigint
+  /** When `acceptedCumulative` last advanced (ms). */
+  acceptedAt: number
+  /**
+   * Accepted vouchers above `settled`, ascending; the last proves
+   * `acceptedCumulative`. Kept so settlement can capture at most `spent`.
+   */
+  vouchers: AcceptedVoucher[]
+  /** Committed charges, cumulative. */
+  spent: bigint
+  reservations: Record<string, Reservation>
+  /** A close is being sent: no new reservations. */
+  closing: boolean
+  closeTxHash?: Hex
+}
+
+const zeroAddress = '0x0000000000000000000000000000000000000000'
+// Accepted vouchers above `spent` kept for settlement; older ones only lose granularity.
+const maxVouchersAhead = 8
+
+export const reservedOf = (state: ChannelState) => Object.values(state.reservations).reduce((sum, r) => sum + r.amount, 0n)
+export const expectedSigner = (state: Pick<ChannelState, 'payer' | 'authorizedSigner'>): Address =>
+  state.authorizedSigner === zeroAddress ? state.payer : state.authorizedSigner
+
+/** A channel the store has not seen: everything already settled counts as spent and accepted. */
+export function channelFromChain(channelId: Hex, chain: OnChainChannel, now: number): ChannelState {
+  return {
+    channelId,
+    ...chain,
+    chainReadAt: now,
+    acceptedCumulative: chain.settled,
+    acceptedAt: now,
+    vouchers: [],
+    spent: chain.settled,
+    reservations: {},
+    closing: false,
+  }
+}
+
+/** Merges a fresh chain read; never moves `deposit` or `settled` backwards on an older read. */
+export function withChain(state: ChannelState, chain: OnChainChannel, readAt: number): ChannelState {
+  if (readAt < state.chainReadAt) return state
+  const settled = chain.settled > state.settled ? chain.settled : state.settled
+  return {
+    ...state,
+    deposit: chain.deposit,
+    settled,
+    closeRequestedAt: chain.closeRequestedAt,
+    finalized: state.finalized || chain.finalized,
+    chainReadAt: readAt,
+    spent: state.spent > settled ? state.spent : settled,
+    acceptedCumulative: state.acceptedCumulative > settled ? state.acceptedCumulative : settled,
+    vouchers: state.vouchers.filter((voucher) => voucher.amount > settled),
+  }
+}
+
+/** Refuses service on a channel that is closed, closing, or has a pending forced close. */
+export function assertUsable(state: ChannelState): void {
+  const extensions = { channelId: state.channelId }
+  if (state.finalized) throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions })
+  if (state.closeRequestedAt !== 0n) {
+    throw new PaymentError('mpp_channel_finalized', 'The payer requested a forced close of this channel; open a new one.', { extensions })
+  }
+  if (state.closing) throw new PaymentError('mpp_channel_finalized', 'The channel is being closed.', { extensions })
+}
+
+/** Accepts a verified voucher that advances the channel. */
+export function acceptVoucher(state: ChannelState, voucher: AcceptedVoucher, options: { minDelta: bigint; now: number }): ChannelState {
+  assertUsable(state)
+  const extensions = { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative }
+  if (voucher.amount <= state.acceptedCumulative) {
+    throw new PaymentError('mpp_payment_verification_failed', `The voucher amount must exceed the accepted cumulative amount ${state.acceptedCumulative}.`, { extensions })
+  }
+  if (voucher.amount - state.acceptedCumulative < options.minDelta) {
+    throw new PaymentError('mpp_payment_verification_failed', `The voucher must add at least ${options.minDelta}.`, { extensions, problemType: 'session/delta-too-small' })
+  }
+  assertWithinDeposit(state, voucher.amount)
+  const ahead = state.vouchers.filter((v) => v.amount > state.spent)
+  const behind = state.vouchers.filter((v) => v.amount <= state.spent).slice(-1)
+  return {
+    ...state,
+    acceptedCumulative: voucher.amount,
+    acceptedAt: options.now,
+    vouchers: [...behind, ...ahead.slice(-(maxVouchersAhead - 1)), voucher],
+  }
+}
+
+/** A voucher amount above the deposit asks the payer to top up first. */
+export function assertWithinDeposit(state: ChannelState, amount: bigint): void {
+  if (amount > state.deposit) {
+    throw new PaymentError('mpp_session_deposit_below_request_cost', `The channel deposit ${state.deposit} cannot cover ${amount}; top up the channel.`, {
+      extensions: { channelId: state.channelId, deposit: state.deposit, requiredCumulative: amount, requiredTopUp: amount - state.deposit },
+    })
+  }
+}
+
+/** Drops reservations whose lifetime ended: a crashed request never locks funds. */
+export function withoutExpired(state: ChannelState, now: number): ChannelState {
+  const live = Object.entries(state.reservations).filter(([, reservation]) => reservation.expiresAt > now)
+  if (live.length === Object.keys(state.reservations).length) return state
+  return { ...state, reservations: Object.fromEntries(live) }
+}
+
+/** Cumulative amount the channel must have accepted to also cover `amount`. */
+export const requiredCumulative = (state: ChannelState, amount: bigint) => state.spent + reservedOf(state) + amount
+
+/**
+ * Holds `amount` for one request. Throws when the accepted vouchers do not
+ * cover it; the caller turns that into the right client action.
+ */
+export function reserve(state: ChannelState, id: string, amount: bigint, expiresAt: number, now: number): ChannelState {
+  const current = withoutExpired(state, now)
+  assertUsable(current)
+  if (requiredCumulative(current, amount) > current.acceptedCumulative) throw new InsufficientAuthorization(current, amount)
+  return { ...current, reservations: { ...current.reservations, [id]: { amount, expiresAt } } }
+}
+
+/** Thrown by `reserve`: the numbers a client needs to sign or top up. */
+export class InsufficientAuthorization extends Error {
+  override name = 'InsufficientAuthorization'
+  readonly required: bigint
+  constructor(
+    readonly state: ChannelState,
+    amount: bigint,
+  ) {
+    super('accepted vouchers do not cover the request')
+    this.required = requiredCumulative(state, amount)
+  }
+}
+
+/**
+ * Charges `actual`, capped at what was reserved, and frees the reservation. A
+ * reservation that already expired is charged only if the accepted vouchers
+ * still cover it.
+ */
+export function commit(state: ChannelState, id: string, actual: bigint, now: number): { state: ChannelState; charged: bigint } {
+  const reservation = state.reservations[id]
+  const floor = actual < 0n ? 0n : actual
+  const charged = reservation !== undefined && reservation.amount < floor ? reservation.amount : floor
+  const current = release(withoutExpired(state, now), id)
+  const live = reservation !== undefined && reservation.expiresAt > now
+  if (!live && requiredCumulative(current, charged) > current.acceptedCumulative) {
+    throw new PaymentError('mpp_commit_failed', 'The reservation expired before the response was ready; nothing was charged.')
+  }
+  return { state: { ...current, spent: current.spent + charged }, charged }
+}
+
+/** Frees a reservation without charging. */
+export function release(state: ChannelState, id: string): ChannelState {
+  if (!(id in state.reservations)) return state
+  const { [id]: _, ...others } = state.reservations
+  return { ...state, reservations: others }
+}
+
+/** The voucher a settlement may use: the highest accepted one not above `spent`. */
+export function settleableVoucher(state: ChannelState): AcceptedVoucher | undefined {
+  return state.vouchers.filter((voucher) => voucher.amount <= state.spent && voucher.amount > state.settled).at(-1)
+}
+
+/** Checks `spent + reserved ≤ acceptedCumulative ≤ deposit`; a violation is a bug, never a client error. */
+export function assertInvariant(state: ChannelState): void {
+  const reserved = reservedOf(state)
+  if (!(state.spent + reserved <= state.acceptedCumulative && state.acceptedCumulative <= state.deposit)) {
+    throw new PaymentError('mpp_internal_error', 'Channel accounting invariant violated.', {
+      cause: new Error(`spent ${state.spent} + reserved ${reserved} ≤ accepted ${state.acceptedCumulative} ≤ deposit ${state.deposit}`),
+    })
+  }
+}

@@ -1,0 +1,43 @@
+import type { Hex } from 'viem'
+import type { ChannelState } from '../session/channel.js'
+import type { ChannelUpdate, SessionStore } from './port.js'
+
+export type MemoryStoreOptions = {
+  /** Clock in ms, for expiring consumed challenges. Default `Date.now`. */
+  now?: () => number
+}
+
+/**
+ * The in-process store: one process, lost on restart. Updates are linearizable
+ * because each runs synchronously between two awaits of the event loop.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
+  const now = options.now ?? Date.now
+  const channels = new Map<Hex, ChannelState>()
+  const challenges = new Map<string, number>()
+  let sweepAt = 1024
+
+  return {
+    async getChannel(channelId) {
+      return channels.get(channelId)
+    },
+
+    async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>) {
+      const { state, result } = update(channels.get(channelId))
+      if (state !== undefined) channels.set(channelId, state)
+      return result
+    },
+
+    async consumeChallenge(id, expiresAt) {
+      if (challenges.has(id)) return false
+      challenges.set(id, expiresAt)
+      // Amortised sweep: forget expired ids once the map doubles.
+      if (challenges.size >= sweepAt) {
+        const time = now()
+        for (const [key, expiry] of challenges) if (expiry <= time) challenges.delete(key)
+        sweepAt = Math.max(1024, challenges.size * 2)
+      }
+      return true
+    },
+  }
+}
