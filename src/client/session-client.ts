@@ -1,0 +1,241 @@
+import {
+  type Address,
+  type Chain,
+  createWalletClient,
+  encodeAbiParameters,
+  encodeFunctionData,
+  type Hex,
+  keccak256,
+  type LocalAccount,
+  publicActions,
+  type Transport,
+} from 'viem'
+import { escrowAbi } from '../../contracts-abi/escrow.js'
+import { tip20Abi } from '../../contracts-abi/tip20.js'
+import { Challenge, type JsonObject } from '../protocol/challenge.js'
+import { Credential } from '../protocol/credential.js'
+import { Receipt } from '../protocol/receipt.js'
+import { signVoucher } from '../session/voucher.js'
+
+export type SessionClientOptions = {
+  /** The payer: signs open/topUp transactions and vouchers. */
+  account: LocalAccount
+  /** The chain to sign for; a Tempo chain object with `feeToken` makes Tempo `0x76` transactions. */
+  chain: Chain
+  /** Transport to the chain's RPC (nonces, and the approve an EIP-1559 open needs first). */
+  transport: Transport
+  /** `tempo` (default): one `0x76` transaction with approve + open. `eip1559`: approve sent first, then a type-2 open. */
+  transactionType?: 'tempo' | 'eip1559'
+  /** Deposit for new channels. Default: the challenge's `suggestedDeposit`. */
+  deposit?: bigint
+  /** Gas limit of the transactions the client signs (Tempo nodes may not estimate `0x76`). Default 500,000. */
+  gas?: bigint
+  fees?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  /** Largest cumulative amount this client will ever sign on one channel. Default: the deposit. */
+  maxCumulative?: bigint
+  fetch?: typeof globalThis.fetch
+}
+
+/** What the client knows of one of its channels. */
+export type ClientChannel = {
+  channelId: Hex
+  escrow: Address
+  chainId: number
+  payee: Address
+  token: Address
+  deposit: bigint
+  /** Highest cumulative amount signed, and its signature. */
+  signedCumulative: bigint
+  signature: Hex
+  /** From the latest receipt. */
+  spent: bigint
+}
+
+type RequestInit = { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }
+
+const maxRounds = 4
+
+/**
+ * A client of the Tempo session intent: answers `402` challenges by opening a
+ * channel on the escrow (or reusing one), signing cumulative vouchers for what
+ * the server asks (never above the deposit), topping up and closing.
+ */
+export function sessionClient(options: SessionClientOptions) {
+  const { account } = options
+  const payer = account.address.toLowerCase() as Address
+  const wallet = createWalletClient({ account, chain: options.chain, transport: options.transport, pollingInterval: 50, cacheTime: 0 }).extend(publicActions)
+  const fetcher = options.fetch ?? globalThis.fetch
+  const gas = options.gas ?? 500_000n
+  const channels = new Map<string, ClientChannel>()
+
+  const send = (url: string, init: RequestInit, authorization?: string) =>
+    fetcher(url, { ...init, headers: { ...init.headers, ...(authorization ? { Authorization: authorization } : {}) } })
+
+  function sessionChallenge(response: Response): Challenge | undefined {
+    const header = response.headers.get('WWW-Authenticate')
+    if (header === null) return undefined
+    try {
+      return Challenge.parseAll(header).find((challenge) => challenge.method === 'tempo' && challenge.intent === 'session')
+    } catch {
+      return undefined
+    }
+  }
+
+  function terms(challenge: Challenge) {
+    const request = Challenge.request(challenge)
+    const details = (request.methodDetails ?? {}) as JsonObject
+    const escrow = String(details.escrowContract).toLowerCase() as Address
+    const payee = String(request.recipient).toLowerCase() as Address
+    const token = String(request.currency).toLowerCase() as Address
+    return {
+      escrow,
+      payee,
+      token,
+      chainId: Number(details.chainId),
+      amount: BigInt(String(request.amount)),
+      suggestedDeposit: request.suggestedDeposit === undefined ? undefined : BigInt(String(request.suggestedDeposit)),
+      requiredCumulative: details.requiredCumulative === undefined ? undefined : BigInt(String(details.requiredCumulative)),
+      key: `${escrow}|${payee}|${token}`,
+    }
+  }
+
+  async function signTransaction(to: Address, data: Hex, approve?: { token: Address; amount: bigint }): Promise<Hex> {
+    const fees = options.fees ?? {}
+    if (options.transactionType === 'eip1559') {
+      if (approve) {
+        const hash = await wallet.writeContract({ address: approve.token, abi: tip20Abi, functionName: 'approve', args: [to, approve.amount], gas, ...fees })
+        const receipt = await wallet.waitForTransactionReceipt({ hash })
+        if (receipt.status !== 'success') throw new Error('approve transaction reverted')
+      }
+      const nonce = await wallet.getTransactionCount({ address: payer, blockTag: 'pending' })
+      return wallet.signTransaction({ to, data, gas, nonce, type: 'eip1559', ...fees } as Parameters<typeof wallet.signTransaction>[0])
+    }
+    const nonce = await wallet.getTransactionCount({ address: payer, blockTag: 'pending' })
+    const calls = approve
+      ? [{ to: approve.token, data: encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [to, approve.amount] }) }, { to, data }]
+      : [{ to, data }]
+    // The generic Chain type does not know Tempo's `calls`; the Tempo chain serializer does.
+    return wallet.signTransaction({ calls, gas, nonce, ...fees } as unknown as Parameters<typeof wallet.signTransaction>[0])
+  }
+
+  async function voucherPayload(channel: ClientChannel, target: bigint): Promise<JsonObject> {
+    const ceiling = options.maxCumulative ?? channel.deposit
+    if (target > ceiling) throw new Error(`refusing to sign ${target}: above this channel's limit ${ceiling}`)
+    if (target > channel.signedCumulative) {
+      channel.signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: target })
+      channel.signedCumulative = target
+    }
+    return { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature: channel.signature }
+  }
+
+  async function openPayload(challenge: Challenge): Promise<JsonObject> {
+    const t = terms(challenge)
+    const deposit = options.deposit ?? t.suggestedDeposit
+    if (deposit === undefined) throw new Error('no deposit configured and the challenge suggests none')
+    const salt = keccak256(crypto.getRandomValues(new Uint8Array(32)))
+    const authorizedSigner = '0x0000000000000000000000000000000000000000'
+    const channelId = keccak256(
+      encodeAbiParameters(
+        [{ type: 'address' }, { type: 'address' }, { type: 'address' }, { type: 'bytes32' }, { type: 'address' }, { type: 'address' }, { type: 'uint256' }],
+        [payer, t.payee, t.token, salt, authorizedSigner, t.escrow, BigInt(t.chainId)],
+      ),
+    )
+    const data = encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [t.payee, t.token, deposit, salt, authorizedSigner] })
+    const transaction = await signTransaction(t.escrow, data, { token: t.token, amount: deposit })
+    const initial = t.requiredCumulative ?? t.amount
+    const cumulativeAmount = initial > deposit ? deposit : initial
+    const channel: ClientChannel = { channelId, escrow: t.escrow, chainId: t.chainId, payee: t.payee, token: t.token, deposit, signedCumulative: cumulativeAmount, spent: 0n, signature: '0x' }
+    channel.signature = await signVoucher(account, channel, { channelId, cumulativeAmount })
+    channels.set(t.key, channel)
+    return { action: 'open', type: 'transaction', channelId, transaction, cumulativeAmount: cumulativeAmount.toString(), signature: channel.signature }
+  }
+
+  async function topUpPayload(channel: ClientChannel, additionalDeposit: bigint): Promise<JsonObject> {
+    const data = encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channel.channelId, additionalDeposit] })
+    const transaction = await signTransaction(channel.escrow, data, { token: channel.token, amount: additionalDeposit })
+    return { action: 'topUp', type: 'transaction', channelId: channel.channelId, transaction, additionalDeposit: additionalDeposit.toString() }
+  }
+
+  function remember(response: Response) {
+    const header = response.headers.get('Payment-Receipt')
+    if (header === null) return
+    const receipt = Receipt.parse(header)
+    const channel = [...channels.values()].find((known) => known.channelId === receipt.channelId)
+    if (channel !== undefined && typeof receipt.spent === 'string') channel.spent = BigInt(receipt.spent)
+  }
+
+  /** Sends a credential for `payload` answering `challenge`; returns the response. */
+  async function pay(url: string, init: RequestInit, challenge: Challenge, payload: JsonObject) {
+    const response = await send(url, init, Credential.format({ challenge, payload, source: `did:pkh:eip155:${terms(challenge).chainId}:${payer}` }))
+    remember(response)
+    return response
+  }
+
+  /** Gets a fresh challenge for this exact request (method, URL and body are bound into it). */
+  async function challengeFor(url: string, init: RequestInit) {
+    const response = await send(url, init)
+    const challenge = response.status === 402 ? sessionChallenge(response) : undefined
+    if (challenge === undefined) throw new Error(`expected a 402 session challenge, got ${response.status}`)
+    return challenge
+  }
+
+  async function topUpChannel(url: string, init: RequestInit, challenge: Challenge, channel: ClientChannel, amount: bigint) {
+    const response = await pay(url, init, challenge, await topUpPayload(channel, amount))
+    if (response.status !== 200) throw new Error(`top-up refused: ${response.status} ${await response.text()}`)
+    channel.deposit += amount
+    return Receipt.parse(response.headers.get('Payment-Receipt')!)
+  }
+
+  return {
+    /** The channels this client opened, keyed by `escrow|payee|token`. */
+    channels,
+
+    /**
+     * `fetch` that pays: an unpaid request, then answers to each 402 (open a
+     * channel, sign the voucher the server asks for, top up when the deposit is
+     * short), at most a few rounds. Returns the last response.
+     */
+    async fetch(url: string, init: RequestInit = {}): Promise<Response> {
+      let response = await send(url, init)
+      for (let round = 0; round < maxRounds && response.status === 402; round++) {
+        const challenge = sessionChallenge(response)
+        if (challenge === undefined) return response
+        const problem = (await response.clone().json().catch(() => ({}))) as Record<string, unknown>
+        const t = terms(challenge)
+        const channel = channels.get(t.key)
+        const required = BigInt(String(problem.requiredCumulative ?? t.requiredCumulative ?? 0))
+        if (channel === undefined) {
+          response = await pay(url, init, challenge, await openPayload(challenge))
+        } else if (problem.code === 'mpp_session_deposit_below_request_cost') {
+          await topUpChannel(url, init, challenge, channel, BigInt(String(problem.requiredTopUp)))
+          response = await send(url, init)
+        } else {
+          response = await pay(url, init, challenge, await voucherPayload(channel, required > channel.spent + t.amount ? required : channel.spent + t.amount))
+        }
+      }
+      return response
+    },
+
+    /** Adds `amount` to the channel used for `url`'s payee; returns the receipt. */
+    async topUp(url: string, amount: bigint, init: RequestInit = {}) {
+      const challenge = await challengeFor(url, init)
+      const channel = channels.get(terms(challenge).key)
+      if (channel === undefined) throw new Error('no open channel for this payee')
+      return topUpChannel(url, init, challenge, channel, amount)
+    },
+
+    /** Closes the channel used for `url`'s payee with a final voucher for exactly what was spent. */
+    async close(url: string, init: RequestInit = {}) {
+      const challenge = await challengeFor(url, init)
+      const t = terms(challenge)
+      const channel = channels.get(t.key)
+      if (channel === undefined) throw new Error('no open channel for this payee')
+      if (channel.spent > channel.signedCumulative) throw new Error('the server reports more spent than this client authorized')
+      const signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: channel.spent })
+      const response = await pay(url, init, challenge, { action: 'close', channelId: channel.channelId, cumulativeAmount: channel.spent.toString(), signature })
+      if (response.status !== 200) throw new Error(`close refused: ${response.status} ${await response.text()}`)
+      channels.delete(t.key)
+      return Receipt.parse(response.headers.get('Payment-Receipt')!)
+    },
+  }
+}

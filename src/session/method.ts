@@ -1,0 +1,398 @@
+import type { Context } from 'hono'
+import type { Address, Hex } from 'viem'
+import { PaymentError } from '../errors/payment-error.js'
+import type { Escrow, OnChainChannel } from '../escrow/port.js'
+import type { Authorization, PaymentMethod } from '../middleware/method.js'
+import type { JsonObject } from '../protocol/challenge.js'
+import type { Credential } from '../protocol/credential.js'
+import type { Receipt } from '../protocol/receipt.js'
+import type { SessionStore } from '../store/port.js'
+import {
+  acceptVoucher,
+  assertInvariant,
+  assertUsable,
+  assertWithinDeposit,
+  type ChannelState,
+  channelFromChain,
+  commit,
+  expectedSigner,
+  InsufficientAuthorization,
+  release,
+  requiredCumulative,
+  reserve,
+  settleableVoucher,
+  withChain,
+} from './channel.js'
+import { parseSessionPayload, type SessionPayload, sourceAddress } from './payload.js'
+import type { Pricing } from './pricing.js'
+import { canonicalSignature, recoverVoucherSigner } from './voucher.js'
+
+export type TempoSessionOptions = {
+  escrow: Escrow
+  store: SessionStore
+  /** The payee: channels must pay this address. Lowercase or not; normalised. */
+  recipient: Address
+  /** The TIP-20 token channels must hold. */
+  currency: Address
+  pricing: Pricing
+  /** Smallest increase a new voucher must add. Default 0 (any increase). */
+  minVoucherDelta?: bigint
+  /** Smallest deposit an `open` may carry. Default 1.00 token (1,000,000 base units). */
+  minDeposit?: bigint
+  /** Deposit suggested in challenges for new channels. Default 10 × minDeposit. */
+  suggestedDeposit?: bigint
+  /** How long a read of on-chain channel state is trusted (ms). Default 5,000. */
+  chainCacheTtl?: number
+  /** How long a reservation holds funds before it lapses (ms). Default 60,000. */
+  reservationTtl?: number
+  /** Settle on-chain once this much is spent but unsettled. Default: only on explicit `settle`. */
+  settleThreshold?: bigint
+  /** Receives errors of background settlements (which never affect a response). */
+  onBackgroundError?: (error: unknown) => void
+  now?: () => number
+}
+
+/** What a handler behind the middleware reads as `c.var.payment`. */
+export type SessionPayment = {
+  channelId: Hex
+  payer: Address
+  challengeId: string
+  /** Held for this request until commit. */
+  reserved: bigint
+}
+
+const methodName = 'tempo'
+const intent = 'session'
+
+/**
+ * The Tempo `session` payment method (sessionProtocol v1, contract escrow):
+ * verifies open/topUp transactions and vouchers against the escrow, keeps the
+ * channel accounting in the store, reserves before the handler and commits the
+ * actual cost after it.
+ */
+export function tempoSession(options: TempoSessionOptions) {
+  const { escrow, store, pricing } = options
+  const recipient = options.recipient.toLowerCase() as Address
+  const currency = options.currency.toLowerCase() as Address
+  const minVoucherDelta = options.minVoucherDelta ?? 0n
+  const minDeposit = options.minDeposit ?? 1_000_000n
+  const suggestedDeposit = options.suggestedDeposit ?? minDeposit * 10n
+  const chainCacheTtl = options.chainCacheTtl ?? 5_000
+  const reservationTtl = options.reservationTtl ?? 60_000
+  const now = options.now ?? Date.now
+  const onBackgroundError = options.onBackgroundError ?? ((error: unknown) => console.error(`settlement failed: ${error instanceof Error ? error.name : 'error'}`))
+  const voucherContext = { chainId: escrow.chainId, escrow: escrow.address }
+  const settling = new Set<Hex>()
+
+  const verificationFailed = (detail: string, channelId?: Hex, problemType?: string) =>
+    new PaymentError('mpp_payment_verification_failed', detail, {
+      ...(channelId ? { extensions: { channelId } } : {}),
+      ...(problemType ? { problemType } : {}),
+    })
+
+  // Every write goes through here, so no adapter can persist a broken invariant.
+  function update<T>(channelId: Hex, change: (state: ChannelState | undefined) => { state?: ChannelState; result: T }) {
+    return store.updateChannel(channelId, (current) => {
+      const next = change(current)
+      if (next.state !== undefined) assertInvariant(next.state)
+      return next
+    })
+  }
+
+  function assertOurs(channelId: Hex, chain: OnChainChannel) {
+    if (chain.payee !== recipient || chain.token !== currency) {
+      throw verificationFailed('The channel pays another payee or token than this server asks for.', channelId)
+    }
+  }
+
+  /** Merges a fresh read of the channel from the escrow into the store. */
+  async function readChain(channelId: Hex): Promise<ChannelState> {
+    const readAt = now()
+    const chain = await escrow.getChannel(channelId)
+    if (chain === undefined) {
+      throw new PaymentError('mpp_channel_not_found', 'No such channel on the escrow.', { extensions: { channelId } })
+    }
+    assertOurs(channelId, chain)
+    return update(channelId, (state) => {
+      const next = state === undefined ? channelFromChain(channelId, chain, readAt) : withChain(state, chain, readAt)
+      return { state: next, result: next }
+    })
+  }
+
+  /** The channel's state, with on-chain fields no older than the cache lifetime. */
+  async function loadChannel(channelId: Hex): Promise<ChannelState> {
+    const state = await store.getChannel(channelId)
+    if (state !== undefined && (state.finalized || now() - state.chainReadAt < chainCacheTtl)) return state
+    return readChain(channelId)
+  }
+
+  function assertSource(credential: Credential, state: ChannelState) {
+    if (credential.source === undefined) return
+    const address = sourceAddress(credential.source, escrow.chainId)
+    if (address === undefined || (address !== state.payer && address !== expectedSigner(state))) {
+      throw verificationFailed("The credential's source is not this channel's payer or authorized signer.", state.channelId, 'session/signer-mismatch')
+    }
+  }
+
+  /**
+   * Verifies a voucher against the channel and persists it when it advances the
+   * channel. Cheap checks first: a stale or repeated voucher costs no ECDSA.
+   * Returns whether the accepted amount advanced.
+   */
+  async function verifyVoucher(initial: ChannelState, amount: bigint, rawSignature: Hex): Promise<{ state: ChannelState; advanced: boolean }> {
+    let state = initial
+    const signature = canonicalSignature(rawSignature)
+    if (amount < state.acceptedCumulative) {
+      throw verificationFailed(`The voucher amount is below the accepted cumulative amount ${state.acceptedCumulative}.`, state.channelId)
+    }
+    const latest = state.vouchers.at(-1)
+    if (amount === state.acceptedCumulative && latest?.signature === signature) return { state, advanced: false }
+    if (amount > state.acceptedCumulative) {
+      if (amount - state.acceptedCumulative < minVoucherDelta) {
+        throw verificationFailed(`The voucher must add at least ${minVoucherDelta}.`, state.channelId, 'session/delta-too-small')
+      }
+      // The payer may have topped up since the last read.
+      if (amount > state.deposit) state = await readChain(state.channelId)
+      assertWithinDeposit(state, amount)
+    }
+    assertUsable(state)
+    const signer = await recoverVoucherSigner(voucherContext, { channelId: state.channelId, cumulativeAmount: amount, signature })
+    if (signer !== expectedSigner(state)) {
+      throw verificationFailed("The voucher is not signed by the channel's authorized signer.", state.channelId, 'session/signer-mismatch')
+    }
+    if (amount === state.acceptedCumulative) return { state, advanced: false }
+    const accepted = await update(state.channelId, (current) => {
+      const next = acceptVoucher(current ?? state, { amount, signature }, { minDelta: minVoucherDelta, now: now() })
+      return { state: next, result: next }
+    })
+    return { state: accepted, advanced: true }
+  }
+
+  function receiptFor(credential: Credential, state: ChannelState, extra: Partial<Receipt> = {}): Receipt {
+    return {
+      method: methodName,
+      intent,
+      status: 'success',
+      timestamp: new Date(now()).toISOString(),
+      reference: state.channelId,
+      challengeId: credential.challenge.id,
+      channelId: state.channelId,
+      acceptedCumulative: state.acceptedCumulative.toString(),
+      spent: state.spent.toString(),
+      ...extra,
+    }
+  }
+
+  /** Reserves the request's quote and hands the request to the handler. */
+  async function serve(context: Context, credential: Credential, state: ChannelState, voucherAdvanced: boolean): Promise<Authorization<SessionPayment>> {
+    const { channelId } = state
+    const quote = await pricing.quote(context)
+    const reservationId = crypto.randomUUID()
+    try {
+      await update(channelId, (current) => ({ state: reserve(current ?? state, reservationId, quote, now() + reservationTtl, now()), result: undefined }))
+    } catch (error) {
+      if (error instanceof InsufficientAuthorization) throw insufficient(error, voucherAdvanced)
+      if (error instanceof PaymentError) throw error
+      throw new PaymentError('mpp_reservation_failed', 'The payment could not be reserved; nothing was charged. Retry shortly.', { cause: error })
+    }
+    return {
+      kind: 'serve',
+      payment: { channelId, payer: state.payer, challengeId: credential.challenge.id, reserved: quote },
+      log: { channelId, amounts: { reserved: quote } },
+      async commit(handled) {
+        const cost = pricing.cost(handled, quote)
+        const { state: committed, charged } = await update(channelId, (current) => {
+          if (current === undefined) throw new PaymentError('mpp_commit_failed', 'The channel vanished from the store.')
+          const result = commit(current, reservationId, cost.amount, now())
+          return { state: result.state, result }
+        })
+        maybeSettle(committed)
+        return {
+          receipt: receiptFor(credential, committed, { units: cost.units }),
+          log: { amounts: { charged, spent: committed.spent, acceptedCumulative: committed.acceptedCumulative } },
+        }
+      },
+      async release() {
+        await update(channelId, (current) => (current === undefined ? { result: undefined } : { state: release(current, reservationId), result: undefined }))
+      },
+    }
+  }
+
+  /** Maps a failed reservation to what the client must do: sign more, or top up. */
+  function insufficient(error: InsufficientAuthorization, voucherAdvanced: boolean): PaymentError {
+    const { state, required } = error
+    const numbers = { channelId: state.channelId, requiredCumulative: required, acceptedCumulative: state.acceptedCumulative, deposit: state.deposit }
+    if (required > state.deposit) {
+      return new PaymentError('mpp_session_deposit_below_request_cost', `The channel deposit cannot cover this request; top up by at least ${required - state.deposit} and retry.`, {
+        extensions: { ...numbers, requiredTopUp: required - state.deposit, suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit },
+      })
+    }
+    if (voucherAdvanced) {
+      return new PaymentError('mpp_request_exceeds_voucher_bucket', `The new voucher does not cover this request. Sign a voucher for at least ${required} and retry the same request body.`, { extensions: numbers })
+    }
+    return new PaymentError('mpp_voucher_bucket_refresh_required', `The accepted cumulative voucher does not cover this request. Sign a voucher for at least ${required} and retry the same request body.`, { extensions: numbers })
+  }
+
+  async function open(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'open' }>) {
+    const call = await escrow.decodeTransaction(payload.transaction)
+    if (call.kind !== 'open') throw verificationFailed('The open transaction does not call open on the escrow.', payload.channelId)
+    if (call.channelId !== payload.channelId) throw verificationFailed('The channelId does not match the open transaction.', payload.channelId)
+    if (call.payee !== recipient || call.token !== currency) {
+      throw verificationFailed('The open transaction pays another payee or token than the challenge asks for.', payload.channelId)
+    }
+    if (call.deposit < minDeposit) throw verificationFailed(`The deposit must be at least ${minDeposit}.`, payload.channelId)
+    if (payload.authorizedSigner !== undefined && payload.authorizedSigner !== call.authorizedSigner) {
+      throw verificationFailed('The authorizedSigner does not match the open transaction.', payload.channelId)
+    }
+    // Check the initial voucher before anything reaches the chain.
+    const signature = canonicalSignature(payload.signature)
+    const signer = await recoverVoucherSigner(voucherContext, { channelId: call.channelId, cumulativeAmount: payload.cumulativeAmount, signature })
+    if (signer !== expectedSigner(call)) {
+      throw verificationFailed("The initial voucher is not signed by the channel's authorized signer.", call.channelId, 'session/signer-mismatch')
+    }
+    // A retried open finds its channel already on chain and is not broadcast again.
+    if ((await escrow.getChannel(call.channelId)) === undefined) await escrow.broadcast(payload.transaction)
+    const state = await readChain(call.channelId)
+    assertUsable(state)
+    assertSource(credential, state)
+    if (payload.cumulativeAmount < state.settled) throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
+    if (payload.cumulativeAmount <= state.acceptedCumulative) return serve(context, credential, state, false)
+    // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
+    const accepted = await update(state.channelId, (current) => {
+      const next = acceptVoucher(current ?? state, { amount: payload.cumulativeAmount, signature }, { minDelta: 0n, now: now() })
+      return { state: next, result: next }
+    })
+    return serve(context, credential, accepted, true)
+  }
+
+  async function voucher(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'voucher' }>) {
+    const state = await loadChannel(payload.channelId)
+    assertUsable(state)
+    assertSource(credential, state)
+    const { state: current, advanced } = await verifyVoucher(state, payload.cumulativeAmount, payload.signature)
+    return serve(context, credential, current, advanced)
+  }
+
+  async function topUp(credential: Credential, payload: Extract<SessionPayload, { action: 'topUp' }>): Promise<Authorization<SessionPayment>> {
+    const call = await escrow.decodeTransaction(payload.transaction)
+    if (call.kind !== 'topUp' || call.channelId !== payload.channelId) {
+      throw verificationFailed('The transaction does not top up this channel on the escrow.', payload.channelId)
+    }
+    if (call.additionalDeposit !== payload.additionalDeposit) throw verificationFailed('additionalDeposit does not match the transaction.', payload.channelId)
+    const before = await loadChannel(payload.channelId)
+    if (before.finalized) throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId: before.channelId } })
+    assertSource(credential, before)
+    if (call.sender !== before.payer) throw verificationFailed('Only the payer can top up the channel.', before.channelId)
+    const { txHash } = await escrow.broadcast(payload.transaction)
+    const after = await readChain(payload.channelId)
+    if (after.deposit < before.deposit + call.additionalDeposit) throw verificationFailed('The deposit did not grow by additionalDeposit.', after.channelId)
+    return { kind: 'respond', status: 200, receipt: receiptFor(credential, after, { txHash }), log: { channelId: after.channelId, amounts: { deposit: after.deposit } } }
+  }
+
+  async function close(credential: Credential, payload: Extract<SessionPayload, { action: 'close' }>): Promise<Authorization<SessionPayment>> {
+    const { channelId } = payload
+    const state = await readChain(channelId)
+    assertUsable(state)
+    assertSource(credential, state)
+    // Capture exactly what service consumed (or what is already settled), never a pre-authorized surplus.
+    const capture = state.spent > state.settled ? state.spent : state.settled
+    if (payload.cumulativeAmount !== capture) {
+      throw new PaymentError('mpp_payment_verification_failed', `Sign the close voucher for exactly ${capture}, the amount spent.`, {
+        extensions: { channelId, requiredCumulative: capture, acceptedCumulative: state.acceptedCumulative },
+      })
+    }
+    const signature = canonicalSignature(payload.signature)
+    const signer = await recoverVoucherSigner(voucherContext, { channelId, cumulativeAmount: capture, signature })
+    if (signer !== expectedSigner(state)) throw verificationFailed("The close voucher is not signed by the channel's authorized signer.", channelId, 'session/signer-mismatch')
+    if (!escrow.canSubmit) {
+      throw new PaymentError('mpp_session_close_unavailable', 'This server has no close signer configured; the channel stays open.', { extensions: { channelId } })
+    }
+    await update(channelId, (current) => {
+      const live = current ?? state
+      assertUsable(live)
+      if (Object.keys(live.reservations).length > 0 || live.spent !== state.spent) {
+        throw new PaymentError('mpp_session_close_failed', 'Requests on this channel are still in flight; retry the close shortly.', { extensions: { channelId } })
+      }
+      return { state: { ...live, closing: true }, result: undefined }
+    })
+    let txHash: Hex
+    try {
+      ;({ txHash } = await escrow.close(channelId, capture, signature))
+    } catch (error) {
+      await update(channelId, (current) => ({ ...(current ? { state: { ...current, closing: false } } : {}), result: undefined }))
+      if (error instanceof PaymentError && error.code === 'mpp_session_close_unavailable') throw error
+      throw new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', { extensions: { channelId }, cause: error })
+    }
+    const closed = await update(channelId, (current) => {
+      const next: ChannelState = { ...(current ?? state), closing: false, finalized: true, settled: capture, vouchers: [], closeTxHash: txHash }
+      return { state: next, result: next }
+    })
+    return { kind: 'respond', status: 200, receipt: receiptFor(credential, closed, { txHash }), log: { channelId, amounts: { captured: capture } } }
+  }
+
+  /**
+   * Settles the channel on-chain up to the highest accepted voucher that does
+   * not exceed `spent`; never more than was spent. Returns undefined when there
+   * is nothing to settle.
+   */
+  async function settle(channelId: Hex): Promise<{ txHash: Hex; amount: bigint } | undefined> {
+    const state = await store.getChannel(channelId)
+    const voucherToSettle = state && !state.finalized ? settleableVoucher(state) : undefined
+    if (voucherToSettle === undefined || settling.has(channelId)) return undefined
+    settling.add(channelId)
+    try {
+      const { txHash } = await escrow.settle(channelId, voucherToSettle.amount, voucherToSettle.signature)
+      await readChain(channelId)
+      return { txHash, amount: voucherToSettle.amount }
+    } finally {
+      settling.delete(channelId)
+    }
+  }
+
+  function maybeSettle(state: ChannelState) {
+    if (options.settleThreshold === undefined || !escrow.canSubmit) return
+    if (state.spent - state.settled < options.settleThreshold) return
+    settle(state.channelId).catch(onBackgroundError)
+  }
+
+  const method: PaymentMethod<SessionPayment> = {
+    name: methodName,
+    intent,
+
+    async challengeRequest(context, credential) {
+      const quote = await pricing.quote(context)
+      const methodDetails: JsonObject = { escrowContract: escrow.address, chainId: escrow.chainId, sessionProtocol: 'v1' }
+      if (minVoucherDelta > 0n) methodDetails.minVoucherDelta = minVoucherDelta.toString()
+      const request: JsonObject = { amount: pricing.amount.toString(), unitType: pricing.unitType, currency, recipient, methodDetails }
+      // A payer who presented a channel is told how far to authorize on it.
+      const channelId = credential?.payload.channelId
+      const state = typeof channelId === 'string' ? await store.getChannel(channelId.toLowerCase() as Hex) : undefined
+      if (state !== undefined && !state.finalized) {
+        methodDetails.channelId = state.channelId
+        methodDetails.requiredCumulative = requiredCumulative(state, quote).toString()
+      } else {
+        request.suggestedDeposit = suggestedDeposit.toString()
+      }
+      return request
+    },
+
+    async authorize({ credential, request, context }) {
+      const details = request.methodDetails as JsonObject | undefined
+      if (request.recipient !== recipient || request.currency !== currency || details?.escrowContract !== escrow.address || details?.chainId !== escrow.chainId) {
+        throw new PaymentError('mpp_invalid_challenge', 'The challenge names another payee, token or escrow than this server uses now.')
+      }
+      const payload = parseSessionPayload(credential.payload)
+      switch (payload.action) {
+        case 'open':
+          return open(context, credential, payload)
+        case 'voucher':
+          return voucher(context, credential, payload)
+        case 'topUp':
+          return topUp(credential, payload)
+        case 'close':
+          return close(credential, payload)
+      }
+    },
+  }
+  return Object.assign(method, { settle })
+}

@@ -1,0 +1,55 @@
+import { type Hex, hashTypedData, recoverAddress, serializeCompactSignature, parseSignature, signatureToCompactSignature } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { describe, expect, it } from 'vitest'
+import { PaymentError } from '../../src/index.js'
+import { canonicalSignature, recoverVoucherSigner, signVoucher, voucherDomain, voucherTypes } from '../../src/session/voucher.js'
+
+const account = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d')
+const context = { chainId: 4217, escrow: '0x1234567890abcdef1234567890abcdef12345678' } as const
+const voucher = { channelId: `0x${'6d'.repeat(32)}` as Hex, cumulativeAmount: 250_000n }
+const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+
+function highS(signature: Hex): Hex {
+  const { r, s, v } = parseSignature(signature)
+  const flipped = (n - BigInt(s)).toString(16).padStart(64, '0')
+  return `${r}${flipped}${(v === 27n ? 28 : 27).toString(16)}` as Hex
+}
+
+describe('voucher signatures', () => {
+  it('signs the v1 EIP-712 voucher and recovers the signer', async () => {
+    const signature = await signVoucher(account, context, voucher)
+    const digest = hashTypedData({ domain: voucherDomain(context.chainId, context.escrow), types: voucherTypes, primaryType: 'Voucher', message: voucher })
+    expect(await recoverAddress({ hash: digest, signature })).toBe(account.address)
+    expect(await recoverVoucherSigner(context, { ...voucher, signature })).toBe(account.address.toLowerCase())
+  })
+
+  it('accepts the EIP-2098 compact form as the same canonical signature', async () => {
+    const signature = await signVoucher(account, context, voucher)
+    const compact = serializeCompactSignature(signatureToCompactSignature(parseSignature(signature)))
+    expect(compact.length).toBe(130)
+    expect(canonicalSignature(compact)).toBe(signature)
+  })
+
+  it('rejects the high-s twin that viem itself would accept', async () => {
+    const signature = await signVoucher(account, context, voucher)
+    const twin = highS(signature)
+    expect(await recoverAddress({ hash: hashTypedData({ domain: voucherDomain(context.chainId, context.escrow), types: voucherTypes, primaryType: 'Voucher', message: voucher }), signature: twin })).toBe(account.address)
+    expect(() => canonicalSignature(twin)).toThrow(PaymentError)
+  })
+
+  it('rejects v other than 27/28, wrong lengths, zero r or s, and non-hex', async () => {
+    const signature = await signVoucher(account, context, voucher)
+    expect(() => canonicalSignature(`${signature.slice(0, -2)}01` as Hex)).toThrow(PaymentError)
+    expect(() => canonicalSignature(signature.slice(0, -4) as Hex)).toThrow(PaymentError)
+    expect(() => canonicalSignature(`0x${'00'.repeat(64)}1b`)).toThrow(PaymentError)
+    expect(() => canonicalSignature('0xzz' as Hex)).toThrow(PaymentError)
+  })
+
+  it('binds the domain: another escrow or chain id recovers another address', async () => {
+    const signature = await signVoucher(account, context, voucher)
+    const signer = account.address.toLowerCase()
+    expect(await recoverVoucherSigner({ ...context, chainId: 1 }, { ...voucher, signature })).not.toBe(signer)
+    expect(await recoverVoucherSigner({ ...context, escrow: '0x0000000000000000000000000000000000000001' }, { ...voucher, signature })).not.toBe(signer)
+    expect(await recoverVoucherSigner(context, { ...voucher, cumulativeAmount: 250_001n, signature })).not.toBe(signer)
+  })
+})
