@@ -28,10 +28,10 @@ import {
   publicActions,
 } from 'viem'
 import { type HDAccount, mnemonicToAccount } from 'viem/accounts'
-import { foundry, tempoLocalnet } from 'viem/chains'
 import { escrowAbi, escrowBytecode } from '../../contracts-abi/escrow/artifact.js'
 import { testTokenAbi, testTokenBytecode } from '../../contracts-abi/escrow/test-token-artifact.js'
 import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
+import { evmChain, tempoChain } from '../../src/escrow/chain.js'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const anvilBinary = join(repoRoot, 'node_modules', '@foundry-rs', 'anvil-linux-amd64', 'bin', 'anvil')
@@ -70,10 +70,9 @@ export type Anvil = {
 
 /** The chain object viem needs to talk to this anvil. */
 export function anvilChain(rpcUrl: string, tempo: boolean): Chain {
-  const rpcUrls = { default: { http: [rpcUrl] } }
-  if (!tempo) return { ...foundry, rpcUrls }
+  if (!tempo) return evmChain({ id: anvilChainId, rpcUrl })
   // `feeToken` on the chain makes viem's Tempo config send 0x76 transactions paying fees in pathUSD.
-  return { ...tempoLocalnet, id: anvilChainId, rpcUrls, feeToken: pathUsdAddress } as Chain
+  return tempoChain({ id: anvilChainId, rpcUrl, feeToken: pathUsdAddress })
 }
 
 /** Processes started by this module and not yet stopped; killed if the test process exits early. */

@@ -1,0 +1,260 @@
+// Decoding of a client-signed open/topUp transaction into the one escrow call
+// it makes (port.ts `EscrowCall`). Pure: no RPC (except the optional channel
+// token lookup a topUp with an approve needs). Everything the server relies on
+// is checked here (chain id, target, function, sender); what only the chain can
+// tell (balances, nonces, the channel's state) is checked by broadcasting and
+// reading the channel afterwards.
+//
+// Rejections are `mpp_payment_verification_failed` with a short detail that
+// tells the client what to change. Details never quote the transaction or its
+// signature.
+import {
+  type Address,
+  type Hex,
+  decodeFunctionData,
+  encodeAbiParameters,
+  keccak256,
+  numberToHex,
+  parseTransaction,
+  recoverAddress,
+  recoverTransactionAddress,
+} from 'viem'
+import { Transaction } from 'viem/tempo'
+import { escrowAbi } from '../../contracts-abi/escrow.js'
+import { tip20Abi } from '../../contracts-abi/tip20.js'
+import { PaymentError } from '../errors/payment-error.js'
+import type { EscrowCall } from './port.js'
+
+/** The escrow deployment a transaction must target. */
+export type EscrowTarget = {
+  /** Escrow contract address (any case). */
+  escrow: Address
+  chainId: number
+}
+
+/**
+ * Upper bound on the serialized size, checked before any decoding. An open
+ * (approve + open, one secp256k1 signature) is about 400 bytes; 16 KiB leaves
+ * room for access lists and authorizations without letting a client make the
+ * server RLP-decode megabytes.
+ */
+export const maxTransactionBytes = 16 * 1024
+
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+type Call = { to: Address; data: Hex }
+
+function reject(detail: string, cause?: unknown): never {
+  throw new PaymentError('mpp_payment_verification_failed', detail, cause === undefined ? {} : { cause })
+}
+
+const lower = <T extends Hex>(value: T) => value.toLowerCase() as T
+
+export type DecodeOptions = {
+  /**
+   * The token of an existing channel (lowercase or not), `undefined` when the
+   * channel does not exist. Lets a topUp carry an approve of that token; the
+   * only lookup decoding may do. Without it, a topUp must be the only call.
+   */
+  channelToken?: (channelId: Hex) => Promise<Address | undefined>
+}
+
+/**
+ * Decodes and checks a client-signed Tempo `0x76` or EIP-1559 transaction.
+ * Throws `PaymentError('mpp_payment_verification_failed')` unless it makes
+ * exactly one `open` or `topUp` call on `target.escrow` on `target.chainId`;
+ * a `0x76` transaction may first approve the escrow on the channel's token.
+ * (`mpp_channel_not_found` for a topUp with an approve on an unknown channel.)
+ */
+export async function decodeEscrowTransaction(serialized: Hex, target: EscrowTarget, options: DecodeOptions = {}): Promise<EscrowCall> {
+  if (typeof serialized !== 'string' || !/^0x(?:[0-9a-fA-F]{2})+$/.test(serialized)) {
+    reject('The transaction must be 0x-prefixed hex of the signed, serialized transaction.')
+  }
+  if ((serialized.length - 2) / 2 > maxTransactionBytes) reject(`The transaction exceeds ${maxTransactionBytes} bytes.`)
+
+  const escrow = lower(target.escrow)
+  const type = serialized.slice(0, 4).toLowerCase()
+  const decoded =
+    type === '0x76'
+      ? await decodeTempo(serialized, target.chainId)
+      : type === '0x02'
+        ? await decodeEip1559(serialized, target.chainId)
+        : reject('Only Tempo (0x76) and EIP-1559 (0x02) transactions are accepted.')
+
+  for (const call of decoded.calls) {
+    if (call.value) reject('The transaction must not transfer native value.')
+  }
+  const calls = decoded.calls.map((call, index): Call => {
+    if (!call.to) reject(`Call ${index} creates a contract; only calls to the escrow are accepted.`)
+    return { to: lower(call.to), data: lower(call.data ?? '0x') }
+  })
+  return interpret(calls, decoded.sender, escrow, target.chainId, options)
+}
+
+/** What both transaction types reduce to: the recovered sender and the calls. */
+type Decoded = {
+  sender: Address
+  calls: readonly { to?: Address | undefined; data?: Hex | undefined; value?: bigint | undefined }[]
+}
+
+async function decodeTempo(serialized: Hex, chainId: number): Promise<Decoded> {
+  let tx: ReturnType<typeof Transaction.deserialize<`0x76${string}`>>
+  let payload: Hex
+  try {
+    tx = Transaction.deserialize(serialized as `0x76${string}`)
+    // The hash the sender signed, computed independently of `tx.from` (see below).
+    const envelope = Transaction.z_TxEnvelopeTempo.deserialize(serialized as `0x76${string}`)
+    payload = Transaction.z_TxEnvelopeTempo.getSignPayload(envelope)
+  } catch (err) {
+    reject('The Tempo transaction could not be decoded.', err)
+  }
+  if (tx.chainId !== chainId) reject(`The transaction is for chain ${tx.chainId}; this escrow is on chain ${chainId}.`)
+  if (!tx.signature) reject('The transaction is not signed.')
+  // `Transaction.deserialize` takes `from` from the fee-payer slot when a
+  // client left its address there for a sponsor, and from the envelope (not
+  // the signature) for keychain/P256/WebAuthn signatures: only a secp256k1
+  // signature recovered against the signing hash proves who the payer is.
+  if (tx.signature.type !== 'secp256k1') {
+    reject('Only secp256k1-signed Tempo transactions are accepted (no access-key, P256 or WebAuthn signatures).')
+  }
+  if (tx.feePayerSignature === null) {
+    reject('This server does not sponsor fees: set feeToken and sign without the fee-payer placeholder.')
+  }
+  const { r, s, yParity } = tx.signature.signature
+  const sender = await recoverSigner(payload, r, s, yParity)
+  if (tx.from !== undefined && lower(tx.from) !== sender) reject('The transaction sender does not match its signature.')
+  return { sender, calls: tx.calls ?? [] }
+}
+
+async function decodeEip1559(serialized: Hex, chainId: number): Promise<Decoded> {
+  let tx: ReturnType<typeof parseTransaction<`0x02${string}`>>
+  try {
+    tx = parseTransaction(serialized as `0x02${string}`)
+  } catch (err) {
+    reject('The EIP-1559 transaction could not be decoded.', err)
+  }
+  if (tx.chainId !== chainId) reject(`The transaction is for chain ${tx.chainId}; this escrow is on chain ${chainId}.`)
+  if (tx.r === undefined || tx.s === undefined || tx.yParity === undefined) reject('The transaction is not signed.')
+  checkSignatureRange(BigInt(tx.r), BigInt(tx.s))
+  let sender: Address
+  try {
+    sender = await recoverTransactionAddress({ serializedTransaction: serialized as `0x02${string}` })
+  } catch (err) {
+    reject('The transaction signature is invalid.', err)
+  }
+  return { sender: lower(sender), calls: [{ to: tx.to ?? undefined, data: tx.data, value: tx.value }] }
+}
+
+/** Canonical signatures only: r, s in [1, n) and low s, as the chain itself requires. */
+function checkSignatureRange(r: bigint, s: bigint) {
+  if (r <= 0n || s <= 0n || r > 2n * SECP256K1_HALF_N || s > SECP256K1_HALF_N) {
+    reject('The transaction signature is invalid (it must be a canonical low-s secp256k1 signature).')
+  }
+}
+
+async function recoverSigner(payload: Hex, r: bigint, s: bigint, yParity: number): Promise<Address> {
+  checkSignatureRange(r, s)
+  try {
+    const address = await recoverAddress({
+      hash: payload,
+      signature: { r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity },
+    })
+    return lower(address)
+  } catch (err) {
+    reject('The transaction signature is invalid.', err)
+  }
+}
+
+/** Applies the call rules to the decoded calls. */
+async function interpret(calls: readonly Call[], sender: Address, escrow: Address, chainId: number, options: DecodeOptions): Promise<EscrowCall> {
+  const escrowCalls = calls.filter((call) => call.to === escrow)
+  if (escrowCalls.length === 0) reject(`The transaction does not call the escrow ${escrow}.`)
+  if (escrowCalls.length > 1) reject('The transaction must call the escrow exactly once.')
+  const escrowCall = escrowCalls[0]!
+  const others = calls.filter((call) => call !== escrowCall)
+
+  let fn: ReturnType<typeof decodeFunctionData<typeof escrowAbi>>
+  try {
+    fn = decodeFunctionData({ abi: escrowAbi, data: escrowCall.data })
+  } catch (err) {
+    reject('The escrow call could not be decoded.', err)
+  }
+
+  if (fn.functionName === 'topUp') {
+    const [channelIdArg, additionalDeposit] = fn.args
+    const channelId = lower(channelIdArg)
+    if (others.length > 0) {
+      // The token is the channel's, known only on chain.
+      if (!options.channelToken) reject('A topUp transaction must contain only the escrow topUp call; approve the escrow in a separate transaction.')
+      const token = await options.channelToken(channelId)
+      if (token === undefined) throw new PaymentError('mpp_channel_not_found', 'The channel to top up does not exist on the escrow.', { extensions: { channelId } })
+      checkApprove(calls, others, lower(token), escrow, 'topUp')
+    }
+    return { kind: 'topUp', sender, channelId, additionalDeposit }
+  }
+  if (fn.functionName !== 'open') reject(`The transaction calls ${fn.functionName} on the escrow; only open or topUp are accepted.`)
+
+  const [payeeArg, tokenArg, deposit, saltArg, signerArg] = fn.args
+  const payee = lower(payeeArg)
+  const token = lower(tokenArg)
+  const salt = lower(saltArg)
+  const authorizedSigner = lower(signerArg)
+  if (others.length > 0) checkApprove(calls, others, token, escrow, 'open')
+
+  return {
+    kind: 'open',
+    payer: sender,
+    payee,
+    token,
+    deposit,
+    salt,
+    authorizedSigner,
+    channelId: computeChannelId({ payer: sender, payee, token, salt, authorizedSigner, escrow, chainId }),
+  }
+}
+
+/**
+ * Besides the escrow call, a transaction may carry one `approve(escrow, amount)`
+ * on the channel's token, placed before it (after it, the escrow's pull would
+ * fail for lack of allowance).
+ */
+function checkApprove(calls: readonly Call[], others: readonly Call[], token: Address, escrow: Address, fn: 'open' | 'topUp') {
+  if (others.length > 1) reject(`The ${fn} transaction may contain at most one approve call besides the ${fn}.`)
+  const approve = others[0]!
+  if (approve.to !== token) reject(`The approve call must be on the channel token ${token}; it calls ${approve.to}.`)
+  if (calls.indexOf(approve) > calls.findIndex((call) => call.to === escrow)) reject(`The approve call must come before the ${fn} call.`)
+  let tokenCall: ReturnType<typeof decodeFunctionData<typeof tip20Abi>>
+  try {
+    tokenCall = decodeFunctionData({ abi: tip20Abi, data: approve.data })
+  } catch (err) {
+    reject('The call to the token must be approve(escrow, amount).', err)
+  }
+  if (tokenCall.functionName !== 'approve') reject(`The call to the token must be approve; it is ${tokenCall.functionName}.`)
+  const spender = lower(tokenCall.args[0])
+  if (spender !== escrow) reject(`The approve call must approve the escrow ${escrow}; it approves ${spender}.`)
+}
+
+/** keccak256(abi.encode(payer, payee, token, salt, authorizedSigner, escrow, chainId)), as the contract's `computeChannelId`. */
+export function computeChannelId(p: {
+  payer: Address
+  payee: Address
+  token: Address
+  salt: Hex
+  authorizedSigner: Address
+  escrow: Address
+  chainId: number
+}): Hex {
+  const encoded = encodeAbiParameters(
+    [
+      { type: 'address' },
+      { type: 'address' },
+      { type: 'address' },
+      { type: 'bytes32' },
+      { type: 'address' },
+      { type: 'address' },
+      { type: 'uint256' },
+    ],
+    [p.payer, p.payee, p.token, p.salt, p.authorizedSigner, p.escrow, BigInt(p.chainId)],
+  )
+  return keccak256(encoded)
+}

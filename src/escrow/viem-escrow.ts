@@ -1,0 +1,306 @@
+// The `Escrow` port (port.ts) over viem: one escrow contract on one chain.
+//
+// Error policy, so the session engine never sees a half-applied state:
+// - the RPC cannot be reached, fails or times out → `mpp_chain_unavailable`
+//   (nothing is known to have happened; the same call can be retried);
+// - the node answers and refuses the transaction, or it reverts →
+//   `mpp_payment_verification_failed` for the client's transactions,
+//   `mpp_session_close_failed` for the payee's settle/close.
+// Transactions are identified by their hash, computed before sending, so a
+// retry after a timeout finds the first attempt's receipt instead of failing.
+import {
+  type Address,
+  type Chain,
+  type Hex,
+  type LocalAccount,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  BaseError,
+  ContractFunctionRevertedError,
+  HttpRequestError,
+  InternalRpcError,
+  LimitExceededRpcError,
+  MethodNotFoundRpcError,
+  MethodNotSupportedRpcError,
+  ResourceUnavailableRpcError,
+  SocketClosedError,
+  TimeoutError,
+  TransactionReceiptNotFoundError,
+  WebSocketRequestError,
+  createPublicClient,
+  createWalletClient,
+  encodeFunctionData,
+  http,
+  keccak256,
+  maxUint128,
+} from 'viem'
+import { escrowAbi } from '../../contracts-abi/escrow.js'
+import type { ErrorCode } from '../errors/codes.js'
+import { PaymentError } from '../errors/payment-error.js'
+import type { Escrow, EscrowCall, OnChainChannel } from './port.js'
+import { decodeEscrowTransaction } from './transaction.js'
+
+export type ViemEscrowOptions = {
+  /** The escrow contract. */
+  address: Address
+  /** The chain it lives on (see chain.ts); its id binds decoded transactions and channel ids. */
+  chain: Chain
+  /** The payee key that sends settle/close (and pays their fees). Absent: `canSubmit` is false. */
+  payee?: LocalAccount
+  /** Gas limits for settle/close, set explicitly (Tempo nodes mis-estimate `0x76` gas). Default 500k each. */
+  gas?: { settle?: bigint; close?: bigint }
+  /** Fees for settle/close; estimated by the node when absent. */
+  fees?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  /** Limit for each RPC call and for each receipt wait. Default 30 s. */
+  timeoutMs?: number
+  /** Interval between receipt polls. Default 200 ms. */
+  pollingIntervalMs?: number
+} & ({ rpcUrl: string; transport?: undefined } | { transport: Transport; rpcUrl?: undefined })
+
+const defaultGas = 500_000n
+
+/** Raised by `within` when the RPC does not answer in time. */
+class DeadlineError extends Error {
+  override name = 'DeadlineError'
+}
+
+export function viemEscrow(options: ViemEscrowOptions): Escrow {
+  const address = options.address.toLowerCase() as Address
+  const { chain, payee, fees } = options
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const pollingIntervalMs = options.pollingIntervalMs ?? 200
+  const gas = { settle: options.gas?.settle ?? defaultGas, close: options.gas?.close ?? defaultGas }
+  // No transport-level retries: a failure surfaces as mpp_chain_unavailable at
+  // once and the caller (or its client) decides to retry; cacheTime 0 so reads
+  // never answer from a stale cache.
+  const transport = options.transport ?? http(options.rpcUrl, { timeout: timeoutMs, retryCount: 0 })
+  const client: PublicClient = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: pollingIntervalMs })
+  const wallet = payee ? createWalletClient({ account: payee, chain, transport, cacheTime: 0 }) : undefined
+
+  /** Bounds any RPC work by `ms` (default `timeoutMs`), whatever the transport does. */
+  function within<T>(work: Promise<T>, ms = timeoutMs): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeadlineError(`no answer within ${ms} ms`)), ms)
+    })
+    return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
+  }
+
+  async function getReceipt(hash: Hex, ms = timeoutMs): Promise<TransactionReceipt | undefined> {
+    try {
+      return await within(client.getTransactionReceipt({ hash }), ms)
+    } catch (err) {
+      if (err instanceof TransactionReceiptNotFoundError) return undefined
+      throw err
+    }
+  }
+
+  /**
+   * Polls for the receipt until `timeoutMs`. A plain loop rather than viem's
+   * `waitForTransactionReceipt`: that one resolves with a *replacement's*
+   * receipt when the sender reuses the nonce (a client could make a different
+   * transaction stand in for its open), and only re-checks on new blocks.
+   */
+  async function waitForReceipt(hash: Hex): Promise<TransactionReceipt> {
+    const deadline = Date.now() + timeoutMs
+    let lastError: unknown
+    for (;;) {
+      try {
+        const receipt = await getReceipt(hash, Math.max(1, deadline - Date.now()))
+        if (receipt) return receipt
+      } catch (err) {
+        lastError = err // a transient RPC failure while the transaction is in flight: keep polling
+      }
+      if (Date.now() + pollingIntervalMs >= deadline) {
+        throw new PaymentError(
+          'mpp_chain_unavailable',
+          `The transaction was sent but not confirmed within ${Math.round(timeoutMs / 1000)} s; retry the same request to pick up its outcome.`,
+          { cause: lastError, extensions: { txHash: hash } },
+        )
+      }
+      await sleep(pollingIntervalMs)
+    }
+  }
+
+  /**
+   * Sends a signed transaction and waits for its receipt. `failCode` is what a
+   * refusal by the node or a revert becomes.
+   */
+  async function sendAndConfirm(serialized: Hex, failCode: ErrorCode, what: string): Promise<{ txHash: Hex }> {
+    const txHash = keccak256(serialized)
+    try {
+      await within(client.sendRawTransaction({ serializedTransaction: serialized }))
+    } catch (err) {
+      if (isUnavailable(err)) throw unavailable(`Could not send the ${what} transaction to the chain.`, err, txHash)
+      // The node refused it. If that is because the same transaction is
+      // already mined (a retry), its receipt decides; otherwise it is refused.
+      let mined: TransactionReceipt | undefined
+      try {
+        mined = await getReceipt(txHash)
+      } catch (lookupErr) {
+        throw unavailable(`Could not check the ${what} transaction on the chain.`, lookupErr, txHash)
+      }
+      if (!mined) throw new PaymentError(failCode, `The chain refused the ${what} transaction: ${nodeReason(err)}.`, { cause: err })
+    }
+    const receipt = await waitForReceipt(txHash)
+    if (receipt.status !== 'success') {
+      throw new PaymentError(failCode, `The ${what} transaction reverted on chain (block ${receipt.blockNumber}).`, { extensions: { txHash } })
+    }
+    return { txHash }
+  }
+
+  // Payee transactions go out one at a time so two of them never take the same nonce.
+  let queue: Promise<unknown> = Promise.resolve()
+  function serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = queue.then(work, work)
+    queue = run.catch(() => undefined)
+    return run
+  }
+
+  async function submit(functionName: 'settle' | 'close', channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }> {
+    if (!payee || !wallet) {
+      throw new PaymentError('mpp_session_close_unavailable', `This server has no payee key configured to ${functionName} channels on chain.`)
+    }
+    if (!isBytes32(channelId) || !isHexBytes(signature) || cumulativeAmount < 0n || cumulativeAmount > maxUint128) {
+      throw new PaymentError('mpp_session_close_failed', `The ${functionName} voucher is malformed (channel id, amount or signature).`)
+    }
+    const args = [channelId, cumulativeAmount, signature] as const
+    return serially(async () => {
+      // eth_call first: a voucher the contract would reject never costs a fee
+      // (Tempo nodes accept reverting transactions and charge for them).
+      try {
+        await within(client.simulateContract({ address, abi: escrowAbi, functionName, args, account: payee }))
+      } catch (err) {
+        const revert = findRevert(err)
+        if (revert) throw new PaymentError('mpp_session_close_failed', revertDetail(functionName, revert), { cause: err })
+        throw unavailable(`Could not simulate ${functionName} on the chain.`, err)
+      }
+      let serialized: Hex
+      try {
+        const request = await within(
+          wallet.prepareTransactionRequest({
+            account: payee,
+            chain,
+            to: address,
+            data: encodeFunctionData({ abi: escrowAbi, functionName, args }),
+            gas: gas[functionName],
+            ...(fees ?? {}),
+          }),
+        )
+        serialized = await wallet.signTransaction(request as Parameters<typeof wallet.signTransaction>[0])
+      } catch (err) {
+        throw unavailable(`Could not prepare the ${functionName} transaction.`, err)
+      }
+      return sendAndConfirm(serialized, 'mpp_session_close_failed', functionName)
+    })
+  }
+
+  async function getChannel(channelId: Hex): Promise<OnChainChannel | undefined> {
+    // A string that is not a bytes32 names no channel.
+    if (!isBytes32(channelId)) return undefined
+    let ch
+    try {
+      ch = await within(client.readContract({ address, abi: escrowAbi, functionName: 'getChannel', args: [channelId] }))
+    } catch (err) {
+      throw unavailable('Could not read the channel from the escrow contract.', err)
+    }
+    if (/^0x0{40}$/.test(ch.payer)) return undefined
+    return {
+      payer: ch.payer.toLowerCase() as Address,
+      payee: ch.payee.toLowerCase() as Address,
+      token: ch.token.toLowerCase() as Address,
+      authorizedSigner: ch.authorizedSigner.toLowerCase() as Address,
+      deposit: ch.deposit,
+      settled: ch.settled,
+      closeRequestedAt: ch.closeRequestedAt,
+      finalized: ch.finalized,
+    }
+  }
+
+  return {
+    address,
+    chainId: chain.id,
+    canSubmit: payee !== undefined,
+
+    getChannel,
+
+    decodeTransaction(serialized: Hex): Promise<EscrowCall> {
+      // A topUp may approve the channel's token in the same 0x76 transaction; only then is the channel read.
+      return decodeEscrowTransaction(serialized, { escrow: address, chainId: chain.id }, { channelToken: async (id) => (await getChannel(id))?.token })
+    },
+
+    broadcast(serialized: Hex) {
+      return sendAndConfirm(serialized, 'mpp_payment_verification_failed', 'open/topUp')
+    },
+
+    settle: (channelId, cumulativeAmount, signature) => submit('settle', channelId, cumulativeAmount, signature),
+    close: (channelId, cumulativeAmount, signature) => submit('close', channelId, cumulativeAmount, signature),
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const isBytes32 = (value: unknown): value is Hex => typeof value === 'string' && /^0x[0-9a-fA-F]{64}$/.test(value)
+const isHexBytes = (value: unknown): value is Hex => typeof value === 'string' && /^0x(?:[0-9a-fA-F]{2})*$/.test(value)
+
+function unavailable(detail: string, cause: unknown, txHash?: Hex): PaymentError {
+  return new PaymentError('mpp_chain_unavailable', `${detail} Retry shortly.`, {
+    cause,
+    ...(txHash === undefined ? {} : { extensions: { txHash } }),
+  })
+}
+
+/**
+ * Whether an error means the RPC could not answer (network, timeout, overload,
+ * a node-side fault) rather than that the node judged the request.
+ */
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof DeadlineError) return true
+  if (!(err instanceof BaseError)) return false
+  const transportFailure = err.walk(
+    (e) =>
+      e instanceof HttpRequestError ||
+      e instanceof TimeoutError ||
+      e instanceof WebSocketRequestError ||
+      e instanceof SocketClosedError ||
+      e instanceof InternalRpcError ||
+      e instanceof LimitExceededRpcError ||
+      e instanceof ResourceUnavailableRpcError ||
+      e instanceof MethodNotFoundRpcError ||
+      e instanceof MethodNotSupportedRpcError,
+  )
+  return transportFailure !== null
+}
+
+function findRevert(err: unknown): ContractFunctionRevertedError | undefined {
+  if (!(err instanceof BaseError)) return undefined
+  const found = err.walk((e) => e instanceof ContractFunctionRevertedError)
+  return found instanceof ContractFunctionRevertedError ? found : undefined
+}
+
+/** The escrow's custom errors (StreamChannelEscrow.sol) as details a client can act on. */
+const revertDetails: Record<string, string> = {
+  ChannelNotFound: 'the channel does not exist on chain',
+  ChannelFinalized: 'the channel is already closed on chain',
+  InvalidSignature: "the voucher signature is not valid for this channel's signer",
+  AmountExceedsDeposit: 'the voucher amount exceeds the channel deposit',
+  AmountNotIncreasing: 'the voucher amount is not above the amount already settled',
+  NotPayee: "the server's payee key is not this channel's payee",
+  TransferFailed: 'the token transfer failed',
+}
+
+function revertDetail(functionName: string, revert: ContractFunctionRevertedError): string {
+  const name = revert.data?.errorName
+  const reason = (name && revertDetails[name]) ?? (name ? `the escrow reverted with ${name}` : 'the escrow reverted')
+  return `The escrow rejected ${functionName}: ${reason}.`
+}
+
+/** The node's reason for refusing a transaction, short and without long hex (never the transaction itself). */
+function nodeReason(err: unknown): string {
+  const text = err instanceof BaseError ? err.details || err.shortMessage : String(err)
+  const cleaned = text.replace(/0x[0-9a-fA-F]{67,}/g, '0x…').replace(/\s+/g, ' ').trim()
+  return (cleaned.length > 160 ? `${cleaned.slice(0, 157)}...` : cleaned) || 'no reason given'
+}
+
