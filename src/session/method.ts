@@ -270,6 +270,10 @@ export function tempoSession(options: TempoSessionOptions) {
     assertUsable(state)
     assertSource(credential, state)
     const { state: current, advanced } = await verifyVoucher(state, payload.cumulativeAmount, payload.signature)
+    // HEAD carries a pure voucher top-up: nothing is served, so nothing is charged.
+    if (context.req.method === 'HEAD') {
+      return { kind: 'respond', status: 200, receipt: receiptFor(credential, current), log: { channelId: current.channelId } } as const
+    }
     return serve(context, credential, current, advanced)
   }
 

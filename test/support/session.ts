@@ -1,0 +1,99 @@
+// A complete paid app on a real local chain: anvil (Tempo mode), our escrow, a
+// payee key, the memory store, the Tempo session method behind the middleware.
+import { Hono } from 'hono'
+import { type Address, http, type LocalAccount } from 'viem'
+import { pathUsdAddress } from '../../contracts-abi/tip20.js'
+import { Challenge, Credential, payment, paymentErrorHandler, type PaymentLogEntry } from '../../src/index.js'
+import { sessionClient, type SessionClientOptions } from '../../src/client/session-client.js'
+import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { tempoSession, type TempoSessionOptions } from '../../src/session/method.js'
+import { fixedPrice } from '../../src/session/pricing.js'
+import { memoryStore } from '../../src/store/memory.js'
+import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from './anvil.js'
+
+export const price = 100_000n
+export const secretKey = 'session-test-secret-key-at-least-32-bytes'
+
+export type SessionFixture = Awaited<ReturnType<typeof startSession>>
+
+/** Starts anvil, deploys the escrow and builds the app; `stop()` when done. */
+export async function startSession(options: { method?: Partial<TempoSessionOptions>; withPayeeKey?: boolean } = {}) {
+  const anvil: Anvil = await startAnvil({ tempo: true })
+  const deployer = testClient(anvil, testAccounts[3]!)
+  const escrowAddress = await deployEscrow(deployer)
+  const payee = testAccounts[4]!
+  const payeeAddress = payee.address.toLowerCase() as Address
+  const escrow = viemEscrow({
+    address: escrowAddress,
+    chain: anvil.chain,
+    rpcUrl: anvil.rpcUrl,
+    ...(options.withPayeeKey === false ? {} : { payee }),
+    fees: zeroFees,
+    pollingIntervalMs: 10,
+    timeoutMs: 5_000,
+  })
+  const store = memoryStore()
+  const method = tempoSession({
+    escrow,
+    store,
+    recipient: payeeAddress,
+    currency: pathUsdAddress,
+    pricing: fixedPrice(price),
+    minDeposit: 1_000_000n,
+    ...options.method,
+  })
+  const logs: PaymentLogEntry[] = []
+  const paid = payment({ realm: 'gateway.test', secretKey, method, challenges: store, logger: (entry) => logs.push(entry) })
+  const app = new Hono()
+  app.onError(paymentErrorHandler)
+  app.post('/v1/paid', paid, (c) => c.json({ channelId: c.var.payment.channelId, reserved: c.var.payment.reserved.toString() }))
+  app.get('/v1/paid', paid, (c) => c.json({ ok: true }))
+
+  /** A funded payer (a fresh key holding pathUSD) and a session client for it. */
+  async function payer(index: number, clientOptions: Partial<SessionClientOptions> = {}) {
+    const account = testAccounts[index]! as LocalAccount
+    const client = sessionClient({
+      account,
+      chain: anvil.chain,
+      transport: http(anvil.rpcUrl),
+      deposit: 1_000_000n,
+      fees: zeroFees,
+      fetch: async (input, init) => app.fetch(new Request(input as string, init)),
+      ...clientOptions,
+    })
+    return { account, address: account.address.toLowerCase() as Address, client }
+  }
+
+  /** A fresh challenge for POST /v1/paid with `body`. */
+  async function challenge(body = '{}', path = '/v1/paid', method = 'POST') {
+    const response = await app.request(path, { method, ...(method === 'POST' ? { body } : {}) })
+    return Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
+  }
+
+  /** Sends POST /v1/paid with a hand-made payload (answering a fresh challenge). */
+  async function send(payload: Record<string, unknown>, body = '{}', extra: { source?: string } = {}) {
+    const answered = await challenge(body)
+    return app.request('/v1/paid', {
+      method: 'POST',
+      body,
+      headers: { Authorization: Credential.format({ challenge: answered, payload, ...extra }) },
+    })
+  }
+
+  return {
+    anvil,
+    chain: deployer,
+    escrowAddress,
+    escrow,
+    payeeAddress,
+    store,
+    method,
+    app,
+    logs,
+    payer,
+    challenge,
+    send,
+    fund: (to: Address, amount: bigint) => fundPathUsd(deployer, to, amount),
+    stop: () => anvil.stop(),
+  }
+}
