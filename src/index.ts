@@ -17,3 +17,17 @@ export { payment, type PaymentOptions, type PaymentVariables, type SecretKey } f
 export type { Authorization, AuthorizeParameters, PaymentLogFields, PaymentMethod } from './middleware/method.js'
 export { paymentErrorHandler } from './middleware/error-handler.js'
 export { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './middleware/logger.js'
+
+// The Tempo session intent: engine, pricing, ports and adapters.
+export { tempoSession, type SessionPayment, type TempoSessionOptions } from './session/method.js'
+export { fixedPrice, type Pricing } from './session/pricing.js'
+export type { ChannelState, AcceptedVoucher, Reservation } from './session/channel.js'
+export { canonicalSignature, recoverVoucherSigner, signVoucher, voucherDomain, voucherTypes } from './session/voucher.js'
+export type { Escrow, EscrowCall, OnChainChannel } from './escrow/port.js'
+export { viemEscrow, type ViemEscrowOptions } from './escrow/viem-escrow.js'
+export { evmChain, tempoChain } from './escrow/chain.js'
+export type { ChannelUpdate, SessionStore } from './store/port.js'
+export { memoryStore } from './store/memory.js'
+
+// The client side of a session.
+export { sessionClient, type ClientChannel, type SessionClientOptions } from './client/session-client.js'

@@ -5,7 +5,7 @@ import { type Address, http, type LocalAccount } from 'viem'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
 import { Challenge, Credential, payment, paymentErrorHandler, type PaymentLogEntry } from '../../src/index.js'
 import { sessionClient, type SessionClientOptions } from '../../src/client/session-client.js'
-import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { viemEscrow, type ViemEscrowOptions } from '../../src/escrow/viem-escrow.js'
 import { tempoSession, type TempoSessionOptions } from '../../src/session/method.js'
 import { fixedPrice } from '../../src/session/pricing.js'
 import { memoryStore } from '../../src/store/memory.js'
@@ -17,7 +17,7 @@ export const secretKey = 'session-test-secret-key-at-least-32-bytes'
 export type SessionFixture = Awaited<ReturnType<typeof startSession>>
 
 /** Starts anvil, deploys the escrow and builds the app; `stop()` when done. */
-export async function startSession(options: { method?: Partial<TempoSessionOptions>; withPayeeKey?: boolean } = {}) {
+export async function startSession(options: { method?: Partial<TempoSessionOptions>; escrow?: Pick<ViemEscrowOptions, 'gas' | 'timeoutMs'>; withPayeeKey?: boolean } = {}) {
   const anvil: Anvil = await startAnvil({ tempo: true })
   const deployer = testClient(anvil, testAccounts[3]!)
   const escrowAddress = await deployEscrow(deployer)
@@ -31,6 +31,7 @@ export async function startSession(options: { method?: Partial<TempoSessionOptio
     fees: zeroFees,
     pollingIntervalMs: 10,
     timeoutMs: 5_000,
+    ...options.escrow,
   })
   const store = memoryStore()
   const method = tempoSession({
