@@ -52,7 +52,7 @@ import {
   testAccounts,
   testClient,
   zeroFees,
-} from './support/anvil.js'
+} from '../scripts/local-chain.js'
 
 /** Tempo's fee manager, the recipient of every fee Transfer, as an indexed topic. */
 const feeManagerTopic = pad('0xfeec000000000000000000000000000000000000')

@@ -49,6 +49,8 @@ export type ClientChannel = {
   signature: Hex
   /** From the latest receipt. */
   spent: bigint
+  /** Hash of the signed open transaction (the server broadcasts it). */
+  openTxHash: Hex
 }
 
 type RequestInit = { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }
@@ -144,7 +146,18 @@ export function sessionClient(options: SessionClientOptions) {
     const transaction = await signTransaction(t.escrow, data, { token: t.token, amount: deposit })
     const initial = t.requiredCumulative ?? t.amount
     const cumulativeAmount = initial > deposit ? deposit : initial
-    const channel: ClientChannel = { channelId, escrow: t.escrow, chainId: t.chainId, payee: t.payee, token: t.token, deposit, signedCumulative: cumulativeAmount, spent: 0n, signature: '0x' }
+    const channel: ClientChannel = {
+      channelId,
+      escrow: t.escrow,
+      chainId: t.chainId,
+      payee: t.payee,
+      token: t.token,
+      deposit,
+      signedCumulative: cumulativeAmount,
+      spent: 0n,
+      signature: '0x',
+      openTxHash: keccak256(transaction),
+    }
     channel.signature = await signVoucher(account, channel, { channelId, cumulativeAmount })
     channels.set(t.key, channel)
     return { action: 'open', type: 'transaction', channelId, transaction, cumulativeAmount: cumulativeAmount.toString(), signature: channel.signature }

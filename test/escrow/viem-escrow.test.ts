@@ -40,7 +40,7 @@ import {
   testAccounts,
   testClient,
   zeroFees,
-} from '../support/anvil.js'
+} from '../../scripts/local-chain.js'
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const alphaUsd = '0x20c0000000000000000000000000000000000001' as Address

@@ -5,7 +5,7 @@ import { Receipt } from '../../src/index.js'
 import { reservedOf } from '../../src/session/channel.js'
 import { signVoucher } from '../../src/session/voucher.js'
 import { sessionClient } from '../../src/client/session-client.js'
-import { gasLimits, pathUsdBalance, sendTempoCalls, testAccounts, testClient, zeroFees } from '../support/anvil.js'
+import { gasLimits, pathUsdBalance, sendTempoCalls, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
 import { price, startSession, type SessionFixture } from '../support/session.js'
 
 let session: SessionFixture

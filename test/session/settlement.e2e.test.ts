@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Receipt } from '../../src/index.js'
-import { pathUsdBalance } from '../support/anvil.js'
+import { pathUsdBalance } from '../../scripts/local-chain.js'
 import { price, startSession, type SessionFixture } from '../support/session.js'
 
 const url = 'http://gateway.test/v1/paid'

@@ -9,7 +9,7 @@ import { viemEscrow, type ViemEscrowOptions } from '../../src/escrow/viem-escrow
 import { tempoSession, type TempoSessionOptions } from '../../src/session/method.js'
 import { fixedPrice } from '../../src/session/pricing.js'
 import { memoryStore } from '../../src/store/memory.js'
-import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from './anvil.js'
+import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
 
 export const price = 100_000n
 export const secretKey = 'session-test-secret-key-at-least-32-bytes'

@@ -1,4 +1,4 @@
-// A real local chain for tests: spawns the anvil binary shipped in
+// A real local chain for the tests and the demo: spawns the anvil binary shipped in
 // node_modules (no download, no npx) and gives back a viem chain object for it.
 //
 // Tempo mode facts this harness relies on (see shared/design/local-chain.md):
@@ -28,12 +28,12 @@ import {
   publicActions,
 } from 'viem'
 import { type HDAccount, mnemonicToAccount } from 'viem/accounts'
-import { escrowAbi, escrowBytecode } from '../../contracts-abi/escrow/artifact.js'
-import { testTokenAbi, testTokenBytecode } from '../../contracts-abi/escrow/test-token-artifact.js'
-import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
-import { evmChain, tempoChain } from '../../src/escrow/chain.js'
+import { escrowAbi, escrowBytecode } from '../contracts-abi/escrow/artifact.js'
+import { testTokenAbi, testTokenBytecode } from '../contracts-abi/escrow/test-token-artifact.js'
+import { pathUsdAddress, tip20Abi } from '../contracts-abi/tip20.js'
+import { evmChain, tempoChain } from '../src/escrow/chain.js'
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const anvilBinary = join(repoRoot, 'node_modules', '@foundry-rs', 'anvil-linux-amd64', 'bin', 'anvil')
 
 export const anvilChainId = 31337

@@ -1,0 +1,90 @@
+// `npm start`: a local chain, the gateway on Node, and a scripted paid session
+// printed step by step. Everything runs on this machine with embedded defaults;
+// `--once` exits after the scripted part instead of serving on.
+import { http, formatUnits } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { pathUsdAddress } from '../contracts-abi/tip20.js'
+import { Challenge, memoryStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
+import { startGateway } from '../src/node.js'
+import { deployEscrow, fundPathUsd, pathUsdBalance, startAnvil, testAccounts, testClient, zeroFees } from './local-chain.js'
+
+const port = Number(process.env.PORT ?? 8787)
+const price = 10_000n // 0.01 pathUSD per request
+const usd = (amount: bigint) => `${formatUnits(amount, 6)} pathUSD`
+const step = (title: string) => console.log(`\n▶ ${title}`)
+const show = (value: unknown) => console.log(JSON.stringify(value, null, 2).replace(/^/gm, '  '))
+
+const anvil = await startAnvil({ tempo: true })
+const funder = testClient(anvil, testAccounts[0]!)
+step(`Local chain: anvil in Tempo mode at ${anvil.rpcUrl} (chain id ${anvil.chain.id})`)
+const escrowAddress = await deployEscrow(funder)
+console.log(`  escrow deployed at ${escrowAddress}`)
+
+const payee = privateKeyToAccount(generatePrivateKey())
+const payer = privateKeyToAccount(generatePrivateKey())
+await fundPathUsd(funder, payer.address, 5_000_000n)
+console.log(`  payer ${payer.address.toLowerCase()} funded with ${usd(5_000_000n)}; payee ${payee.address.toLowerCase()}`)
+
+const { server, url } = await startGateway(
+  {
+    realm: 'localhost',
+    secretKey: 'local-demo-secret-key-not-for-production-use',
+    escrow: viemEscrow({ address: escrowAddress, chain: anvil.chain, rpcUrl: anvil.rpcUrl, payee, fees: zeroFees, pollingIntervalMs: 20 }),
+    store: memoryStore(),
+    recipient: payee.address,
+    currency: pathUsdAddress,
+    demoPrice: price,
+    logger: () => {},
+  },
+  port,
+)
+step(`Gateway listening on ${url}`)
+
+const endpoint = `${url}/v1/demo`
+const request = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"question":"what does this cost?"}' }
+const unpaid = await fetch(endpoint, request)
+const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
+step(`POST /v1/demo without payment → ${unpaid.status}; the challenge, decoded:`)
+show({ ...challenge, request: Challenge.request(challenge), opaque: Challenge.opaque(challenge) })
+
+const balances = async () => ({ payee: await pathUsdBalance(funder, payee.address), payer: await pathUsdBalance(funder, payer.address) })
+const before = await balances()
+const client = sessionClient({ account: payer, chain: anvil.chain, transport: http(anvil.rpcUrl), deposit: 1_000_000n, fees: zeroFees })
+let charged = 0n
+let lastSpent = 0n
+for (let i = 1; i <= 3; i++) {
+  const response = await client.fetch(endpoint, request)
+  const receipt = Receipt.parse(response.headers.get('Payment-Receipt')!)
+  if (i === 1) {
+    const channel = [...client.channels.values()][0]!
+    step(`Opened channel ${channel.channelId} (deposit ${usd(channel.deposit)}), open transaction ${channel.openTxHash}`)
+  }
+  charged += BigInt(receipt.spent!) - lastSpent
+  lastSpent = BigInt(receipt.spent!)
+  step(`Paid request ${i} → ${response.status}; receipt: spent ${receipt.spent}, units ${receipt.units}, acceptedCumulative ${receipt.acceptedCumulative}`)
+}
+const close = await client.close(endpoint, request)
+step(`Closed the channel: transaction ${close.txHash}, captured ${usd(BigInt(close.spent!))}`)
+
+const after = await balances()
+const payeeGained = after.payee - before.payee
+const payerPaid = before.payer - after.payer
+step('Balances (read from the token contract)')
+console.log(`  payee: ${usd(before.payee)} → ${usd(after.payee)} (+${usd(payeeGained)})`)
+console.log(`  payer: ${usd(before.payer)} → ${usd(after.payer)} (−${usd(payerPaid)}, the rest of the deposit refunded)`)
+console.log(`  sum of receipts' charges: ${usd(charged)}`)
+const consistent = payeeGained === charged && payerPaid === charged
+console.log(consistent ? '  ✓ consistent: payee gained = payer paid = sum of charges' : '  ✗ INCONSISTENT balances')
+
+if (process.argv.includes('--once') || !consistent) {
+  server.close()
+  await anvil.stop()
+  process.exit(consistent ? 0 : 1)
+}
+step('Still serving (Ctrl-C stops the gateway and the chain). Try:')
+console.log(`  curl -i -X POST ${endpoint} -H 'Content-Type: application/json' -d '{}'`)
+process.on('SIGINT', async () => {
+  server.close()
+  await anvil.stop()
+  process.exit(0)
+})

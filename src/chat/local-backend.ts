@@ -1,0 +1,105 @@
+import { countTokens, estimatePromptTokens } from './tokens.js'
+import type { ChatCompletion, ChatCompletionRequest } from './types.js'
+import { messageText } from './types.js'
+import { type ChatBackend, UpstreamError } from './upstream.js'
+
+export type LocalBackendOptions = {
+  /** Clock for `created` (ms). Default `Date.now`. */
+  now?: () => number
+}
+
+/**
+ * The built-in offline backend, the default when no upstream is configured:
+ * no model and no network. It answers a short fixed-vocabulary reply that is a
+ * pure function of the last user message, so runs and tests are reproducible.
+ *
+ * Its `usage` is computed with the same rules the route quotes with:
+ * `prompt_tokens` is `estimatePromptTokens(request)` and `completion_tokens`
+ * is `countTokens` of exactly the returned text, cut to the request's token
+ * limit. Usage therefore never exceeds the quote.
+ */
+export function localBackend(options: LocalBackendOptions = {}): ChatBackend {
+  const now = options.now ?? Date.now
+  return {
+    async complete(request, { signal } = {}) {
+      if (signal?.aborted) throw UpstreamError.aborted()
+      const seed = fnv1a(lastUserText(request))
+      const words = replyWords(seed)
+      const limit = strictestLimit(request)
+      const { content, truncated } = fitToLimit(words, limit)
+      const promptTokens = estimatePromptTokens(request)
+      const completionTokens = countTokens(content)
+      const completion: ChatCompletion = {
+        id: `chatcmpl-local-${seed.toString(16).padStart(8, '0')}`,
+        object: 'chat.completion',
+        created: Math.floor(now() / 1000),
+        model: request.model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: truncated ? 'length' : 'stop' }],
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      }
+      return completion
+    },
+  }
+}
+
+/** The last user message, or the whole conversation when there is none. */
+function lastUserText(request: ChatCompletionRequest): string {
+  const user = request.messages.findLast((message) => message.role === 'user')
+  return user === undefined ? request.messages.map(messageText).join('\n') : messageText(user)
+}
+
+/**
+ * Both limits are limits: an answer must respect each that is set. (The quote
+ * covers the larger one; see `completionTokenLimit`.)
+ */
+function strictestLimit(request: ChatCompletionRequest): number | undefined {
+  const limits = [request.max_tokens, request.max_completion_tokens].filter((limit) => limit !== undefined)
+  return limits.length === 0 ? undefined : Math.min(...limits)
+}
+
+const vocabulary = [
+  'offline', 'reply', 'local', 'backend', 'session', 'voucher', 'channel', 'payment', 'token', 'usage', 'quote',
+  'gateway', 'request', 'answer', 'simple', 'steady', 'quiet', 'clear', 'small', 'bright', 'calm', 'green', 'river',
+  'stone', 'light', 'paper', 'window', 'garden', 'morning', 'signal', 'bridge', 'harbor',
+] as const
+
+/** 6 to 21 words chosen by a small PRNG seeded with the message hash. */
+function replyWords(seed: number): string[] {
+  const next = xorshift32(seed)
+  const length = 6 + (next() % 16)
+  return Array.from({ length }, () => vocabulary[next() % vocabulary.length]!)
+}
+
+/** The full sentence if it fits the limit, else the longest word prefix that does. */
+function fitToLimit(words: string[], limit: number | undefined): { content: string; truncated: boolean } {
+  const sentence = (count: number) => {
+    const text = words.slice(0, count).join(' ')
+    return text.charAt(0).toUpperCase() + text.slice(1)
+  }
+  const full = `${sentence(words.length)}.`
+  if (limit === undefined || countTokens(full) <= limit) return { content: full, truncated: false }
+  // countTokens only grows as words are added, so the first prefix over the limit ends the search.
+  let count = 0
+  while (count < words.length && countTokens(sentence(count + 1)) <= limit) count += 1
+  return { content: sentence(count), truncated: true }
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units: tiny, stable, good enough to vary replies. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
+}
+
+function xorshift32(seed: number): () => number {
+  let state = seed || 0x9e3779b9 // xorshift never leaves zero
+  return () => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return state >>> 0
+  }
+}

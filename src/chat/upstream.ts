@@ -1,0 +1,253 @@
+import type { ErrorSpec } from '../errors/codes.js'
+import type { Problem } from '../errors/problem.js'
+import { type ChatCompletion, type ChatCompletionRequest, chatCompletionSchema } from './types.js'
+
+export type CompleteOptions = {
+  /** Aborts the inference when the paying client goes away. */
+  signal?: AbortSignal
+}
+
+/**
+ * The port the paid chat route calls for inference. Non-streaming: it answers
+ * one complete `ChatCompletion` whose `usage` is what gets charged. Failures
+ * are thrown as {@link UpstreamError}; a failed inference is never charged.
+ */
+export type ChatBackend = {
+  complete(request: ChatCompletionRequest, options?: CompleteOptions): Promise<ChatCompletion>
+}
+
+export type UpstreamErrorCode =
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'upstream_rate_limited'
+  | 'upstream_invalid_response'
+  | 'upstream_aborted'
+  | `upstream_${number}`
+
+type UpstreamErrorFields = {
+  code: UpstreamErrorCode
+  /** Our HTTP status for the response. */
+  status: number
+  retryable: boolean
+  /** Shown to the client: short, actionable, never upstream body text, the prompt or a key. */
+  detail: string
+  /** Seconds for `Retry-After`. */
+  retryAfter?: number
+  /** The status the upstream answered with, when it answered at all. */
+  upstreamStatus?: number
+  /** The upstream's own error code (`context_length_exceeded`, …) when it is a plain identifier. */
+  upstreamCode?: string
+  /** The network error, for operators; it never holds headers or bodies. */
+  cause?: unknown
+}
+
+/** An inference failure, normalised to the `upstream_*` codes of the error contract. */
+export class UpstreamError extends Error {
+  override name = 'UpstreamError'
+  readonly code: UpstreamErrorCode
+  readonly status: number
+  readonly retryable: boolean
+  readonly detail: string
+  readonly retryAfter: number | undefined
+  readonly upstreamStatus: number | undefined
+  readonly upstreamCode: string | undefined
+
+  constructor(fields: UpstreamErrorFields) {
+    super(`${fields.code}: ${fields.detail}`, { cause: fields.cause })
+    this.code = fields.code
+    this.status = fields.status
+    this.retryable = fields.retryable
+    this.detail = fields.detail
+    this.retryAfter = fields.retryAfter
+    this.upstreamStatus = fields.upstreamStatus
+    this.upstreamCode = fields.upstreamCode
+  }
+
+  /** The caller's signal fired: the paying client went away before the upstream answered. */
+  static aborted(): UpstreamError {
+    return new UpstreamError({
+      code: 'upstream_aborted', status: 499, retryable: true,
+      detail: 'The request was cancelled before the upstream answered. Nothing was charged.',
+    })
+  }
+}
+
+/** The error table's row for an {@link UpstreamError}, for `problemResponse`. */
+export function upstreamErrorSpec(error: UpstreamError): ErrorSpec {
+  const row = { status: error.status, retryable: error.retryable, challenge: false }
+  switch (error.code) {
+    case 'upstream_unavailable':
+      return { ...row, type: 'upstream-unavailable', title: 'Upstream Unavailable', errorType: 'upstream_error' }
+    case 'upstream_timeout':
+      return { ...row, type: 'upstream-timeout', title: 'Upstream Timeout', errorType: 'timeout_error' }
+    case 'upstream_rate_limited':
+      return {
+        ...row, type: 'upstream-rate-limited', title: 'Upstream Rate Limited', errorType: 'rate_limit_error',
+        retryAfter: error.retryAfter ?? 1,
+      }
+    case 'upstream_invalid_response':
+      return { ...row, type: 'upstream-error', title: 'Invalid Upstream Response', errorType: 'upstream_error' }
+    case 'upstream_aborted':
+      return { ...row, type: 'upstream-error', title: 'Request Aborted', errorType: 'upstream_error' }
+    default:
+      return { ...row, type: 'upstream-error', title: 'Upstream Error', errorType: 'upstream_error' }
+  }
+}
+
+/** Everything `problemResponse(problem, context)` needs to render an {@link UpstreamError}. */
+export function upstreamProblem(error: UpstreamError): Problem {
+  return { code: error.code, spec: upstreamErrorSpec(error), detail: error.detail, retryAfter: error.retryAfter }
+}
+
+export type OpenAiUpstreamOptions = {
+  /** Base URL of any OpenAI-compatible API, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
+  baseUrl: string
+  /** Sent as `Authorization: Bearer …` when set. */
+  apiKey?: string
+  /** The whole exchange, until the body is read. Default 60 000. */
+  timeoutMs?: number
+  /** Extra static headers (organization, routing). */
+  headers?: Record<string, string>
+  fetch?: typeof fetch
+}
+
+/** A {@link ChatBackend} over any OpenAI-compatible `POST {baseUrl}/chat/completions`. Logs nothing. */
+export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
+  // Parsed once, so a bad base URL fails at startup rather than as an "unavailable" upstream.
+  const endpoint = new URL(`${options.baseUrl.replace(/\/+$/, '')}/chat/completions`)
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const fetcher = options.fetch ?? globalThis.fetch
+  const headers: Record<string, string> = { ...options.headers, 'Content-Type': 'application/json', Accept: 'application/json' }
+  if (options.apiKey !== undefined) headers.Authorization = `Bearer ${options.apiKey}`
+
+  return {
+    async complete(request, { signal } = {}) {
+      if (signal?.aborted) throw UpstreamError.aborted()
+      // The port answers one complete body, so streaming is switched off whatever the client asked.
+      const { stream: _stream, stream_options: _streamOptions, ...rest } = request
+      const body = JSON.stringify({ ...rest, stream: false })
+
+      const controller = new AbortController()
+      let timedOut = false
+      const timer = setTimeout(() => {
+        timedOut = true
+        controller.abort()
+      }, timeoutMs)
+      const forwardAbort = () => controller.abort()
+      signal?.addEventListener('abort', forwardAbort, { once: true })
+      // Either abort surfaces as the same fetch rejection; which one fired decides the code.
+      const failed = (cause: unknown) =>
+        signal?.aborted ? UpstreamError.aborted() : timedOut ? timeoutError(timeoutMs) : unavailableError(cause)
+
+      try {
+        let response: Response
+        let text: string
+        try {
+          // Redirects are not followed: they would carry the key to wherever the upstream points.
+          response = await fetcher(endpoint, { method: 'POST', headers, body, signal: controller.signal, redirect: 'manual' })
+          text = await response.text()
+        } catch (cause) {
+          throw failed(cause)
+        }
+        if (!response.ok) throw statusError(response.status, response.headers.get('Retry-After'), text)
+        return parseCompletion(text)
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', forwardAbort)
+      }
+    },
+  }
+}
+
+function unavailableError(cause: unknown): UpstreamError {
+  return new UpstreamError({
+    code: 'upstream_unavailable', status: 502, retryable: true, cause,
+    detail: 'The upstream inference service could not be reached. Nothing was charged; retry with backoff.',
+  })
+}
+
+function timeoutError(timeoutMs: number): UpstreamError {
+  return new UpstreamError({
+    code: 'upstream_timeout', status: 504, retryable: true,
+    detail: `The upstream inference service did not answer within ${timeoutMs / 1000} s. Nothing was charged; retry, or ask for fewer tokens.`,
+  })
+}
+
+function statusError(upstreamStatus: number, retryAfterHeader: string | null, body: string): UpstreamError {
+  if (upstreamStatus === 429) {
+    const retryAfter = parseRetryAfter(retryAfterHeader) ?? 1
+    return new UpstreamError({
+      code: 'upstream_rate_limited', status: 429, retryable: true, retryAfter, upstreamStatus,
+      detail: `The upstream inference service is rate limiting requests. Nothing was charged; retry after ${retryAfter} s.`,
+    })
+  }
+  const code = `upstream_${upstreamStatus}` as const
+  const upstreamCode = identifierErrorCode(body)
+  const hint = upstreamCode === undefined ? '' : ` (upstream code ${upstreamCode})`
+  if (upstreamStatus >= 500) {
+    return new UpstreamError({
+      code, status: 502, retryable: true, upstreamStatus, ...(upstreamCode === undefined ? {} : { upstreamCode }),
+      detail: `The upstream inference service failed with HTTP ${upstreamStatus}${hint}. Nothing was charged; retry with backoff.`,
+    })
+  }
+  if (upstreamStatus >= 400) {
+    return new UpstreamError({
+      code, status: upstreamStatus, retryable: false, upstreamStatus, ...(upstreamCode === undefined ? {} : { upstreamCode }),
+      detail: `The upstream inference service rejected the request with HTTP ${upstreamStatus}${hint}. Nothing was charged; check the model, messages and parameters.`,
+    })
+  }
+  // 1xx/3xx: a misconfigured base URL, not something a retry of the same request fixes.
+  return new UpstreamError({
+    code, status: 502, retryable: false, upstreamStatus,
+    detail: `The upstream inference service answered with unexpected HTTP ${upstreamStatus}. Nothing was charged; the operator must check its configuration.`,
+  })
+}
+
+/** The longest wait passed on, so a broken header cannot park clients for days. */
+const maxRetryAfterSeconds = 3600
+
+/** `Retry-After` as delta-seconds or an HTTP date, in whole seconds; `undefined` when absent or unreadable. */
+function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined
+  const trimmed = value.trim()
+  let seconds: number
+  if (/^\d+$/.test(trimmed)) seconds = Number(trimmed)
+  else {
+    const date = Date.parse(trimmed)
+    if (Number.isNaN(date)) return undefined
+    seconds = Math.max(0, Math.ceil((date - now) / 1000))
+  }
+  return Math.min(seconds, maxRetryAfterSeconds)
+}
+
+/**
+ * The upstream's `error.code` when it is a plain identifier such as
+ * `context_length_exceeded`: actionable for the client, and unlike the
+ * `message` it cannot carry the prompt back.
+ */
+function identifierErrorCode(body: string): string | undefined {
+  try {
+    const code: unknown = JSON.parse(body)?.error?.code
+    return typeof code === 'string' && /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(code) ? code : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function parseCompletion(text: string): ChatCompletion {
+  // No cause is kept: parser messages quote the body, which may echo the prompt.
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  const result = chatCompletionSchema.safeParse(json)
+  if (!result.success) {
+    throw new UpstreamError({
+      code: 'upstream_invalid_response', status: 502, retryable: true,
+      detail: 'The upstream inference service answered without a valid completion and token usage. Nothing was charged; retry.',
+    })
+  }
+  return result.data
+}

@@ -1,0 +1,158 @@
+// A fake OpenAI-compatible upstream, run as its own process by fake-upstream.ts.
+// Plain Node http, no dependencies. Prints one line `{"port":N}` once listening.
+//
+// Each POST …/chat/completions is steered by a directive: the `X-Fake-Upstream`
+// header when present, else the request's `model`. Directives:
+//   ok                     a completion, usage 10 prompt + 5 completion tokens
+//   ok:P,C | usage:P,C     a completion with usage P prompt + C completion tokens
+//   fail:<status>          that status with an OpenAI-style error body whose
+//                          message echoes the last user message (as real
+//                          upstreams do); 429 carries `Retry-After: 7`
+//   fail:429:<value>       429 with `Retry-After: <value>`; `fail:429:none` omits it
+//   stall:<ms>             read the request, answer `ok` after ms
+//   stall | stall:never    read the request, never answer
+//   stall-body:<ms>        send 200 headers at once, the body after ms
+//   no-usage               a 200 completion without `usage`
+//   garbage                a 200 non-JSON body
+//   hangup                 destroy the socket without answering
+// Anything else (e.g. a real model name) is `ok`.
+//
+// Control: GET /__calls → {"calls":N} (completion requests received),
+// GET /__last → the last completion request {path, authorization, directive, body},
+// POST /__reset → zero the count and forget the last request.
+//
+// It exits when its parent goes away: stdin (a pipe from the parent) closes, or
+// the parent PID stops existing.
+import { createServer } from 'node:http'
+
+let calls = 0
+let last = null
+const pending = new Set()
+
+const server = createServer((req, res) => {
+  const chunks = []
+  req.on('data', (chunk) => chunks.push(chunk))
+  req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')))
+})
+
+function handle(req, res, raw) {
+  const path = new URL(req.url ?? '/', 'http://fake').pathname
+  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls })
+  if (req.method === 'GET' && path === '/__last') return json(res, 200, last)
+  if (req.method === 'POST' && path === '/__reset') {
+    calls = 0
+    last = null
+    return json(res, 200, { calls })
+  }
+  if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
+    return json(res, 404, { error: { message: `No route ${req.method} ${path}`, type: 'invalid_request_error', code: 'not_found' } })
+  }
+
+  calls += 1
+  let body
+  try {
+    body = JSON.parse(raw) ?? {}
+  } catch {
+    return json(res, 400, { error: { message: 'Body is not JSON', type: 'invalid_request_error', code: 'invalid_json' } })
+  }
+  const directive = String(req.headers['x-fake-upstream'] ?? body.model ?? 'ok')
+  last = { path, authorization: req.headers.authorization ?? null, directive, body }
+  // `fail:429:<HTTP date>` keeps the colons of its date.
+  const [verb = 'ok', arg, ...tail] = directive.split(':')
+  const extra = tail.length === 0 ? undefined : tail.join(':')
+
+  switch (verb) {
+    case 'fail': {
+      const status = Number(arg)
+      const headers = {}
+      if (status === 429 && extra !== 'none') headers['Retry-After'] = extra ?? '7'
+      const message = `Fake failure ${status} for prompt: ${lastUserText(body)}`
+      return json(res, status, { error: { message, type: 'fake_error', code: `fake_${status}`, param: null } }, headers)
+    }
+    case 'stall':
+      if (arg === undefined || arg === 'never') return // the socket closes when the client gives up
+      return later(res, Number(arg), () => json(res, 200, completion(body, 10, 5)))
+    case 'stall-body':
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.flushHeaders()
+      return later(res, Number(arg), () => res.end(JSON.stringify(completion(body, 10, 5))))
+    case 'no-usage': {
+      const { usage: _usage, ...rest } = completion(body, 0, 0)
+      return json(res, 200, rest)
+    }
+    case 'garbage':
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      return res.end(`<html>not json: ${lastUserText(body)}</html>`)
+    case 'hangup':
+      return req.socket.destroy()
+    case 'ok':
+    case 'usage': {
+      const [prompt = 10, completionTokens = 5] = (arg ?? '').split(',').filter(Boolean).map(Number)
+      return json(res, 200, completion(body, prompt, completionTokens))
+    }
+    default:
+      return json(res, 200, completion(body, 10, 5))
+  }
+}
+
+function completion(body, promptTokens, completionTokens) {
+  return {
+    id: `chatcmpl-fake-${calls}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: String(body.model ?? 'fake'),
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Fake upstream reply.' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    system_fingerprint: 'fake-upstream',
+  }
+}
+
+function lastUserText(body) {
+  const messages = Array.isArray(body.messages) ? body.messages : []
+  const user = messages.findLast((message) => message?.role === 'user')
+  return typeof user?.content === 'string' ? user.content : ''
+}
+
+function json(res, status, value, headers = {}) {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers })
+  res.end(JSON.stringify(value))
+}
+
+// A delayed answer is dropped when the client goes away first, so a stalled
+// request never writes to a dead socket or keeps a timer alive.
+function later(res, ms, answer) {
+  const timer = setTimeout(() => {
+    pending.delete(timer)
+    answer()
+  }, ms)
+  pending.add(timer)
+  res.on('close', () => {
+    clearTimeout(timer)
+    pending.delete(timer)
+  })
+}
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`)
+})
+
+function shutdown() {
+  for (const timer of pending) clearTimeout(timer)
+  server.closeAllConnections()
+  server.close()
+  process.exit(0)
+}
+process.on('SIGTERM', shutdown)
+process.on('SIGINT', shutdown)
+process.stdin.on('end', shutdown)
+process.stdin.on('close', shutdown)
+process.stdin.resume()
+const parent = process.ppid
+setInterval(() => {
+  try {
+    process.kill(parent, 0)
+  } catch {
+    shutdown()
+  }
+  if (process.ppid !== parent) shutdown()
+}, 500).unref()
