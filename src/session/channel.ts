@@ -14,17 +14,8 @@ export type Reservation = { amount: bigint; expiresAt: number }
  * the accepted voucher, `spent` and reservations. Invariant at every step:
  * `spent + reserved ≤ acceptedCumulative ≤ deposit`.
  */
-export type ChannelState = {
+export type ChannelState = OnChainChannel & {
   channelId: Hex
-  payer: Address
-  payee: Address
-  token: Address
-  /** Zero address: the payer signs vouchers. */
-  authorizedSigner: Address
-  deposit: bigint
-  settled: bigint
-  closeRequestedAt: bigint
-  finalized: boolean
   /** When the on-chain fields were read (ms since the epoch). */
   chainReadAt: number
   /** Highest cumulative amount the payer authorized and the server verified. */
