@@ -10,7 +10,7 @@ export { WireError, type WireErrorKind } from './protocol/wire-error.js'
 
 // The error contract.
 export { errorCodes, isErrorCode, problemTypeBase, type ErrorCode, type ErrorSpec } from './errors/codes.js'
-export { PaymentError, type PaymentErrorOptions, type ProblemExtensions } from './errors/payment-error.js'
+export { PaymentError, ProblemError, type PaymentErrorOptions, type ProblemErrorOptions, type ProblemExtensions } from './errors/payment-error.js'
 
 // The Hono middleware and the port a payment method implements.
 export { payment, type PaymentOptions, type PaymentVariables, type SecretKey } from './middleware/payment.js'

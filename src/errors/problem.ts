@@ -1,5 +1,5 @@
-import { type ErrorSpec, errorCodes, problemTypeBase } from './codes.js'
-import type { PaymentError, ProblemExtensions } from './payment-error.js'
+import { type ErrorSpec, problemTypeBase } from './codes.js'
+import type { ProblemError, ProblemExtensions } from './payment-error.js'
 
 export type Problem = {
   code: string
@@ -56,9 +56,8 @@ export function problemResponse(problem: Problem, context: ProblemContext): Resp
   return new Response(JSON.stringify(body), { status: spec.status, headers })
 }
 
-/** `problemResponse` for a `PaymentError`, its row looked up in the error table. */
-export function paymentErrorResponse(error: PaymentError, context: ProblemContext): Response {
-  const { code, detail, extensions, retryAfter, problemType } = error
-  const spec = problemType === undefined ? errorCodes[code] : { ...errorCodes[code], type: problemType }
+/** `problemResponse` for a thrown `ProblemError`. */
+export function errorResponse(error: ProblemError, context: ProblemContext): Response {
+  const { code, spec, detail, extensions, retryAfter } = error
   return problemResponse({ code, spec, detail, extensions, retryAfter }, context)
 }

@@ -1,8 +1,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { errorCodes } from '../errors/codes.js'
-import { PaymentError } from '../errors/payment-error.js'
-import { paymentErrorResponse } from '../errors/problem.js'
+import { PaymentError, ProblemError } from '../errors/payment-error.js'
+import { errorResponse } from '../errors/problem.js'
 import { resolveRequestId } from './request-id.js'
 
 /**
@@ -18,6 +17,6 @@ export function paymentErrorHandler(error: Error, c: Context): Response {
   if (error instanceof HTTPException) return error.getResponse()
   const requestId: string = c.get('requestId') ?? resolveRequestId(c.req.header('X-Request-Id'))
   // Codes that promise a challenge cannot be honoured without the middleware.
-  const failure = error instanceof PaymentError && !errorCodes[error.code].challenge ? error : PaymentError.internal(error)
-  return paymentErrorResponse(failure, { requestId })
+  const failure = error instanceof ProblemError && !error.spec.challenge ? error : PaymentError.internal(error)
+  return errorResponse(failure, { requestId })
 }

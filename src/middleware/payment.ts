@@ -1,9 +1,8 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { HTTPException } from 'hono/http-exception'
-import { errorCodes } from '../errors/codes.js'
-import { PaymentError } from '../errors/payment-error.js'
-import { paymentErrorResponse } from '../errors/problem.js'
+import { PaymentError, ProblemError } from '../errors/payment-error.js'
+import { errorResponse as renderProblem } from '../errors/problem.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
 import { base64url } from '../protocol/base64url.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
@@ -157,20 +156,20 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     error: unknown,
     body: Uint8Array | undefined,
     credential: Credential | undefined,
-  ): Promise<{ response: Response; failure: PaymentError }> {
-    const failure = error instanceof PaymentError ? error : PaymentError.internal(error)
+  ): Promise<{ response: Response; failure: ProblemError }> {
+    const failure = error instanceof ProblemError ? error : PaymentError.internal(error)
     let challenge: { header: string; id: string } | undefined
-    if (errorCodes[failure.code].challenge) {
+    if (failure.spec.challenge) {
       try {
         if (body === undefined) throw new Error('request body unavailable')
         challenge = await issueChallenge(c, body, credential)
       } catch (challengeError) {
         // A request that cannot be priced is answered with why (e.g. mpp_request_quote_invalid), not a challenge.
-        const reason = challengeError instanceof PaymentError && !errorCodes[challengeError.code].challenge ? challengeError : PaymentError.internal(challengeError)
+        const reason = challengeError instanceof ProblemError && !challengeError.spec.challenge ? challengeError : PaymentError.internal(challengeError)
         return errorResponse(c, requestId, reason, body, credential)
       }
     }
-    return { response: paymentErrorResponse(failure, { requestId, challenge }), failure }
+    return { response: renderProblem(failure, { requestId, challenge }), failure }
   }
 
   return createMiddleware<{ Variables: PaymentVariables<TPayment> }>(async function paymentMiddleware(c, next) {
@@ -201,7 +200,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
       if (fields?.amounts !== undefined) {
         entry.amounts = Object.fromEntries(Object.entries(fields.amounts).map(([name, amount]) => [name, amount.toString()]))
       }
-      const unexpected = [error, releaseError].find((cause) => cause !== undefined && !(cause instanceof PaymentError))
+      const unexpected = [error, releaseError].find((cause) => cause !== undefined && !(cause instanceof ProblemError))
       if (unexpected !== undefined) entry.error = unexpected instanceof Error ? unexpected.name : typeof unexpected
       logger(entry)
     }
@@ -239,7 +238,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     if (c.error !== undefined || c.res.status >= 400) {
       await release(authorization)
       if (c.error !== undefined && !(c.error instanceof HTTPException)) return fail(c.error)
-      return finish(c.res, c.error instanceof PaymentError ? c.error.code : 'released')
+      return finish(c.res, c.error instanceof ProblemError ? c.error.code : 'released')
     }
 
     let committed: Awaited<ReturnType<typeof authorization.commit>>
@@ -248,7 +247,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     } catch (error) {
       // The content is withheld: nothing may be delivered that was not charged.
       await release(authorization)
-      return fail(error instanceof PaymentError ? error : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', { cause: error }))
+      return fail(error instanceof ProblemError ? error : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', { cause: error }))
     }
     fields = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
     const response = c.res
