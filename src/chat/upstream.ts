@@ -1,4 +1,5 @@
 import type { ErrorSpec } from '../errors/codes.js'
+import { ProblemError } from '../errors/payment-error.js'
 import type { Problem } from '../errors/problem.js'
 import { type ChatCompletion, type ChatCompletionRequest, chatCompletionSchema } from './types.js'
 
@@ -24,7 +25,7 @@ export type UpstreamErrorCode =
   | 'upstream_aborted'
   | `upstream_${number}`
 
-type UpstreamErrorFields = {
+export type UpstreamErrorFields = {
   code: UpstreamErrorCode
   /** Our HTTP status for the response. */
   status: number
@@ -32,33 +33,34 @@ type UpstreamErrorFields = {
   /** Shown to the client: short, actionable, never upstream body text, the prompt or a key. */
   detail: string
   /** Seconds for `Retry-After`. */
-  retryAfter?: number
+  retryAfter?: number | undefined
   /** The status the upstream answered with, when it answered at all. */
-  upstreamStatus?: number
+  upstreamStatus?: number | undefined
   /** The upstream's own error code (`context_length_exceeded`, …) when it is a plain identifier. */
-  upstreamCode?: string
+  upstreamCode?: string | undefined
   /** The network error, for operators; it never holds headers or bodies. */
   cause?: unknown
 }
 
-/** An inference failure, normalised to the `upstream_*` codes of the error contract. */
-export class UpstreamError extends Error {
+/**
+ * An inference failure, normalised to the `upstream_*` codes of the error
+ * contract. It is a `ProblemError` carrying its own spec, so a route handler
+ * can simply rethrow it: the payment middleware renders the envelope and
+ * releases the reservation.
+ */
+export class UpstreamError extends ProblemError {
   override name = 'UpstreamError'
-  readonly code: UpstreamErrorCode
+  declare readonly code: UpstreamErrorCode
   readonly status: number
   readonly retryable: boolean
-  readonly detail: string
-  readonly retryAfter: number | undefined
   readonly upstreamStatus: number | undefined
   readonly upstreamCode: string | undefined
 
   constructor(fields: UpstreamErrorFields) {
-    super(`${fields.code}: ${fields.detail}`, { cause: fields.cause })
-    this.code = fields.code
+    const { retryAfter, cause } = fields
+    super(fields.code, upstreamErrorSpec(fields), fields.detail, { cause, ...(retryAfter === undefined ? {} : { retryAfter }) })
     this.status = fields.status
     this.retryable = fields.retryable
-    this.detail = fields.detail
-    this.retryAfter = fields.retryAfter
     this.upstreamStatus = fields.upstreamStatus
     this.upstreamCode = fields.upstreamCode
   }
@@ -72,8 +74,8 @@ export class UpstreamError extends Error {
   }
 }
 
-/** The error table's row for an {@link UpstreamError}, for `problemResponse`. */
-export function upstreamErrorSpec(error: UpstreamError): ErrorSpec {
+/** The error-table row of an upstream failure (also the `spec` every {@link UpstreamError} carries). */
+export function upstreamErrorSpec(error: Pick<UpstreamErrorFields, 'code' | 'status' | 'retryable' | 'retryAfter'>): ErrorSpec {
   const row = { status: error.status, retryable: error.retryable, challenge: false }
   switch (error.code) {
     case 'upstream_unavailable':
@@ -96,7 +98,7 @@ export function upstreamErrorSpec(error: UpstreamError): ErrorSpec {
 
 /** Everything `problemResponse(problem, context)` needs to render an {@link UpstreamError}. */
 export function upstreamProblem(error: UpstreamError): Problem {
-  return { code: error.code, spec: upstreamErrorSpec(error), detail: error.detail, retryAfter: error.retryAfter }
+  return { code: error.code, spec: error.spec, detail: error.detail, retryAfter: error.retryAfter }
 }
 
 export type OpenAiUpstreamOptions = {
@@ -186,13 +188,13 @@ function statusError(upstreamStatus: number, retryAfterHeader: string | null, bo
   const hint = upstreamCode === undefined ? '' : ` (upstream code ${upstreamCode})`
   if (upstreamStatus >= 500) {
     return new UpstreamError({
-      code, status: 502, retryable: true, upstreamStatus, ...(upstreamCode === undefined ? {} : { upstreamCode }),
+      code, status: 502, retryable: true, upstreamStatus, upstreamCode,
       detail: `The upstream inference service failed with HTTP ${upstreamStatus}${hint}. Nothing was charged; retry with backoff.`,
     })
   }
   if (upstreamStatus >= 400) {
     return new UpstreamError({
-      code, status: upstreamStatus, retryable: false, upstreamStatus, ...(upstreamCode === undefined ? {} : { upstreamCode }),
+      code, status: upstreamStatus, retryable: false, upstreamStatus, upstreamCode,
       detail: `The upstream inference service rejected the request with HTTP ${upstreamStatus}${hint}. Nothing was charged; check the model, messages and parameters.`,
     })
   }
