@@ -34,6 +34,12 @@ export type Authorization<TPayment> =
       receipt: Receipt
       log?: PaymentLogFields
     }
+  | {
+      /** An `Idempotency-Key` retry: the stored response of the original, receipt included; nothing new is charged. */
+      kind: 'replay'
+      response: Response
+      log?: PaymentLogFields
+    }
 
 export type AuthorizeParameters = {
   /** The parsed credential; its challenge binding, realm, route, expiry and body digest are already verified. */
@@ -41,6 +47,12 @@ export type AuthorizeParameters = {
   /** The decoded `request` of the echoed challenge, as this server issued it. */
   request: JsonObject
   context: Context
+  /**
+   * Marks the credential's challenge used, throwing `mpp_invalid_challenge` if it
+   * already was. The method must call it before the credential pays for
+   * anything; only an idempotent replay of a stored response may skip it.
+   */
+  consumeChallenge(): Promise<void>
 }
 
 /**

@@ -143,10 +143,13 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     if (!digestMatches) {
       throw new PaymentError('mpp_body_digest_mismatch', 'The request body does not match the digest bound into the challenge. Retry with the identical body.')
     }
-    if (!(await challenges.consumeChallenge(challenge.id, Date.parse(challenge.expires)))) {
-      throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
+    const expiresAt = Date.parse(challenge.expires)
+    const consumeChallenge = async () => {
+      if (!(await challenges.consumeChallenge(challenge.id, expiresAt))) {
+        throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
+      }
     }
-    return method.authorize({ credential, request: Challenge.request(challenge), context: c })
+    return method.authorize({ credential, request: Challenge.request(challenge), context: c, consumeChallenge })
   }
 
   // Renders any failure as the envelope; codes that carry a challenge get a fresh one.
@@ -226,6 +229,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     }
     fields = authorization.log
 
+    if (authorization.kind === 'replay') return finish(authorization.response, 'replayed')
     if (authorization.kind === 'respond') {
       const headers = { 'Payment-Receipt': Receipt.format(authorization.receipt), 'Cache-Control': 'private' }
       return finish(new Response(null, { status: authorization.status, headers }), 'paid')

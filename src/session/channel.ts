@@ -126,6 +126,15 @@ export function withoutExpired(state: ChannelState, now: number): ChannelState {
 export const requiredCumulative = (state: ChannelState, amount: bigint) => state.spent + reservedOf(state) + amount
 
 /**
+ * What to ask the payer to sign: `required` rounded up to a whole bucket, so one
+ * voucher pays for many requests, but never above `ceiling` (the deposit).
+ */
+export function bucketed(required: bigint, bucketSize: bigint, ceiling?: bigint): bigint {
+  const rounded = ((required + bucketSize - 1n) / bucketSize) * bucketSize
+  return ceiling !== undefined && rounded > ceiling ? ceiling : rounded
+}
+
+/**
  * Holds `amount` for one request. Throws when the accepted vouchers do not
  * cover it; the caller turns that into the right client action.
  */

@@ -3,12 +3,13 @@ import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import type { Escrow, OnChainChannel } from '../escrow/port.js'
 import type { Authorization, PaymentMethod } from '../middleware/method.js'
-import type { JsonObject } from '../protocol/challenge.js'
+import { Challenge, type JsonObject } from '../protocol/challenge.js'
 import type { Credential } from '../protocol/credential.js'
 import type { Receipt } from '../protocol/receipt.js'
-import type { SessionStore } from '../store/port.js'
+import type { IdempotencyRecord, SessionStore } from '../store/port.js'
 import {
   acceptVoucher,
+  bucketed,
   assertInvariant,
   assertUsable,
   assertWithinDeposit,
@@ -25,7 +26,9 @@ import {
 } from './channel.js'
 import { parseSessionPayload, type SessionPayload, sourceAddress } from './payload.js'
 import type { Pricing } from './pricing.js'
+import { rateLimiter } from './rate-limit.js'
 import { canonicalSignature, recoverVoucherSigner } from './voucher.js'
+import { Receipt as ReceiptFormat } from '../protocol/receipt.js'
 
 export type TempoSessionOptions = {
   escrow: Escrow
@@ -43,8 +46,20 @@ export type TempoSessionOptions = {
   suggestedDeposit?: bigint
   /** How long a read of on-chain channel state is trusted (ms). Default 5,000. */
   chainCacheTtl?: number
-  /** How long a reservation holds funds before it lapses (ms). Default 60,000. */
+  /** How long a reservation holds funds before it lapses (ms); keep it above the handler's timeout. Default 60,000. */
   reservationTtl?: number
+  /** Vouchers are asked for in whole buckets of this size (base units), so most requests need none. Default 1 (no rounding). */
+  bucketSize?: bigint
+  /** An accepted voucher older than this (ms) must be refreshed before it pays new reservations. Default: never expires. */
+  bucketTtl?: number
+  /** New voucher signatures verified per channel per second before `mpp_rate_limited`. Default 10. */
+  verificationsPerSecond?: number
+  /** Operator containment on the verified payer (`mpp_payer_not_allowed`). */
+  payers?: { allow?: readonly Address[]; deny?: readonly Address[]; check?: (payer: Address) => boolean | Promise<boolean> }
+  /** How long a paid response is kept for `Idempotency-Key` retries (ms). Default 24 h. */
+  idempotencyTtl?: number
+  /** How long a retry waits for the original request still in flight (ms). Default: reservationTtl. */
+  idempotencyWait?: number
   /** Settle on-chain once this much is spent but unsettled. Default: only on explicit `settle`. */
   settleThreshold?: bigint
   /** Receives errors of background settlements (which never affect a response). */
@@ -60,6 +75,9 @@ export type SessionPayment = {
   /** Held for this request until commit. */
   reserved: bigint
 }
+
+const maxIdempotencyKey = /^[\x21-\x7e]{1,255}$/
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const methodName = 'tempo'
 const intent = 'session'
@@ -79,6 +97,12 @@ export function tempoSession(options: TempoSessionOptions) {
   const suggestedDeposit = options.suggestedDeposit ?? minDeposit * 10n
   const chainCacheTtl = options.chainCacheTtl ?? 5_000
   const reservationTtl = options.reservationTtl ?? 60_000
+  const bucketSize = options.bucketSize ?? 1n
+  const idempotencyTtl = options.idempotencyTtl ?? 86_400_000
+  const idempotencyWait = options.idempotencyWait ?? reservationTtl
+  const takeVerification = rateLimiter(options.verificationsPerSecond ?? 10, options.now)
+  const allowed = options.payers?.allow && new Set(options.payers.allow.map((payer) => payer.toLowerCase()))
+  const denied = new Set((options.payers?.deny ?? []).map((payer) => payer.toLowerCase()))
   const now = options.now ?? Date.now
   const onBackgroundError = options.onBackgroundError ?? ((error: unknown) => console.error(`settlement failed: ${error instanceof Error ? error.name : 'error'}`))
   const voucherContext = { chainId: escrow.chainId, escrow: escrow.address }
@@ -134,6 +158,21 @@ export function tempoSession(options: TempoSessionOptions) {
     }
   }
 
+  async function assertPayerAllowed(state: ChannelState) {
+    const { payer } = state
+    const refused = denied.has(payer) || (allowed !== undefined && !allowed.has(payer)) || (options.payers?.check !== undefined && !(await options.payers.check(payer)))
+    if (refused) throw new PaymentError('mpp_payer_not_allowed', 'This payer is not allowed to use this service.', { extensions: { channelId: state.channelId } })
+  }
+
+  /** Recovers a voucher's signer, at most `verificationsPerSecond` times per channel: signature recovery is the costly step. */
+  async function recoverSigner(channelId: Hex, amount: bigint, signature: Hex) {
+    const retryAfter = takeVerification(channelId)
+    if (retryAfter !== undefined) {
+      throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
+    }
+    return recoverVoucherSigner(voucherContext, { channelId, cumulativeAmount: amount, signature })
+  }
+
   /**
    * Verifies a voucher against the channel and persists it when it advances the
    * channel. Cheap checks first: a stale or repeated voucher costs no ECDSA.
@@ -156,8 +195,7 @@ export function tempoSession(options: TempoSessionOptions) {
       assertWithinDeposit(state, amount)
     }
     assertUsable(state)
-    const signer = await recoverVoucherSigner(voucherContext, { channelId: state.channelId, cumulativeAmount: amount, signature })
-    if (signer !== expectedSigner(state)) {
+    if ((await recoverSigner(state.channelId, amount, signature)) !== expectedSigner(state)) {
       throw verificationFailed("The voucher is not signed by the channel's authorized signer.", state.channelId, 'session/signer-mismatch')
     }
     if (amount === state.acceptedCumulative) return { state, advanced: false }
@@ -184,14 +222,28 @@ export function tempoSession(options: TempoSessionOptions) {
   }
 
   /** Reserves the request's quote and hands the request to the handler. */
-  async function serve(context: Context, credential: Credential, state: ChannelState, voucherAdvanced: boolean): Promise<Authorization<SessionPayment>> {
+  async function serve(
+    context: Context,
+    credential: Credential,
+    state: ChannelState,
+    voucherAdvanced: boolean,
+    requestKey: string | undefined,
+  ): Promise<Authorization<SessionPayment>> {
     const { channelId } = state
     const quote = await pricing.quote(context)
+    if (!voucherAdvanced && options.bucketTtl !== undefined && now() - state.acceptedAt > options.bucketTtl) {
+      throw insufficient(state, requiredCumulative(state, quote), false, 'The accepted voucher bucket expired.')
+    }
+    if (requestKey !== undefined) {
+      const existing = await store.claimRequest(requestKey, now() + reservationTtl)
+      if (existing !== undefined) return replay(requestKey, existing)
+    }
     const reservationId = crypto.randomUUID()
     try {
       await update(channelId, (current) => ({ state: reserve(current ?? state, reservationId, quote, now() + reservationTtl, now()), result: undefined }))
     } catch (error) {
-      if (error instanceof InsufficientAuthorization) throw insufficient(error, voucherAdvanced)
+      if (requestKey !== undefined) await store.releaseRequest(requestKey)
+      if (error instanceof InsufficientAuthorization) throw insufficient(error.state, error.required, voucherAdvanced)
       if (error instanceof PaymentError) throw error
       throw new PaymentError('mpp_reservation_failed', 'The payment could not be reserved; nothing was charged. Retry shortly.', { cause: error })
     }
@@ -206,34 +258,82 @@ export function tempoSession(options: TempoSessionOptions) {
           const result = commit(current, reservationId, cost.amount, now())
           return { state: result.state, result }
         })
-        maybeSettle(committed)
-        return {
-          receipt: receiptFor(credential, committed, { units: cost.units }),
-          log: { amounts: { charged, spent: committed.spent, acceptedCumulative: committed.acceptedCumulative } },
+        const receipt = receiptFor(credential, committed, { units: cost.units })
+        if (requestKey !== undefined) {
+          const headers = { 'Content-Type': handled.res.headers.get('Content-Type') ?? 'application/octet-stream', 'Cache-Control': 'private', 'Payment-Receipt': ReceiptFormat.format(receipt) }
+          await store.completeRequest(requestKey, { status: handled.res.status, headers, body: await handled.res.clone().text() }, now() + idempotencyTtl)
         }
+        maybeSettle(committed)
+        return { receipt, log: { amounts: { charged, spent: committed.spent, acceptedCumulative: committed.acceptedCumulative } } }
       },
       async release() {
+        if (requestKey !== undefined) await store.releaseRequest(requestKey)
         await update(channelId, (current) => (current === undefined ? { result: undefined } : { state: release(current, reservationId), result: undefined }))
       },
     }
   }
 
-  /** Maps a failed reservation to what the client must do: sign more, or top up. */
-  function insufficient(error: InsufficientAuthorization, voucherAdvanced: boolean): PaymentError {
-    const { state, required } = error
-    const numbers = { channelId: state.channelId, requiredCumulative: required, acceptedCumulative: state.acceptedCumulative, deposit: state.deposit }
+  /** Maps a refused reservation to what the client must do: sign a bucket further, or top up. */
+  function insufficient(state: ChannelState, required: bigint, voucherAdvanced: boolean, reason = 'The accepted voucher does not cover this request.'): PaymentError {
+    const numbers = { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative, deposit: state.deposit }
     if (required > state.deposit) {
       return new PaymentError('mpp_session_deposit_below_request_cost', `The channel deposit cannot cover this request; top up by at least ${required - state.deposit} and retry.`, {
-        extensions: { ...numbers, requiredTopUp: required - state.deposit, suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit },
+        extensions: { ...numbers, requiredCumulative: required, requiredTopUp: required - state.deposit, suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit },
       })
     }
+    const requiredBucket = bucketed(required, bucketSize, state.deposit)
+    const extensions = { ...numbers, requiredCumulative: requiredBucket }
     if (voucherAdvanced) {
-      return new PaymentError('mpp_request_exceeds_voucher_bucket', `The new voucher does not cover this request. Sign a voucher for at least ${required} and retry the same request body.`, { extensions: numbers })
+      return new PaymentError('mpp_request_exceeds_voucher_bucket', `The new voucher does not cover this request. Sign a voucher for at least ${requiredBucket} and retry the same request body.`, { extensions })
     }
-    return new PaymentError('mpp_voucher_bucket_refresh_required', `The accepted cumulative voucher does not cover this request. Sign a voucher for at least ${required} and retry the same request body.`, { extensions: numbers })
+    return new PaymentError('mpp_voucher_bucket_refresh_required', `${reason} Sign a voucher for at least ${requiredBucket} and retry the same request body.`, { extensions })
   }
 
-  async function open(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'open' }>) {
+  /** Answers an `Idempotency-Key` retry from its record, waiting while the original is in flight. */
+  async function replay(requestKey: string, found: IdempotencyRecord): Promise<Authorization<SessionPayment>> {
+    let record: IdempotencyRecord | undefined = found
+    const deadline = now() + idempotencyWait
+    while (record?.state === 'pending' && now() < deadline) {
+      await sleep(25)
+      record = await store.getRequest(requestKey)
+    }
+    if (record?.state !== 'done') {
+      throw new PaymentError('mpp_reservation_failed', 'A request with this Idempotency-Key is still in flight or failed; retry it shortly.', { retryAfter: 1 })
+    }
+    const { status, headers, body } = record.response
+    return { kind: 'replay', response: new Response(body, { status, headers }) }
+  }
+
+  /**
+   * The record key of an idempotent request: the payer's channel, the client's
+   * key, and the request itself (route and body digest), so another request
+   * under the same key is simply another request.
+   */
+  function requestKeyOf(context: Context, credential: Credential, channelId: Hex): string | undefined {
+    const key = context.req.header('Idempotency-Key')
+    if (key === undefined) return undefined
+    if (!maxIdempotencyKey.test(key)) throw new PaymentError('mpp_malformed_credential', 'Idempotency-Key must be 1 to 255 visible ASCII characters.')
+    return [channelId, key, Challenge.opaque(credential.challenge)?.route ?? '', credential.challenge.digest ?? ''].join('|')
+  }
+
+  /**
+   * A retry of a request already answered: proven by a genuine voucher of the
+   * channel (the stored one costs no signature work), it gets the stored
+   * response without consuming a challenge or charging.
+   */
+  async function storedAnswer(requestKey: string, payload: { channelId: Hex; cumulativeAmount: bigint; signature: Hex }) {
+    const record = await store.getRequest(requestKey)
+    if (record === undefined) return undefined
+    const state = await loadChannel(payload.channelId)
+    const signature = canonicalSignature(payload.signature)
+    const known = state.vouchers.some((voucher) => voucher.amount === payload.cumulativeAmount && voucher.signature === signature)
+    if (!known && (await recoverSigner(state.channelId, payload.cumulativeAmount, signature)) !== expectedSigner(state)) {
+      throw verificationFailed("The voucher is not signed by the channel's authorized signer.", state.channelId, 'session/signer-mismatch')
+    }
+    return replay(requestKey, record)
+  }
+
+  async function open(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'open' }>, requestKey: string | undefined) {
     const call = await escrow.decodeTransaction(payload.transaction)
     if (call.kind !== 'open') throw verificationFailed('The open transaction does not call open on the escrow.', payload.channelId)
     if (call.channelId !== payload.channelId) throw verificationFailed('The channelId does not match the open transaction.', payload.channelId)
@@ -246,8 +346,7 @@ export function tempoSession(options: TempoSessionOptions) {
     }
     // Check the initial voucher before anything reaches the chain.
     const signature = canonicalSignature(payload.signature)
-    const signer = await recoverVoucherSigner(voucherContext, { channelId: call.channelId, cumulativeAmount: payload.cumulativeAmount, signature })
-    if (signer !== expectedSigner(call)) {
+    if ((await recoverSigner(call.channelId, payload.cumulativeAmount, signature)) !== expectedSigner(call)) {
       throw verificationFailed("The initial voucher is not signed by the channel's authorized signer.", call.channelId, 'session/signer-mismatch')
     }
     // A retried open finds its channel already on chain and is not broadcast again.
@@ -255,26 +354,28 @@ export function tempoSession(options: TempoSessionOptions) {
     const state = await readChain(call.channelId)
     assertUsable(state)
     assertSource(credential, state)
+    await assertPayerAllowed(state)
     if (payload.cumulativeAmount < state.settled) throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
-    if (payload.cumulativeAmount <= state.acceptedCumulative) return serve(context, credential, state, false)
+    if (payload.cumulativeAmount <= state.acceptedCumulative) return serve(context, credential, state, false, requestKey)
     // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
     const accepted = await update(state.channelId, (current) => {
       const next = acceptVoucher(current ?? state, { amount: payload.cumulativeAmount, signature }, { minDelta: 0n, now: now() })
       return { state: next, result: next }
     })
-    return serve(context, credential, accepted, true)
+    return serve(context, credential, accepted, true, requestKey)
   }
 
-  async function voucher(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'voucher' }>) {
+  async function voucher(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'voucher' }>, requestKey: string | undefined) {
     const state = await loadChannel(payload.channelId)
     assertUsable(state)
     assertSource(credential, state)
+    await assertPayerAllowed(state)
     const { state: current, advanced } = await verifyVoucher(state, payload.cumulativeAmount, payload.signature)
     // HEAD carries a pure voucher top-up: nothing is served, so nothing is charged.
     if (context.req.method === 'HEAD') {
       return { kind: 'respond', status: 200, receipt: receiptFor(credential, current), log: { channelId: current.channelId } } as const
     }
-    return serve(context, credential, current, advanced)
+    return serve(context, credential, current, advanced, requestKey)
   }
 
   async function topUp(credential: Credential, payload: Extract<SessionPayload, { action: 'topUp' }>): Promise<Authorization<SessionPayment>> {
@@ -286,6 +387,7 @@ export function tempoSession(options: TempoSessionOptions) {
     const before = await loadChannel(payload.channelId)
     if (before.finalized) throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId: before.channelId } })
     assertSource(credential, before)
+    await assertPayerAllowed(before)
     if (call.sender !== before.payer) throw verificationFailed('Only the payer can top up the channel.', before.channelId)
     const { txHash } = await escrow.broadcast(payload.transaction)
     const after = await readChain(payload.channelId)
@@ -306,8 +408,7 @@ export function tempoSession(options: TempoSessionOptions) {
       })
     }
     const signature = canonicalSignature(payload.signature)
-    const signer = await recoverVoucherSigner(voucherContext, { channelId, cumulativeAmount: capture, signature })
-    if (signer !== expectedSigner(state)) throw verificationFailed("The close voucher is not signed by the channel's authorized signer.", channelId, 'session/signer-mismatch')
+    if ((await recoverSigner(channelId, capture, signature)) !== expectedSigner(state)) throw verificationFailed("The close voucher is not signed by the channel's authorized signer.", channelId, 'session/signer-mismatch')
     if (!escrow.canSubmit) {
       throw new PaymentError('mpp_session_close_unavailable', 'This server has no close signer configured; the channel stays open.', { extensions: { channelId } })
     }
@@ -373,24 +474,33 @@ export function tempoSession(options: TempoSessionOptions) {
       const state = typeof channelId === 'string' ? await store.getChannel(channelId.toLowerCase() as Hex) : undefined
       if (state !== undefined && !state.finalized) {
         methodDetails.channelId = state.channelId
-        methodDetails.requiredCumulative = requiredCumulative(state, quote).toString()
+        methodDetails.requiredCumulative = bucketed(requiredCumulative(state, quote), bucketSize, state.deposit).toString()
       } else {
+        // What a new channel's opening voucher must cover for this request.
+        methodDetails.requiredCumulative = bucketed(quote, bucketSize).toString()
         request.suggestedDeposit = suggestedDeposit.toString()
       }
       return request
     },
 
-    async authorize({ credential, request, context }) {
+    async authorize({ credential, request, context, consumeChallenge }) {
       const details = request.methodDetails as JsonObject | undefined
       if (request.recipient !== recipient || request.currency !== currency || details?.escrowContract !== escrow.address || details?.chainId !== escrow.chainId) {
         throw new PaymentError('mpp_invalid_challenge', 'The challenge names another payee, token or escrow than this server uses now.')
       }
       const payload = parseSessionPayload(credential.payload)
+      const servesContent = (payload.action === 'open' || payload.action === 'voucher') && context.req.method !== 'HEAD'
+      const requestKey = servesContent ? requestKeyOf(context, credential, payload.channelId) : undefined
+      if (requestKey !== undefined && (payload.action === 'open' || payload.action === 'voucher')) {
+        const answer = await storedAnswer(requestKey, payload)
+        if (answer !== undefined) return answer
+      }
+      await consumeChallenge()
       switch (payload.action) {
         case 'open':
-          return open(context, credential, payload)
+          return open(context, credential, payload, requestKey)
         case 'voucher':
-          return voucher(context, credential, payload)
+          return voucher(context, credential, payload, requestKey)
         case 'topUp':
           return topUp(credential, payload)
         case 'close':

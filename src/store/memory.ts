@@ -1,6 +1,6 @@
 import type { Hex } from 'viem'
 import type { ChannelState } from '../session/channel.js'
-import type { ChannelUpdate, SessionStore } from './port.js'
+import type { ChannelUpdate, IdempotencyRecord, SessionStore, StoredResponse } from './port.js'
 
 export type MemoryStoreOptions = {
   /** Clock in ms, for expiring consumed challenges. Default `Date.now`. */
@@ -15,7 +15,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const now = options.now ?? Date.now
   const channels = new Map<Hex, ChannelState>()
   const challenges = new Map<string, number>()
+  const requests = new Map<string, { record: IdempotencyRecord; expiresAt: number }>()
   let sweepAt = 1024
+  const liveRequest = (key: string) => {
+    const entry = requests.get(key)
+    if (entry !== undefined && entry.expiresAt <= now()) requests.delete(key)
+    return entry !== undefined && entry.expiresAt > now() ? entry.record : undefined
+  }
 
   return {
     async getChannel(channelId) {
@@ -38,6 +44,25 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         sweepAt = Math.max(1024, challenges.size * 2)
       }
       return true
+    },
+
+    async claimRequest(key, expiresAt) {
+      const existing = liveRequest(key)
+      if (existing !== undefined) return existing
+      requests.set(key, { record: { state: 'pending' }, expiresAt })
+      return undefined
+    },
+
+    async getRequest(key) {
+      return liveRequest(key)
+    },
+
+    async completeRequest(key: string, response: StoredResponse, expiresAt: number) {
+      requests.set(key, { record: { state: 'done', response }, expiresAt })
+    },
+
+    async releaseRequest(key) {
+      requests.delete(key)
     },
   }
 }

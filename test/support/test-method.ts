@@ -38,7 +38,8 @@ export function testMethod(options: { commitError?: unknown; challengeError?: un
       if (options.challengeError) throw options.challengeError
       return { amount: '100', currency: 'usd', recipient: 'acct_1' }
     },
-    async authorize({ credential }): Promise<Authorization<{ payer: string }>> {
+    async authorize({ credential, consumeChallenge }): Promise<Authorization<{ payer: string }>> {
+      await consumeChallenge()
       calls.authorized++
       const { payload } = credential
       if (typeof payload.fail === 'string') throw new PaymentError(payload.fail as never, 'The test method refused.', { extensions: { channelId: '0xab', requiredCumulative: 2_000_000n } })
