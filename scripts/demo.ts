@@ -4,12 +4,12 @@
 import { http, formatUnits } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
+import { localBackend } from '../src/chat/local-backend.js'
 import { Challenge, memoryStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
 import { startGateway } from '../src/node.js'
 import { deployEscrow, fundPathUsd, pathUsdBalance, startAnvil, testAccounts, testClient, zeroFees } from './local-chain.js'
 
 const port = Number(process.env.PORT ?? 8787)
-const price = 10_000n // 0.01 pathUSD per request
 const usd = (amount: bigint) => `${formatUnits(amount, 6)} pathUSD`
 const step = (title: string) => console.log(`\n▶ ${title}`)
 const show = (value: unknown) => console.log(JSON.stringify(value, null, 2).replace(/^/gm, '  '))
@@ -33,18 +33,26 @@ const { server, url } = await startGateway(
     store: memoryStore(),
     recipient: payee.address,
     currency: pathUsdAddress,
-    demoPrice: price,
+    backend: localBackend(),
+    session: { bucketSize: 100_000n },
     logger: () => {},
   },
   port,
 )
 step(`Gateway listening on ${url}`)
 
-const endpoint = `${url}/v1/demo`
-const request = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"question":"what does this cost?"}' }
-const unpaid = await fetch(endpoint, request)
+const endpoint = `${url}/v1/mpp/chat/completions`
+const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string; pricing: unknown }[] }
+step(`GET /v1/models (free): ${JSON.stringify(models.data.map(({ id, pricing }) => ({ id, pricing })))}`)
+const ask = (question: string) => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({ model: 'local-echo', max_tokens: 64, messages: [{ role: 'user', content: question }] }),
+})
+const questions = ['What does a paid request cost?', 'How is the cost known?', 'Who holds the deposit?']
+const unpaid = await fetch(endpoint, ask(questions[0]!))
 const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
-step(`POST /v1/demo without payment → ${unpaid.status}; the challenge, decoded:`)
+step(`POST /v1/mpp/chat/completions without payment → ${unpaid.status}; the challenge, decoded:`)
 show({ ...challenge, request: Challenge.request(challenge), opaque: Challenge.opaque(challenge) })
 
 const balances = async () => ({ payee: await pathUsdBalance(funder, payee.address), payer: await pathUsdBalance(funder, payer.address) })
@@ -52,18 +60,20 @@ const before = await balances()
 const client = sessionClient({ account: payer, chain: anvil.chain, transport: http(anvil.rpcUrl), deposit: 1_000_000n, fees: zeroFees })
 let charged = 0n
 let lastSpent = 0n
-for (let i = 1; i <= 3; i++) {
-  const response = await client.fetch(endpoint, request)
+for (const [i, question] of questions.entries()) {
+  const response = await client.fetch(endpoint, ask(question))
+  const completion = (await response.json()) as { choices: { message: { content: string } }[] }
   const receipt = Receipt.parse(response.headers.get('Payment-Receipt')!)
-  if (i === 1) {
+  if (i === 0) {
     const channel = [...client.channels.values()][0]!
     step(`Opened channel ${channel.channelId} (deposit ${usd(channel.deposit)}), open transaction ${channel.openTxHash}`)
   }
   charged += BigInt(receipt.spent!) - lastSpent
   lastSpent = BigInt(receipt.spent!)
-  step(`Paid request ${i} → ${response.status}; receipt: spent ${receipt.spent}, units ${receipt.units}, acceptedCumulative ${receipt.acceptedCumulative}`)
+  step(`Completion ${i + 1} → ${response.status}: "${completion.choices[0]?.message.content.slice(0, 60)}…"`)
+  console.log(`  receipt: ${receipt.units} tokens charged, spent ${receipt.spent}, acceptedCumulative ${receipt.acceptedCumulative}`)
 }
-const close = await client.close(endpoint, request)
+const close = await client.close(endpoint, ask('close'))
 step(`Closed the channel: transaction ${close.txHash}, captured ${usd(BigInt(close.spent!))}`)
 
 const after = await balances()
@@ -82,7 +92,8 @@ if (process.argv.includes('--once') || !consistent) {
   process.exit(consistent ? 0 : 1)
 }
 step('Still serving (Ctrl-C stops the gateway and the chain). Try:')
-console.log(`  curl -i -X POST ${endpoint} -H 'Content-Type: application/json' -d '{}'`)
+console.log(`  curl -s ${url}/v1/models`)
+console.log(`  curl -i -X POST ${endpoint} -H 'Content-Type: application/json' -d '{"model":"local-echo","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}'`)
 process.on('SIGINT', async () => {
   server.close()
   await anvil.stop()

@@ -1,11 +1,14 @@
 import { Hono } from 'hono'
 import type { Address } from 'viem'
+import { type ModelPrice, defaultCatalogue } from './chat/catalogue.js'
+import { chatPricing } from './chat/pricing.js'
+import { chatRoutes } from './chat/route.js'
+import type { ChatBackend } from './chat/upstream.js'
 import type { Escrow } from './escrow/port.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import type { PaymentLogger } from './middleware/logger.js'
 import { payment, type SecretKey } from './middleware/payment.js'
 import { tempoSession, type TempoSessionOptions } from './session/method.js'
-import { fixedPrice } from './session/pricing.js'
 import type { SessionStore } from './store/port.js'
 
 export type GatewayConfig = {
@@ -17,21 +20,25 @@ export type GatewayConfig = {
   recipient: Address
   /** The TIP-20 token channels must hold. */
   currency: Address
-  /** Price of one request to the demo route, base units. */
-  demoPrice: bigint
-  /** Further session engine settings (minimum deposit, settlement threshold, …). */
+  /** Where completions come from: an OpenAI-compatible upstream, or the offline local backend. */
+  backend: ChatBackend
+  /** Models served and their prices. Default: the local backend's model. */
+  catalogue?: readonly ModelPrice[]
+  /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
   session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency' | 'pricing'>>
   logger?: PaymentLogger
 }
 
 /** The gateway as one Hono app, the same on Node and on Workers. */
 export function createGateway(config: GatewayConfig) {
+  const catalogue = config.catalogue ?? defaultCatalogue
+  const chat = chatPricing(catalogue)
   const method = tempoSession({
     escrow: config.escrow,
     store: config.store,
     recipient: config.recipient,
     currency: config.currency,
-    pricing: fixedPrice(config.demoPrice),
+    pricing: chat.pricing,
     ...config.session,
   })
   const paid = payment({
@@ -44,7 +51,6 @@ export function createGateway(config: GatewayConfig) {
   const app = new Hono()
   app.onError(paymentErrorHandler)
   app.get('/health', (c) => c.json({ ok: true }))
-  // GET also answers HEAD, which carries pure voucher top-ups.
-  app.on(['GET', 'POST'], '/v1/demo', paid, (c) => c.json({ paid: true, channelId: c.var.payment.channelId }))
+  app.route('/', chatRoutes({ backend: config.backend, catalogue, chat, paid }))
   return { app, method }
 }

@@ -20,7 +20,7 @@ export { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './middl
 
 // The Tempo session intent: engine, pricing, ports and adapters.
 export { tempoSession, type SessionPayment, type TempoSessionOptions } from './session/method.js'
-export { fixedPrice, type Pricing } from './session/pricing.js'
+export { fixedPrice, type Pricing, type Quote } from './session/pricing.js'
 export type { ChannelState, AcceptedVoucher, Reservation } from './session/channel.js'
 export { canonicalSignature, recoverVoucherSigner, signVoucher, voucherDomain, voucherTypes } from './session/voucher.js'
 export type { Escrow, EscrowCall, OnChainChannel } from './escrow/port.js'

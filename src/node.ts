@@ -3,6 +3,9 @@ import { serve, type ServerType } from '@hono/node-server'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createGateway, type GatewayConfig } from './app.js'
+import { parseCatalogue } from './chat/catalogue.js'
+import { localBackend } from './chat/local-backend.js'
+import { openAiUpstream } from './chat/upstream.js'
 import { tempoChain } from './escrow/chain.js'
 import { viemEscrow } from './escrow/viem-escrow.js'
 import { memoryStore } from './store/memory.js'
@@ -27,6 +30,7 @@ export function configFromEnv(env: Record<string, string | undefined>): GatewayC
   const currency = (env.TOKEN_ADDRESS ?? '0x20c0000000000000000000000000000000000000') as Address
   const chain = tempoChain({ id: Number(required('CHAIN_ID')), rpcUrl: required('RPC_URL'), feeToken: currency })
   const payee = env.PAYEE_PRIVATE_KEY ? privateKeyToAccount(env.PAYEE_PRIVATE_KEY as Hex) : undefined
+  const upstreamTimeoutMs = Number(env.UPSTREAM_TIMEOUT_MS ?? 60_000)
   return {
     realm: env.MPP_REALM ?? 'localhost',
     secretKey: required('MPP_SECRET_KEY').split(','),
@@ -34,7 +38,18 @@ export function configFromEnv(env: Record<string, string | undefined>): GatewayC
     store: memoryStore(),
     recipient: (payee?.address ?? required('PAYEE_ADDRESS')) as Address,
     currency,
-    demoPrice: BigInt(env.DEMO_PRICE ?? '10000'),
+    backend: env.UPSTREAM_BASE_URL
+      ? openAiUpstream({ baseUrl: env.UPSTREAM_BASE_URL, timeoutMs: upstreamTimeoutMs, ...(env.UPSTREAM_API_KEY ? { apiKey: env.UPSTREAM_API_KEY } : {}) })
+      : localBackend(),
+    ...(env.MODEL_CATALOGUE ? { catalogue: parseCatalogue(env.MODEL_CATALOGUE) } : {}),
+    session: {
+      bucketSize: BigInt(env.BUCKET_SIZE ?? '1000000'),
+      bucketTtl: Number(env.BUCKET_TTL_MS ?? 3_600_000),
+      // A reservation outlives the slowest upstream answer, so a crash frees it and a slow answer is still covered.
+      reservationTtl: upstreamTimeoutMs + 30_000,
+      verificationsPerSecond: Number(env.VOUCHER_RATE_LIMIT ?? 10),
+      ...(env.SETTLE_THRESHOLD ? { settleThreshold: BigInt(env.SETTLE_THRESHOLD) } : {}),
+    },
   }
 }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { http, type Address } from 'viem'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
 import { Challenge, computeChallengeId, memoryStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
+import { localBackend } from '../src/chat/local-backend.js'
 import { configFromEnv, startGateway } from '../src/node.js'
 import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../scripts/local-chain.js'
 
@@ -22,7 +23,8 @@ beforeAll(async () => {
       store: memoryStore(),
       recipient: payee.address,
       currency: pathUsdAddress,
-      demoPrice: 10_000n,
+      backend: localBackend(),
+      session: { bucketSize: 100_000n },
     },
     0,
   )
@@ -34,23 +36,28 @@ afterAll(async () => {
 
 describe('the Node gateway over real HTTP', () => {
   it('challenges with a digest of the bytes that crossed the socket', async () => {
-    const body = '{"hello":"wörld"}'
-    const response = await fetch(`${gateway.url}/v1/demo`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } })
+    const body = JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'héllo' }] })
+    const response = await fetch(`${gateway.url}/v1/mpp/chat/completions`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } })
     expect(response.status).toBe(402)
     const challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
     expect(challenge.id).toBe(computeChallengeId({ secretKey, ...challenge }))
-    expect(Challenge.request(challenge)).toMatchObject({ amount: '10000', unitType: 'request', recipient: testAccounts[4]!.address.toLowerCase() })
+    expect(Challenge.request(challenge)).toMatchObject({ amount: '20', unitType: 'llm_token', recipient: testAccounts[4]!.address.toLowerCase() })
   })
 
-  it('serves a whole paid session: open, paid requests, close', async () => {
+  it('serves a whole paid session of completions: open, paid requests, close', async () => {
     const client = sessionClient({ account: testAccounts[5]!, chain: anvil.chain, transport: http(anvil.rpcUrl), deposit: 1_000_000n, fees: zeroFees })
-    for (const spent of ['10000', '20000']) {
-      const response = await client.fetch(`${gateway.url}/v1/demo`, { method: 'POST', body: '{}' })
+    const url = `${gateway.url}/v1/mpp/chat/completions`
+    const ask = { method: 'POST', body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) }
+    let spent = 0n
+    for (let i = 0; i < 2; i++) {
+      const response = await client.fetch(url, ask)
       expect(response.status).toBe(200)
-      expect(Receipt.parse(response.headers.get('Payment-Receipt')!).spent).toBe(spent)
+      const completion = (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }
+      spent += BigInt(completion.usage.prompt_tokens) * 10n + BigInt(completion.usage.completion_tokens) * 20n
+      expect(Receipt.parse(response.headers.get('Payment-Receipt')!).spent).toBe(spent.toString())
     }
-    const close = await client.close(`${gateway.url}/v1/demo`, { method: 'POST', body: '{}' })
-    expect(close).toMatchObject({ spent: '20000', txHash: expect.stringMatching(/^0x/) })
+    const close = await client.close(url, ask)
+    expect(close).toMatchObject({ spent: spent.toString(), txHash: expect.stringMatching(/^0x/) })
   })
 
   it('reads its configuration from the environment, failing fast on what is missing', () => {

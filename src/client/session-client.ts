@@ -216,14 +216,15 @@ export function sessionClient(options: SessionClientOptions) {
         const problem = (await response.clone().json().catch(() => ({}))) as Record<string, unknown>
         const t = terms(challenge)
         const channel = channels.get(t.key)
-        const required = BigInt(String(problem.requiredCumulative ?? t.requiredCumulative ?? 0))
         if (channel === undefined) {
           response = await pay(url, init, challenge, await openPayload(challenge))
         } else if (problem.code === 'mpp_session_deposit_below_request_cost') {
           await topUpChannel(url, init, challenge, channel, BigInt(String(problem.requiredTopUp)))
           response = await send(url, init)
         } else {
-          response = await pay(url, init, challenge, await voucherPayload(channel, required > channel.spent + t.amount ? required : channel.spent + t.amount))
+          // Reuse the latest voucher until the server names a higher cumulative amount.
+          const asked = problem.code === 'mpp_voucher_bucket_refresh_required' || problem.code === 'mpp_request_exceeds_voucher_bucket'
+          response = await pay(url, init, challenge, await voucherPayload(channel, asked ? BigInt(String(problem.requiredCumulative)) : 0n))
         }
       }
       return response

@@ -232,7 +232,7 @@ export function tempoSession(options: TempoSessionOptions) {
     const { channelId } = state
     const quote = await pricing.quote(context)
     if (!voucherAdvanced && options.bucketTtl !== undefined && now() - state.acceptedAt > options.bucketTtl) {
-      throw insufficient(state, requiredCumulative(state, quote), false, 'The accepted voucher bucket expired.')
+      throw insufficient(state, requiredCumulative(state, quote.total), false, 'The accepted voucher bucket expired.')
     }
     if (requestKey !== undefined) {
       const existing = await store.claimRequest(requestKey, now() + reservationTtl)
@@ -240,7 +240,7 @@ export function tempoSession(options: TempoSessionOptions) {
     }
     const reservationId = crypto.randomUUID()
     try {
-      await update(channelId, (current) => ({ state: reserve(current ?? state, reservationId, quote, now() + reservationTtl, now()), result: undefined }))
+      await update(channelId, (current) => ({ state: reserve(current ?? state, reservationId, quote.total, now() + reservationTtl, now()), result: undefined }))
     } catch (error) {
       if (requestKey !== undefined) await store.releaseRequest(requestKey)
       if (error instanceof InsufficientAuthorization) throw insufficient(error.state, error.required, voucherAdvanced)
@@ -249,8 +249,8 @@ export function tempoSession(options: TempoSessionOptions) {
     }
     return {
       kind: 'serve',
-      payment: { channelId, payer: state.payer, challengeId: credential.challenge.id, reserved: quote },
-      log: { channelId, amounts: { reserved: quote } },
+      payment: { channelId, payer: state.payer, challengeId: credential.challenge.id, reserved: quote.total },
+      log: { channelId, amounts: { reserved: quote.total } },
       async commit(handled) {
         const cost = pricing.cost(handled, quote)
         const { state: committed, charged } = await update(channelId, (current) => {
@@ -466,18 +466,18 @@ export function tempoSession(options: TempoSessionOptions) {
 
     async challengeRequest(context, credential) {
       const quote = await pricing.quote(context)
-      const methodDetails: JsonObject = { escrowContract: escrow.address, chainId: escrow.chainId, sessionProtocol: 'v1' }
+      const methodDetails: JsonObject = { ...quote.terms, escrowContract: escrow.address, chainId: escrow.chainId, sessionProtocol: 'v1' }
       if (minVoucherDelta > 0n) methodDetails.minVoucherDelta = minVoucherDelta.toString()
-      const request: JsonObject = { amount: pricing.amount.toString(), unitType: pricing.unitType, currency, recipient, methodDetails }
+      const request: JsonObject = { amount: quote.unitPrice.toString(), unitType: quote.unitType, currency, recipient, methodDetails }
       // A payer who presented a channel is told how far to authorize on it.
       const channelId = credential?.payload.channelId
       const state = typeof channelId === 'string' ? await store.getChannel(channelId.toLowerCase() as Hex) : undefined
       if (state !== undefined && !state.finalized) {
         methodDetails.channelId = state.channelId
-        methodDetails.requiredCumulative = bucketed(requiredCumulative(state, quote), bucketSize, state.deposit).toString()
+        methodDetails.requiredCumulative = bucketed(requiredCumulative(state, quote.total), bucketSize, state.deposit).toString()
       } else {
         // What a new channel's opening voucher must cover for this request.
-        methodDetails.requiredCumulative = bucketed(quote, bucketSize).toString()
+        methodDetails.requiredCumulative = bucketed(quote.total, bucketSize).toString()
         request.suggestedDeposit = suggestedDeposit.toString()
       }
       return request

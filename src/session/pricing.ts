@@ -1,20 +1,31 @@
 import type { Context } from 'hono'
+import type { JsonObject } from '../protocol/challenge.js'
+
+/** What a request may cost, worked out before it runs. */
+export type Quote = {
+  /** The most the request can cost, base units: reserved before the handler runs. */
+  total: bigint
+  /** Price per unit (the challenge's `amount`), base units. */
+  unitPrice: bigint
+  /** The unit priced (the challenge's `unitType`), e.g. `request` or `llm_token`. */
+  unitType: string
+  /** Further terms for the challenge's `methodDetails` (e.g. input and output token prices). */
+  terms?: JsonObject
+}
 
 /**
- * How a route prices a request: a per-unit `amount` and `unitType` for the
- * challenge, a `quote` (the most the request can cost, reserved before the
- * handler runs) and the actual `cost` once the handler has answered.
+ * How a route prices a request: a `quote` before the handler runs, the actual
+ * `cost` after it has answered (the engine caps it at the quote). `quote` may
+ * throw a `ProblemError` (e.g. `mpp_request_quote_invalid`): an unpriceable
+ * request gets that error, not a challenge.
  */
 export type Pricing = {
-  /** Price per unit in base units, as the challenge's `amount`. */
-  amount: bigint
-  unitType: string
-  quote(context: Context): bigint | Promise<bigint>
-  /** What the answered request consumed; capped at the quote by the engine. */
-  cost(context: Context, quote: bigint): { amount: bigint; units: number }
+  quote(context: Context): Quote | Promise<Quote>
+  cost(context: Context, quote: Quote): { amount: bigint; units: number }
 }
 
 /** The same price for every request. */
 export function fixedPrice(amount: bigint): Pricing {
-  return { amount, unitType: 'request', quote: () => amount, cost: () => ({ amount, units: 1 }) }
+  const quote: Quote = { total: amount, unitPrice: amount, unitType: 'request' }
+  return { quote: () => quote, cost: () => ({ amount, units: 1 }) }
 }
