@@ -53,7 +53,7 @@ export type ClientChannel = {
   openTxHash: Hex
 }
 
-type RequestInit = { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }
+type RequestInit = { method?: string; headers?: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal }
 
 const maxRounds = 4
 

@@ -158,10 +158,9 @@ export function tempoSession(options: TempoSessionOptions) {
     }
   }
 
-  async function assertPayerAllowed(state: ChannelState) {
-    const { payer } = state
+  async function assertPayerAllowed({ payer, channelId }: { payer: Address; channelId: Hex }) {
     const refused = denied.has(payer) || (allowed !== undefined && !allowed.has(payer)) || (options.payers?.check !== undefined && !(await options.payers.check(payer)))
-    if (refused) throw new PaymentError('mpp_payer_not_allowed', 'This payer is not allowed to use this service.', { extensions: { channelId: state.channelId } })
+    if (refused) throw new PaymentError('mpp_payer_not_allowed', 'This payer is not allowed to use this service.', { extensions: { channelId } })
   }
 
   /** Recovers a voucher's signer, at most `verificationsPerSecond` times per channel: signature recovery is the costly step. */
@@ -344,7 +343,8 @@ export function tempoSession(options: TempoSessionOptions) {
     if (payload.authorizedSigner !== undefined && payload.authorizedSigner !== call.authorizedSigner) {
       throw verificationFailed('The authorizedSigner does not match the open transaction.', payload.channelId)
     }
-    // Check the initial voucher before anything reaches the chain.
+    // Check the payer and the initial voucher before anything reaches the chain.
+    await assertPayerAllowed(call)
     const signature = canonicalSignature(payload.signature)
     if ((await recoverSigner(call.channelId, payload.cumulativeAmount, signature)) !== expectedSigner(call)) {
       throw verificationFailed("The initial voucher is not signed by the channel's authorized signer.", call.channelId, 'session/signer-mismatch')
@@ -354,7 +354,6 @@ export function tempoSession(options: TempoSessionOptions) {
     const state = await readChain(call.channelId)
     assertUsable(state)
     assertSource(credential, state)
-    await assertPayerAllowed(state)
     if (payload.cumulativeAmount < state.settled) throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
     if (payload.cumulativeAmount <= state.acceptedCumulative) return serve(context, credential, state, false, requestKey)
     // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
