@@ -1,11 +1,14 @@
 // `npm start`: a local chain, the gateway on Node, and a scripted paid session
 // printed step by step. Everything runs on this machine with embedded defaults;
 // `--once` exits after the scripted part instead of serving on.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { http, formatUnits } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
 import { localBackend } from '../src/chat/local-backend.js'
-import { Challenge, memoryStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
+import { Challenge, pgliteStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
 import { startGateway } from '../src/node.js'
 import { deployEscrow, fundPathUsd, pathUsdBalance, startAnvil, testAccounts, testClient, zeroFees } from './local-chain.js'
 
@@ -25,12 +28,24 @@ const payer = privateKeyToAccount(generatePrivateKey())
 await fundPathUsd(funder, payer.address, 5_000_000n)
 console.log(`  payer ${payer.address.toLowerCase()} funded with ${usd(5_000_000n)}; payee ${payee.address.toLowerCase()}`)
 
+// The embedded store, PostgreSQL in this process (PGlite), in a directory of its own for this run.
+const dataDir = mkdtempSync(join(tmpdir(), 'mpp-demo-pglite-'))
+const store = pgliteStore({ dataDir })
+await store.ready()
+console.log(`  store: PGlite (embedded PostgreSQL) in ${dataDir}`)
+const stop = async () => {
+  server.close()
+  await store.close()
+  rmSync(dataDir, { recursive: true, force: true })
+  await anvil.stop()
+}
+
 const { server, url } = await startGateway(
   {
     realm: 'localhost',
     secretKey: 'local-demo-secret-key-not-for-production-use',
     escrow: viemEscrow({ address: escrowAddress, chain: anvil.chain, rpcUrl: anvil.rpcUrl, payee, fees: zeroFees, pollingIntervalMs: 20 }),
-    store: memoryStore(),
+    store,
     recipient: payee.address,
     currency: pathUsdAddress,
     backend: localBackend(),
@@ -87,15 +102,13 @@ const consistent = payeeGained === charged && payerPaid === charged
 console.log(consistent ? '  ✓ consistent: payee gained = payer paid = sum of charges' : '  ✗ INCONSISTENT balances')
 
 if (process.argv.includes('--once') || !consistent) {
-  server.close()
-  await anvil.stop()
+  await stop()
   process.exit(consistent ? 0 : 1)
 }
 step('Still serving (Ctrl-C stops the gateway and the chain). Try:')
 console.log(`  curl -s ${url}/v1/models`)
 console.log(`  curl -i -X POST ${endpoint} -H 'Content-Type: application/json' -d '{"model":"local-echo","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}'`)
 process.on('SIGINT', async () => {
-  server.close()
-  await anvil.stop()
+  await stop()
   process.exit(0)
 })

@@ -31,3 +31,6 @@ export { memoryStore } from './store/memory.js'
 
 // The client side of a session.
 export { sessionClient, type ClientChannel, type SessionClientOptions } from './client/session-client.js'
+
+// Durable stores on PostgreSQL: a server through `pg` (several instances), or PGlite in process (the embedded default).
+export { pgliteStore, postgresStore, type PgliteStoreOptions, type PostgresStoreOptions, type SqlSessionStore, type SqlStoreOptions } from './store/postgres.js'

@@ -1,14 +1,8 @@
 import { pathToFileURL } from 'node:url'
 import { serve, type ServerType } from '@hono/node-server'
-import type { Address, Hex } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
 import { createGateway, type GatewayConfig } from './app.js'
-import { parseCatalogue } from './chat/catalogue.js'
-import { localBackend } from './chat/local-backend.js'
-import { openAiUpstream } from './chat/upstream.js'
-import { tempoChain } from './escrow/chain.js'
-import { viemEscrow } from './escrow/viem-escrow.js'
-import { memoryStore } from './store/memory.js'
+import { gatewayConfigFromEnv } from './config.js'
+import { pgliteStore, postgresStore, type SqlSessionStore } from './store/postgres.js'
 
 /** Starts the gateway on Node; resolves once it listens on 127.0.0.1. */
 export function startGateway(config: GatewayConfig, port = 8787): Promise<{ server: ServerType; url: string }> {
@@ -20,40 +14,28 @@ export function startGateway(config: GatewayConfig, port = 8787): Promise<{ serv
   })
 }
 
-/** The gateway's configuration from environment variables (see README). */
+/**
+ * The store from the environment: `DATABASE_URL` set → PostgreSQL (what several
+ * instances share); else PGlite in this process, kept in `PGLITE_DIR` (default
+ * `.data/pglite`). Both connect and migrate on first use.
+ */
+export function storeFromEnv(env: Record<string, string | undefined>): SqlSessionStore {
+  if (env.DATABASE_URL) return postgresStore({ connectionString: env.DATABASE_URL })
+  return pgliteStore({ dataDir: env.PGLITE_DIR || '.data/pglite' })
+}
+
+/** The gateway's configuration from environment variables (see README), with the store `storeFromEnv` picks. */
 export function configFromEnv(env: Record<string, string | undefined>): GatewayConfig {
-  const required = (name: string) => {
-    const value = env[name]
-    if (!value) throw new Error(`${name} is required`)
-    return value
-  }
-  const currency = (env.TOKEN_ADDRESS ?? '0x20c0000000000000000000000000000000000000') as Address
-  const chain = tempoChain({ id: Number(required('CHAIN_ID')), rpcUrl: required('RPC_URL'), feeToken: currency })
-  const payee = env.PAYEE_PRIVATE_KEY ? privateKeyToAccount(env.PAYEE_PRIVATE_KEY as Hex) : undefined
-  const upstreamTimeoutMs = Number(env.UPSTREAM_TIMEOUT_MS ?? 60_000)
-  return {
-    realm: env.MPP_REALM ?? 'localhost',
-    secretKey: required('MPP_SECRET_KEY').split(','),
-    escrow: viemEscrow({ address: required('ESCROW_ADDRESS') as Address, chain, rpcUrl: required('RPC_URL'), ...(payee ? { payee } : {}) }),
-    store: memoryStore(),
-    recipient: (payee?.address ?? required('PAYEE_ADDRESS')) as Address,
-    currency,
-    backend: env.UPSTREAM_BASE_URL
-      ? openAiUpstream({ baseUrl: env.UPSTREAM_BASE_URL, timeoutMs: upstreamTimeoutMs, ...(env.UPSTREAM_API_KEY ? { apiKey: env.UPSTREAM_API_KEY } : {}) })
-      : localBackend(),
-    ...(env.MODEL_CATALOGUE ? { catalogue: parseCatalogue(env.MODEL_CATALOGUE) } : {}),
-    session: {
-      bucketSize: BigInt(env.BUCKET_SIZE ?? '1000000'),
-      bucketTtl: Number(env.BUCKET_TTL_MS ?? 3_600_000),
-      // A reservation outlives the slowest upstream answer, so a crash frees it and a slow answer is still covered.
-      reservationTtl: upstreamTimeoutMs + 30_000,
-      verificationsPerSecond: Number(env.VOUCHER_RATE_LIMIT ?? 10),
-      ...(env.SETTLE_THRESHOLD ? { settleThreshold: BigInt(env.SETTLE_THRESHOLD) } : {}),
-    },
-  }
+  return gatewayConfigFromEnv(env, storeFromEnv(env))
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { url } = await startGateway(configFromEnv(process.env), Number(process.env.PORT ?? 8787))
+  const store = storeFromEnv(process.env)
+  const config = gatewayConfigFromEnv(process.env, store)
+  await store.ready() // fail fast: connected and migrated before the first request
+  const { server, url } = await startGateway(config, Number(process.env.PORT ?? 8787))
   console.log(`Gateway listening on ${url}`)
+  const shutdown = () => server.close(() => void store.close().finally(() => process.exit(0)))
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
 }

@@ -6,7 +6,7 @@ import type { Authorization, PaymentMethod } from '../middleware/method.js'
 import { Challenge, type JsonObject } from '../protocol/challenge.js'
 import type { Credential } from '../protocol/credential.js'
 import type { Receipt } from '../protocol/receipt.js'
-import type { IdempotencyRecord, SessionStore } from '../store/port.js'
+import type { ChannelUpdate, IdempotencyRecord, SessionStore } from '../store/port.js'
 import {
   acceptVoucher,
   bucketed,
@@ -115,7 +115,7 @@ export function tempoSession(options: TempoSessionOptions) {
     })
 
   // Every write goes through here, so no adapter can persist a broken invariant.
-  function update<T>(channelId: Hex, change: (state: ChannelState | undefined) => { state?: ChannelState; result: T }) {
+  function update<T>(channelId: Hex, change: (state: ChannelState | undefined) => ChannelUpdate<T>) {
     return store.updateChannel(channelId, (current) => {
       const next = change(current)
       if (next.state !== undefined) assertInvariant(next.state)
@@ -252,16 +252,18 @@ export function tempoSession(options: TempoSessionOptions) {
       log: { channelId, amounts: { reserved: quote.total } },
       async commit(handled) {
         const cost = pricing.cost(handled, quote)
-        const { state: committed, charged } = await update(channelId, (current) => {
+        const body = requestKey === undefined ? undefined : await handled.res.clone().text()
+        type Stored = NonNullable<ChannelUpdate<unknown>['completeRequest']>
+        const { state: committed, charged, receipt } = await update<{ state: ChannelState; charged: bigint; receipt: Receipt }>(channelId, (current) => {
           if (current === undefined) throw new PaymentError('mpp_commit_failed', 'The channel vanished from the store.')
           const result = commit(current, reservationId, cost.amount, now())
-          return { state: result.state, result }
-        })
-        const receipt = receiptFor(credential, committed, { units: cost.units })
-        if (requestKey !== undefined) {
+          const receipt = receiptFor(credential, result.state, { units: cost.units })
+          if (requestKey === undefined || body === undefined) return { state: result.state, result: { ...result, receipt } }
+          // The response an Idempotency-Key retry replays is written with the charge, atomically: a crash keeps both or neither.
           const headers = { 'Content-Type': handled.res.headers.get('Content-Type') ?? 'application/octet-stream', 'Cache-Control': 'private', 'Payment-Receipt': ReceiptFormat.format(receipt) }
-          await store.completeRequest(requestKey, { status: handled.res.status, headers, body: await handled.res.clone().text() }, now() + idempotencyTtl)
-        }
+          const stored: Stored = { key: requestKey, response: { status: handled.res.status, headers, body }, expiresAt: now() + idempotencyTtl }
+          return { state: result.state, result: { ...result, receipt }, completeRequest: stored }
+        })
         maybeSettle(committed)
         return { receipt, log: { amounts: { charged, spent: committed.spent, acceptedCumulative: committed.acceptedCumulative } } }
       },

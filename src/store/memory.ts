@@ -29,8 +29,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     },
 
     async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>) {
-      const { state, result } = update(channels.get(channelId))
+      const { state, result, completeRequest } = update(channels.get(channelId))
       if (state !== undefined) channels.set(channelId, state)
+      if (completeRequest !== undefined) requests.set(completeRequest.key, { record: { state: 'done', response: completeRequest.response }, expiresAt: completeRequest.expiresAt })
       return result
     },
 

@@ -8,7 +8,16 @@ export type StoredResponse = { status: number; headers: Record<string, string>; 
 export type IdempotencyRecord = { state: 'pending' } | { state: 'done'; response: StoredResponse }
 
 /** What an update decided: a new state to write (or none), and a result for the caller. */
-export type ChannelUpdate<T> = { state?: ChannelState; result: T }
+export type ChannelUpdate<T> = {
+  state?: ChannelState
+  result: T
+  /**
+   * An idempotency record to complete in the same atomic write as `state`
+   * (both or neither): the engine stores a paid response with its charge, so
+   * a crash between the two cannot lose the response of a committed charge.
+   */
+  completeRequest?: { key: string; response: StoredResponse; expiresAt: number }
+}
 
 /**
  * Where channel accounting lives. Every adapter (memory, Postgres, Durable
@@ -16,7 +25,8 @@ export type ChannelUpdate<T> = { state?: ChannelState; result: T }
  * - `updateChannel` is linearizable per channel: each update sees the state the
  *   previous one wrote. `update` must be pure and synchronous: an adapter may run
  *   it more than once (compare-and-set retry) and writes only its last result.
- *   If it throws, nothing is written and the error reaches the caller.
+ *   If it throws, nothing is written and the error reaches the caller. A
+ *   `completeRequest` it returns is written with its state, atomically.
  * - `consumeChallenge` succeeds once per id; entries may be forgotten after
  *   `expiresAt` (an expired challenge is rejected before it gets here).
  * - `claimRequest` succeeds for one caller per key until the record expires or

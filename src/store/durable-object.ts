@@ -1,0 +1,379 @@
+// The SessionStore port on Cloudflare Durable Objects with SQLite-backed storage.
+//
+// Layout
+// - One `ChannelObject` per channel (`idFromName(channelId)`, lowercase): one
+//   row holding the channel as codec JSON (exact decimal amounts) and a version
+//   counter, plus the idempotency records of that channel (see below).
+// - `KeyShard` objects hold consumed challenge ids, and idempotency records
+//   whose key names no channel: each key lives in shard `fnv1a(key) mod shards`
+//   (16 by default), challenges and requests in separate shards (`challenge/N`,
+//   `request/N`). The shard count decides where a key lives: never change it on
+//   a deployment holding live keys (a changed count only forgets keys, like an
+//   expiry, but within their lifetime a challenge could then be used twice).
+// No KV anywhere: KV is eventually consistent and cannot give "exactly once".
+//
+// Why `updateChannel` is linearizable per channel
+// `update` is a closure in the Worker and cannot cross into a Durable Object.
+// So the Worker reads `(state, version)` from the channel's object over RPC,
+// runs the pure `update` locally, and writes back with `compareAndSet(version,
+// next)`. A Durable Object runs one event at a time, and `compareAndSet` does
+// its version check and its writes in one synchronous SQL transaction with no
+// `await` in between, so no other call can run in the middle: each CAS is
+// atomic. A write succeeds only if nothing was written since the read it was
+// computed from, so the update's linearization point is that successful CAS
+// (for an update that writes nothing, the read). On a conflict the object
+// returns its current `(state, version)` and the Worker runs `update` again on
+// it (the port allows re-running `update`; only the last result is written and
+// returned); a repeat loser backs off (jittered) and reads afresh. If `update`
+// throws, nothing is written and the error reaches the caller.
+//
+// Idempotency records and atomic completion
+// The port asks that a `completeRequest` returned by `update` be written with
+// the state, both or neither. Two Durable Objects cannot share a transaction,
+// so a record whose key begins with a channel id and `|` (the session engine's
+// keys: `channelId|Idempotency-Key|route|digest`) lives in that channel's
+// object, and the CAS writes state and record in one transaction. Keys that
+// name no channel live in the request shards; completing one from an update
+// writes it right after the state (not atomically).
+//
+// Expiry: challenge ids and idempotency records carry `expiresAt`. An expired
+// entry is ignored (and deleted) when read; each object's alarm sweeps the rest
+// some time after the earliest expiry and re-arms itself while entries remain.
+import { DurableObject } from 'cloudflare:workers'
+import type { DurableObjectNamespace, DurableObjectState, SqlStorage } from '@cloudflare/workers-types'
+import type { Hex } from 'viem'
+import type { ChannelState } from '../session/channel.js'
+import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
+import type { ChannelUpdate, IdempotencyRecord, SessionStore, StoredResponse } from './port.js'
+
+/** The bindings the store needs (wrangler.toml `[[durable_objects.bindings]]`). */
+export type DurableObjectStoreEnv = {
+  CHANNELS: DurableObjectNamespace<ChannelObject>
+  KEY_SHARDS: DurableObjectNamespace<KeyShard>
+}
+
+export type DurableObjectStoreOptions = {
+  /** Shards for challenge ids and, separately, for idempotency keys that name no channel. Default 16. Fixed for a deployment's lifetime. */
+  shards?: number
+  /** Compare-and-set attempts per `updateChannel` before it gives up with an error. Default 100. */
+  maxAttempts?: number
+  /** Called on every lost compare-and-set (for metrics and tests). */
+  onConflict?: (channelId: Hex, attempt: number) => void
+}
+
+export const defaultKeyShards = 16
+
+/** A channel row as the object returns it: version 0 and no JSON when never written. */
+export type VersionedChannel = { version: number; json: string | null }
+
+export type CompareAndSetResult = { written: true; version: number } | { written: false; current: VersionedChannel }
+
+/** A finished idempotent request to store: the port's `completeRequest`. */
+export type CompletedRequest = { key: string; response: StoredResponse; expiresAt: number }
+
+/** Extra time after the earliest expiry before an object sweeps, so one alarm removes many entries. */
+const sweepDelayMs = 60_000
+
+/** Idempotency records in an object's SQLite: claim, read, complete, release; expired ones count as absent. */
+class RequestTable {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec('CREATE TABLE IF NOT EXISTS request (key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at INTEGER NOT NULL)')
+    sql.exec('CREATE INDEX IF NOT EXISTS request_expiry ON request (expires_at)')
+  }
+
+  live(key: string): IdempotencyRecord | undefined {
+    const row = this.sql.exec<{ record: string; expires_at: number }>('SELECT record, expires_at FROM request WHERE key = ?', key).toArray()[0]
+    if (row === undefined) return undefined
+    if (row.expires_at <= Date.now()) {
+      this.delete(key)
+      return undefined
+    }
+    return JSON.parse(row.record) as IdempotencyRecord
+  }
+
+  /** `undefined` when the caller now owns `key` (a pending record is written), else the live record. */
+  claim(key: string, expiresAt: number): IdempotencyRecord | undefined {
+    const live = this.live(key)
+    if (live === undefined) this.put(key, { state: 'pending' }, expiresAt)
+    return live
+  }
+
+  put(key: string, record: IdempotencyRecord, expiresAt: number) {
+    this.sql.exec(
+      'INSERT INTO request (key, record, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at',
+      key,
+      JSON.stringify(record),
+      expiresAt,
+    )
+  }
+
+  delete(key: string) {
+    this.sql.exec('DELETE FROM request WHERE key = ?', key)
+  }
+
+  /** Deletes expired records; returns the earliest remaining expiry. */
+  sweep(now: number): number | null {
+    this.sql.exec('DELETE FROM request WHERE expires_at <= ?', now)
+    return this.sql.exec<{ next: number | null }>('SELECT MIN(expires_at) AS next FROM request').one().next
+  }
+
+  counts(now: number) {
+    const row = this.sql.exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM request', now).one()
+    return { requests: row.n, expired: row.expired }
+  }
+}
+
+/** A Durable Object whose entries expire: an alarm sweeps them some time after the earliest expiry. */
+abstract class SweptObject extends DurableObject<unknown> {
+  /** The alarm as this object last read or set it: `undefined` not known yet, `null` none. */
+  private sweepAt: number | null | undefined
+
+  /** Deletes what expired by `now`; returns the earliest remaining expiry, or null when nothing is left. */
+  protected abstract sweep(now: number): number | null
+
+  override async alarm(): Promise<void> {
+    this.sweepAt = null // the alarm that fired is no longer set
+    const next = this.sweep(Date.now())
+    if (next !== null) await this.scheduleSweep(next)
+  }
+
+  /** Makes sure an alarm fires no later than a little after `expiresAt`. Garbage collection only: reads ignore expired entries anyway. */
+  protected async scheduleSweep(expiresAt: number) {
+    const at = Math.max(expiresAt, Date.now()) + sweepDelayMs
+    if (this.sweepAt === undefined) this.sweepAt = await this.ctx.storage.getAlarm()
+    if (this.sweepAt !== null && this.sweepAt <= at) return
+    this.sweepAt = at
+    await this.ctx.storage.setAlarm(at)
+  }
+}
+
+/** One channel's state and idempotency records, serialised by the object's single-threaded execution. */
+export class ChannelObject extends SweptObject {
+  private readonly sql: SqlStorage
+  private readonly requests: RequestTable
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env)
+    this.sql = ctx.storage.sql
+    this.sql.exec('CREATE TABLE IF NOT EXISTS channel (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL, state TEXT NOT NULL)')
+    this.requests = new RequestTable(this.sql)
+  }
+
+  read(): VersionedChannel {
+    const row = this.sql.exec<{ version: number; state: string }>('SELECT version, state FROM channel WHERE singleton = 1').toArray()[0]
+    return row === undefined ? { version: 0, json: null } : { version: row.version, json: row.state }
+  }
+
+  /**
+   * Writes `json` as version `expectedVersion + 1`, and `completed` with it,
+   * if the row is still at `expectedVersion`; else writes nothing and returns
+   * the current row.
+   */
+  async compareAndSet(expectedVersion: number, json: string, completed?: CompletedRequest): Promise<CompareAndSetResult> {
+    // One synchronous transaction from the check to the writes: no other event can interleave.
+    const outcome = this.ctx.storage.transactionSync((): CompareAndSetResult => {
+      const current = this.read()
+      if (current.version !== expectedVersion) return { written: false, current }
+      const version = expectedVersion + 1
+      this.sql.exec(
+        'INSERT INTO channel (singleton, version, state) VALUES (1, ?, ?) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, state = excluded.state',
+        version,
+        json,
+      )
+      if (completed !== undefined) this.requests.put(completed.key, { state: 'done', response: completed.response }, completed.expiresAt)
+      return { written: true, version }
+    })
+    if (outcome.written && completed !== undefined) await this.scheduleSweep(completed.expiresAt)
+    return outcome
+  }
+
+  async claimRequest(key: string, expiresAt: number): Promise<IdempotencyRecord | undefined> {
+    const live = this.requests.claim(key, expiresAt)
+    if (live === undefined) await this.scheduleSweep(expiresAt)
+    return live
+  }
+
+  getRequest(key: string): IdempotencyRecord | undefined {
+    return this.requests.live(key)
+  }
+
+  async completeRequest(key: string, response: StoredResponse, expiresAt: number): Promise<void> {
+    this.requests.put(key, { state: 'done', response }, expiresAt)
+    await this.scheduleSweep(expiresAt)
+  }
+
+  releaseRequest(key: string): void {
+    this.requests.delete(key)
+  }
+
+  /** Idempotency records held, and how many have expired but not been swept yet (for tests and operators). */
+  inspect(): { requests: number; expired: number } {
+    return this.requests.counts(Date.now())
+  }
+
+  protected sweep(now: number): number | null {
+    return this.requests.sweep(now)
+  }
+}
+
+/** A shard of consumed challenge ids, and of idempotency records whose key names no channel. */
+export class KeyShard extends SweptObject {
+  private readonly sql: SqlStorage
+  private readonly requests: RequestTable
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env)
+    this.sql = ctx.storage.sql
+    this.sql.exec('CREATE TABLE IF NOT EXISTS challenge (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)')
+    this.sql.exec('CREATE INDEX IF NOT EXISTS challenge_expiry ON challenge (expires_at)')
+    this.requests = new RequestTable(this.sql)
+  }
+
+  /** True for the first caller of a live id; an expired entry counts as absent. */
+  async consumeChallenge(id: string, expiresAt: number): Promise<boolean> {
+    const row = this.sql.exec<{ expires_at: number }>('SELECT expires_at FROM challenge WHERE id = ?', id).toArray()[0]
+    if (row !== undefined && row.expires_at > Date.now()) return false
+    this.sql.exec('INSERT INTO challenge (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at', id, expiresAt)
+    await this.scheduleSweep(expiresAt)
+    return true
+  }
+
+  async claimRequest(key: string, expiresAt: number): Promise<IdempotencyRecord | undefined> {
+    const live = this.requests.claim(key, expiresAt)
+    if (live === undefined) await this.scheduleSweep(expiresAt)
+    return live
+  }
+
+  getRequest(key: string): IdempotencyRecord | undefined {
+    return this.requests.live(key)
+  }
+
+  async completeRequest(key: string, response: StoredResponse, expiresAt: number): Promise<void> {
+    this.requests.put(key, { state: 'done', response }, expiresAt)
+    await this.scheduleSweep(expiresAt)
+  }
+
+  releaseRequest(key: string): void {
+    this.requests.delete(key)
+  }
+
+  /** Entries held, and how many have expired but not been swept yet (for tests and operators). */
+  inspect(): { challenges: number; requests: number; expired: number } {
+    const now = Date.now()
+    const challenges = this.sql.exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM challenge', now).one()
+    const requests = this.requests.counts(now)
+    return { challenges: challenges.n, requests: requests.requests, expired: challenges.expired + requests.expired }
+  }
+
+  protected sweep(now: number): number | null {
+    this.sql.exec('DELETE FROM challenge WHERE expires_at <= ?', now)
+    const challenges = this.sql.exec<{ next: number | null }>('SELECT MIN(expires_at) AS next FROM challenge').one().next
+    const requests = this.requests.sweep(now)
+    return challenges === null ? requests : requests === null ? challenges : Math.min(challenges, requests)
+  }
+}
+
+/** 32-bit FNV-1a over UTF-16 code units: stable across isolates and deployments, spreads keys evenly. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
+}
+
+export type KeyKind = 'challenge' | 'request'
+
+/** The name of the `KeyShard` object that holds `key` (`idFromName` of it). */
+export function keyShardName(kind: KeyKind, key: string, shards = defaultKeyShards): string {
+  return `${kind}/${fnv1a(key) % shards}`
+}
+
+/** The channel an idempotency key belongs to (lowercase), when it begins with a channel id and `|`. */
+export function channelOfRequestKey(key: string): Hex | undefined {
+  const match = /^(0x[0-9a-fA-F]{64})\|/.exec(key)
+  return match === null ? undefined : (match[1]!.toLowerCase() as Hex)
+}
+
+/** What both homes of an idempotency record answer over RPC. */
+type RequestHome = {
+  claimRequest(key: string, expiresAt: number): Promise<IdempotencyRecord | undefined>
+  getRequest(key: string): Promise<IdempotencyRecord | undefined>
+  completeRequest(key: string, response: StoredResponse, expiresAt: number): Promise<void>
+  releaseRequest(key: string): Promise<void>
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The Worker side of the store: each call is one or two RPCs to the Durable
+ * Object that owns the channel or key. Cheap to create (no I/O until used).
+ */
+export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableObjectStoreOptions = {}): SessionStore {
+  const shards = options.shards ?? defaultKeyShards
+  const maxAttempts = options.maxAttempts ?? 100
+  if (!Number.isInteger(shards) || shards < 1) throw new Error('durableObjectStore(): shards must be a positive integer')
+
+  // Channel ids are hex: one object per id whatever its case.
+  const channel = (channelId: string) => env.CHANNELS.get(env.CHANNELS.idFromName(channelId.toLowerCase()))
+  const shard = (kind: KeyKind, key: string) => env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(kind, key, shards)))
+  const requestHome = (key: string): RequestHome => {
+    const owner = channelOfRequestKey(key)
+    return (owner === undefined ? shard('request', key) : channel(owner)) as unknown as RequestHome
+  }
+  const decode = (row: VersionedChannel): ChannelState | undefined => (row.json === null ? undefined : decodeChannel(JSON.parse(row.json) as EncodedChannel))
+
+  return {
+    async getChannel(channelId) {
+      return decode(await channel(channelId).read())
+    },
+
+    async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T> {
+      const stub = channel(channelId)
+      let current: VersionedChannel = await stub.read()
+      for (let attempt = 1; ; attempt++) {
+        const { state, result, completeRequest: completed } = update(decode(current))
+        // A record of this channel is written in the same transaction as the state; any other after it.
+        const together = completed !== undefined && state !== undefined && channelOfRequestKey(completed.key) === channelId.toLowerCase()
+        if (state !== undefined) {
+          const outcome = await stub.compareAndSet(current.version, JSON.stringify(encodeChannel(state)), together ? completed : undefined)
+          if (!outcome.written) {
+            options.onConflict?.(channelId, attempt)
+            if (attempt >= maxAttempts) throw new Error(`updateChannel(${channelId}): still conflicting after ${maxAttempts} compare-and-set attempts`)
+            if (attempt === 1) {
+              current = outcome.current // retry at once on the state that won
+            } else {
+              // A repeat loser backs off (jittered, up to 50 ms), then reads afresh.
+              await sleep(Math.random() * Math.min(50, 2 ** attempt))
+              current = await stub.read()
+            }
+            continue
+          }
+        }
+        if (completed !== undefined && !together) await requestHome(completed.key).completeRequest(completed.key, completed.response, completed.expiresAt)
+        return result
+      }
+    },
+
+    consumeChallenge(id, expiresAt) {
+      return shard('challenge', id).consumeChallenge(id, expiresAt)
+    },
+
+    claimRequest(key, expiresAt) {
+      return requestHome(key).claimRequest(key, expiresAt)
+    },
+
+    getRequest(key) {
+      return requestHome(key).getRequest(key)
+    },
+
+    completeRequest(key, response, expiresAt) {
+      return requestHome(key).completeRequest(key, response, expiresAt)
+    },
+
+    releaseRequest(key) {
+      return requestHome(key).releaseRequest(key)
+    },
+  }
+}

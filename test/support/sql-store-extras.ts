@@ -1,0 +1,78 @@
+// What the SQL store promises beyond the shared conformance suite: the very same
+// error object back from a throwing update, the idempotent response written
+// atomically with the charge, first inserts of a channel racing, sweeping.
+import { describe, expect, it } from 'vitest'
+import type { SqlSessionStore } from '../../src/index.js'
+import { acceptVoucher, type ChannelState, commit, reserve } from '../../src/session/channel.js'
+import { freshChannelId, newChannel } from '../store/conformance.js'
+
+const signature = `0x${'11'.repeat(64)}1b` as const
+
+export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore) {
+  describe(`SQL store: ${name}`, () => {
+    it('rethrows the very error object an update throws, and writes nothing', async () => {
+      const store = open()
+      const channelId = freshChannelId()
+      const error = new RangeError('refused')
+      await expect(
+        store.updateChannel(channelId, () => {
+          throw error
+        }),
+      ).rejects.toBe(error)
+      expect(await store.getChannel(channelId)).toBeUndefined()
+    })
+
+    it('writes a completed idempotency record with the charge, atomically: both or neither', async () => {
+      const store = open()
+      const channelId = freshChannelId()
+      const far = Date.now() + 60_000
+      await store.updateChannel(channelId, () => ({ state: reserve(acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }), 'r', 500n, far, Date.now()), result: undefined }))
+      const key = `commit-${channelId}`
+      expect(await store.claimRequest(key, far)).toBeUndefined()
+      const response = { status: 200, headers: { 'Payment-Receipt': 'receipt' }, body: 'paid \u0000 answer é' }
+      // A record that cannot be written (an expiry no column takes) rolls the charge back too.
+      await expect(
+        store.updateChannel(channelId, (current: ChannelState | undefined) => {
+          const next = commit(current!, 'r', 300n, Date.now()).state
+          return { state: next, result: undefined, completeRequest: { key, response, expiresAt: Number.NaN } }
+        }),
+      ).rejects.toThrow()
+      expect(await store.getRequest(key)).toEqual({ state: 'pending' })
+      expect((await store.getChannel(channelId))!.spent).toBe(0n)
+      // A commit that succeeds writes both.
+      const spent = await store.updateChannel(channelId, (current: ChannelState | undefined) => {
+        const next = commit(current!, 'r', 300n, Date.now()).state
+        return { state: next, result: next.spent, completeRequest: { key, response, expiresAt: far } }
+      })
+      expect(spent).toBe(300n)
+      expect(await store.getRequest(key)).toEqual({ state: 'done', response })
+      expect((await store.getChannel(channelId))!.spent).toBe(300n)
+    })
+
+    it('creates a channel once when many first updates race to insert it', async () => {
+      const store = open()
+      const channelId = freshChannelId()
+      const created = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.updateChannel(channelId, (current: ChannelState | undefined) => (current === undefined ? { state: { ...newChannel(channelId), chainReadAt: i }, result: true } : { result: false })),
+        ),
+      )
+      expect(created.filter(Boolean)).toHaveLength(1)
+      expect((await store.getChannel(channelId))?.chainReadAt).toBe(created.indexOf(true))
+    })
+
+    it('sweeps expired challenges and idempotency records, and never a live one', async () => {
+      const store = open()
+      const id = `sweep-${freshChannelId()}`
+      expect(await store.consumeChallenge(`${id}-expired`, Date.now() - 1)).toBe(true)
+      expect(await store.consumeChallenge(`${id}-live`, Date.now() + 60_000)).toBe(true)
+      expect(await store.claimRequest(`${id}-lapsed`, Date.now() - 1)).toBeUndefined()
+      expect(await store.claimRequest(`${id}-pending`, Date.now() + 60_000)).toBeUndefined()
+      await store.sweep()
+      // Forgotten once swept: the same expired id is new again; the live one is still used.
+      expect(await store.consumeChallenge(`${id}-expired`, Date.now() + 60_000)).toBe(true)
+      expect(await store.consumeChallenge(`${id}-live`, Date.now() + 60_000)).toBe(false)
+      expect(await store.getRequest(`${id}-pending`)).toEqual({ state: 'pending' })
+    })
+  })
+}

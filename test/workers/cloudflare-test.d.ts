@@ -1,0 +1,16 @@
+// Types for the workerd-only modules the tests import, from the importable
+// (non-global) @cloudflare/workers-types: the global variant clashes with
+// @types/node in this project's single tsconfig.
+declare module 'cloudflare:workers' {
+  import type { WorkerEnv } from '../../src/worker.js'
+
+  /** The Worker's bindings: wrangler.toml plus the test bindings of vitest.workers.config.ts. */
+  export const env: WorkerEnv
+  /** The main module's exports as the runtime serves them. */
+  export const exports: { default: { fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> } }
+}
+
+declare module 'cloudflare:test' {
+  /** Runs the alarm of the Durable Object behind `stub` now, if one is set; true if it ran. */
+  export function runDurableObjectAlarm(stub: object): Promise<boolean>
+}

@@ -1,0 +1,95 @@
+// The Worker (src/worker.ts) inside workerd, against the real anvil the global
+// setup started (workerd fetches 127.0.0.1 directly): the unpaid 402, a whole
+// paid session with the local backend, and what the Durable Objects recorded.
+import { env, exports } from 'cloudflare:workers'
+import { type Address, type Hex, http } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { describe, expect, inject, it } from 'vitest'
+import { Challenge, computeChallengeId, Credential, Receipt, sessionClient, signVoucher, tempoChain } from '../../src/index.js'
+import { durableObjectStore } from '../../src/store/durable-object.js'
+import worker, { gatewayFor } from '../../src/worker.js'
+
+const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
+const zeroFees = { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
+const url = 'https://gateway.test/v1/mpp/chat/completions'
+const ask = (content: string, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', ...headers },
+  body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content }] }),
+})
+const fetchWorker = (input: string | URL | Request, init?: RequestInit) => exports.default.fetch(input, init)
+const chain = () => tempoChain({ id: 31337, rpcUrl: inject('rpcUrl'), feeToken: pathUsd })
+
+describe('the Worker', () => {
+  it('answers an unpaid completion with 402 and a challenge bound to its secret, payee and escrow', async () => {
+    const response = await fetchWorker(url, ask('hello'))
+    expect(response.status).toBe(402)
+    const challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
+    expect(challenge).toMatchObject({ realm: 'gateway.test', method: 'tempo', intent: 'session' })
+    expect(challenge.id).toBe(computeChallengeId({ secretKey: inject('secretKey'), ...challenge }))
+    const payee = privateKeyToAccount(inject('payeeKey') as Hex).address.toLowerCase()
+    expect(Challenge.request(challenge)).toMatchObject({
+      amount: '20',
+      currency: pathUsd,
+      recipient: payee,
+      unitType: 'llm_token',
+      methodDetails: { chainId: 31337, escrowContract: inject('escrowAddress'), requiredCumulative: '100000' },
+    })
+  })
+
+  it('serves the models, health, and a paid session end to end: open, paid requests, replay refused, idempotent retry, close', async () => {
+    expect(await (await fetchWorker('https://gateway.test/health')).json()).toEqual({ ok: true })
+    const models = (await (await fetchWorker('https://gateway.test/v1/models')).json()) as { data: { id: string }[] }
+    expect(models.data.map((model) => model.id)).toEqual(['local-echo'])
+
+    const account = privateKeyToAccount(inject('payerKeys')[0] as Hex)
+    const client = sessionClient({ account, chain: chain(), transport: http(inject('rpcUrl')), deposit: 1_000_000n, fees: zeroFees, fetch: fetchWorker as typeof fetch })
+    let spent = 0n
+    for (const question of ['What is a voucher?', 'Who holds the deposit?']) {
+      const response = await client.fetch(url, ask(question))
+      expect(response.status).toBe(200)
+      const completion = (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }
+      spent += BigInt(completion.usage.prompt_tokens) * 10n + BigInt(completion.usage.completion_tokens) * 20n
+      expect(Receipt.parse(response.headers.get('Payment-Receipt')!)).toMatchObject({ spent: spent.toString(), acceptedCumulative: '100000' })
+    }
+    const channel = [...client.channels.values()][0]!
+    const store = durableObjectStore(env)
+    expect(await store.getChannel(channel.channelId)).toMatchObject({ spent, acceptedCumulative: 100_000n, deposit: 1_000_000n, payer: account.address.toLowerCase() })
+
+    // A voucher credential used once is refused the second time: the challenge id was consumed in its shard.
+    const unpaid = await fetchWorker(url, ask('once only'))
+    const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
+    const signature = await signVoucher(account, { chainId: channel.chainId, escrow: channel.escrow }, { channelId: channel.channelId, cumulativeAmount: channel.signedCumulative })
+    const payload = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature }
+    const paid = ask('once only', { Authorization: Credential.format({ challenge, payload }) })
+    expect((await fetchWorker(url, paid)).status).toBe(200)
+    const replay = await fetchWorker(url, paid)
+    expect(replay.status).toBe(402)
+    expect(await replay.json()).toMatchObject({ code: 'mpp_invalid_challenge' })
+
+    // The same Idempotency-Key replays the stored response and charges once.
+    const keyed = ask('idempotent', { 'Idempotency-Key': `workers-${channel.channelId}` })
+    const first = await client.fetch(url, keyed)
+    expect(first.status).toBe(200)
+    const charged = (await store.getChannel(channel.channelId))!.spent
+    const second = await client.fetch(url, keyed)
+    expect(second.headers.get('Payment-Receipt')).toBe(first.headers.get('Payment-Receipt'))
+    expect(await second.text()).toBe(await first.text())
+    expect((await store.getChannel(channel.channelId))!.spent).toBe(charged)
+
+    // The payee key (a Worker secret) closes the channel on chain.
+    const close = await client.close(url, ask('close'))
+    expect(close).toMatchObject({ spent: charged.toString(), txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/) })
+    expect(await store.getChannel(channel.channelId)).toMatchObject({ finalized: true })
+  })
+
+  it('builds the app once per env object, and names a missing secret instead of crashing', async () => {
+    expect(gatewayFor(env)).toBe(gatewayFor(env))
+    const context = { waitUntil() {}, passThroughOnException() {}, props: {} }
+    const response = await worker.fetch(new Request('https://gateway.test/health'), { ...env, MPP_SECRET_KEY: undefined }, context)
+    expect(response.status).toBe(500)
+    expect(await response.json()).toEqual({ error: { message: 'The gateway is misconfigured: MPP_SECRET_KEY is required', type: 'server_error' } })
+    const invalidKey = await worker.fetch(new Request('https://gateway.test/health'), { ...env, PAYEE_PRIVATE_KEY: '0x1234' }, context)
+    expect(await invalidKey.json()).toMatchObject({ error: { message: 'The gateway is misconfigured: see the Worker logs' } })
+  })
+})
