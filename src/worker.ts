@@ -36,11 +36,11 @@ export default {
     try {
       app = gatewayFor(env)
     } catch (error) {
-      // A configuration error (a missing secret, an invalid key or catalogue). The response names a
-      // missing variable at most; anything else (which might quote a value) goes to the logs only.
-      console.error('gateway configuration error:', error)
+      // A configuration error (a missing secret, an invalid key or catalogue). Only a missing
+      // variable's name is said, in the response and the log: other messages might quote a secret.
       const missing = error instanceof Error && /^[A-Z_]+ is required$/.test(error.message) ? error.message : undefined
-      const detail = missing ?? 'see the Worker logs'
+      console.error(`gateway configuration error: ${missing ?? (error instanceof Error ? error.name : 'unknown')}`)
+      const detail = missing ?? 'check the Worker variables and secrets'
       return Response.json({ error: { message: `The gateway is misconfigured: ${detail}`, type: 'server_error' } }, { status: 500 })
     }
     return app.fetch(request, env, ctx)

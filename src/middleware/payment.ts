@@ -5,6 +5,7 @@ import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import { errorResponse as renderProblem } from '../errors/problem.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
 import { base64url } from '../protocol/base64url.js'
+import { randomBytes } from '../protocol/random.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
 import { Challenge, computeChallengeId } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
@@ -89,6 +90,9 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
   if (!/^[a-z]+$/.test(method.name)) throw new Error('payment(): method.name must be lowercase ASCII letters')
   if (!Number.isInteger(challengeTtl) || challengeTtl <= 0) throw new Error('payment(): challengeTtl must be a positive integer')
 
+  // Every unpaid request is answered with this error: made once, not per request (capturing a stack is not free).
+  const paymentRequired = new PaymentError('payment_required', 'Payment is required. Pay the challenge in WWW-Authenticate and retry the identical request.')
+
   // The route a challenge pays for; bound through `opaque`.
   const routeOf = (c: Context) => `${c.req.method} ${c.req.path}`
 
@@ -103,7 +107,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
       expires,
       digest: body.length > 0 ? bodyDigest(body) : undefined,
       // The nonce makes every challenge unique, so single use is per issuance, not per (body, second).
-      opaque: { route: routeOf(c), nonce: base64url.encode(crypto.getRandomValues(new Uint8Array(12))) },
+      opaque: { route: routeOf(c), nonce: base64url.encode(randomBytes(12)) },
     })
     return { header: Challenge.format(challenge), id: challenge.id }
   }
@@ -121,9 +125,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
   // `shared/design/flow.md`; the method then judges the payload.
   async function authorize(c: Context, body: Uint8Array, presented: { credential?: Credential }): Promise<Authorization<TPayment>> {
     const header = c.req.header('Authorization')
-    if (header === undefined || !paymentScheme.test(header)) {
-      throw new PaymentError('payment_required', 'Payment is required. Pay the challenge in WWW-Authenticate and retry the identical request.')
-    }
+    if (header === undefined || !paymentScheme.test(header)) throw paymentRequired
     const credential = parseCredential(header)
     presented.credential = credential
     const { challenge } = credential
@@ -184,12 +186,22 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     let releaseError: unknown
     const presented: { credential?: Credential } = {}
 
-    const finish = (response: Response, code: string, error?: unknown) => {
-      const headers = new Headers(response.headers)
-      headers.set('X-Request-Id', requestId)
+    /**
+     * Makes `response` the answer, with `X-Request-Id` and `extraHeaders` set on
+     * a copy of its headers. A problem response rendered here already carries
+     * the request id and is used as it is (`rendered`).
+     */
+    const finish = (response: Response, code: string, error?: unknown, extraHeaders?: Record<string, string>, rendered = false) => {
       // Replace rather than assign over: Hono would copy the old response's headers onto the new one.
       c.res = undefined
-      c.res = new Response(response.body, { status: response.status, statusText: response.statusText, headers })
+      if (rendered) {
+        c.res = response
+      } else {
+        const headers = new Headers(response.headers)
+        for (const name in extraHeaders) headers.set(name, extraHeaders[name]!)
+        headers.set('X-Request-Id', requestId)
+        c.res = new Response(response.body, { status: response.status, statusText: response.statusText, headers })
+      }
       const entry: PaymentLogEntry = {
         requestId,
         route: routeOf(c),
@@ -209,7 +221,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     }
     const fail = async (error: unknown) => {
       const { response, failure } = await errorResponse(c, requestId, error, body, presented.credential)
-      finish(response, failure.code, failure.cause ?? error)
+      finish(response, failure.code, failure.cause ?? error, undefined, true)
     }
     // A failed release is logged, not surfaced: the reservation expires on its own.
     const release = async (reservation: { release(): Promise<void> }) => {
@@ -254,10 +266,6 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
       return fail(error instanceof ProblemError ? error : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', { cause: error }))
     }
     fields = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
-    const response = c.res
-    const headers = new Headers(response.headers)
-    headers.set('Payment-Receipt', Receipt.format(committed.receipt))
-    headers.set('Cache-Control', 'private')
-    finish(new Response(response.body, { status: response.status, statusText: response.statusText, headers }), 'paid')
+    finish(c.res, 'paid', undefined, { 'Payment-Receipt': Receipt.format(committed.receipt), 'Cache-Control': 'private' })
   })
 }

@@ -1,8 +1,7 @@
-import { hmac } from '@noble/hashes/hmac.js'
-import { sha256 } from '@noble/hashes/sha2.js'
 import { formatAuthParam, parseAuthChallenges } from './auth-params.js'
 import { base64url } from './base64url.js'
 import { canonicalJson } from './canonical-json.js'
+import { hmacSha256 } from './hash.js'
 import { WireError } from './wire-error.js'
 
 /**
@@ -47,6 +46,7 @@ const methodPattern = /^[a-z]+$/
 const intentPattern = /^[A-Za-z0-9-]+$/
 const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const encodeJson = (value: JsonObject | string) => (typeof value === 'string' ? value : base64url.encode(canonicalJson(value)))
+const utf8 = new TextEncoder()
 
 /**
  * The HMAC-SHA256 challenge binding of draft-httpauth-payment §5.1.3: seven
@@ -63,8 +63,8 @@ export function computeChallengeId(binding: ChallengeBinding): string {
     binding.digest ?? '',
     binding.opaque === undefined ? '' : encodeJson(binding.opaque),
   ]
-  const key = typeof binding.secretKey === 'string' ? new TextEncoder().encode(binding.secretKey) : binding.secretKey
-  return base64url.encode(hmac(sha256, key, new TextEncoder().encode(slots.join('|'))))
+  const key = typeof binding.secretKey === 'string' ? utf8.encode(binding.secretKey) : binding.secretKey
+  return base64url.encode(hmacSha256(key, utf8.encode(slots.join('|'))))
 }
 
 // Parses a base64url(JSON object) parameter; `what` names it in the error.
@@ -109,6 +109,24 @@ export function assertChallenge(challenge: Challenge, kind: 'challenge' | 'crede
 
 const parameterOrder = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description', 'opaque'] as const
 
+/**
+ * Challenges `create` made from a request object (and an opaque map), each with
+ * its parameters as created: they obey `assertChallenge` by construction, so
+ * `format` need not decode them again while those parameters are unchanged.
+ */
+const wellFormed = new WeakMap<Challenge, Challenge>()
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+function isWellFormedByConstruction(challenge: Challenge, binding: ChallengeBinding): boolean {
+  if (!isPlainObject(binding.request)) return false
+  if (binding.opaque !== undefined && !(isPlainObject(binding.opaque) && Object.values(binding.opaque).every((value) => typeof value === 'string'))) return false
+  if (!(['id', 'realm', 'method', 'intent', 'request'] as const).every((name) => typeof challenge[name] === 'string' && challenge[name] !== '')) return false
+  if (!methodPattern.test(challenge.method) || !intentPattern.test(challenge.intent)) return false
+  return challenge.expires === undefined || (rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))
+}
+
+const unchangedSince = (challenge: Challenge, created: Challenge) => parameterOrder.every((name) => challenge[name] === created[name])
+
 function fromParams(params: Map<string, string>): Challenge {
   const challenge: Partial<Record<(typeof parameterOrder)[number], string>> = {}
   // Unknown parameters are ignored (draft-httpauth-payment §5.1.2).
@@ -126,23 +144,28 @@ export const Challenge = {
    * base64url and computes `id` with the secret.
    */
   create(binding: ChallengeBinding & { description?: string | undefined }): Challenge {
+    // Encoded once: the binding and the parameters are the same strings.
+    const request = encodeJson(binding.request)
+    const opaque = binding.opaque === undefined ? undefined : encodeJson(binding.opaque)
     const challenge: Challenge = {
-      id: computeChallengeId(binding),
+      id: computeChallengeId({ ...binding, request, opaque }),
       realm: binding.realm,
       method: binding.method,
       intent: binding.intent,
-      request: encodeJson(binding.request),
+      request,
     }
     if (binding.expires !== undefined) challenge.expires = binding.expires
     if (binding.digest !== undefined) challenge.digest = binding.digest
     if (binding.description !== undefined) challenge.description = binding.description
-    if (binding.opaque !== undefined) challenge.opaque = encodeJson(binding.opaque)
+    if (opaque !== undefined) challenge.opaque = opaque
+    if (isWellFormedByConstruction(challenge, binding)) wellFormed.set(challenge, { ...challenge })
     return challenge
   },
 
   /** The `WWW-Authenticate` field value: `Payment id="…", realm="…", …`. */
   format(challenge: Challenge): string {
-    assertChallenge(challenge)
+    const created = wellFormed.get(challenge)
+    if (created === undefined || !unchangedSince(challenge, created)) assertChallenge(challenge)
     const params = parameterOrder.flatMap((name) => {
       const value = challenge[name]
       return value === undefined ? [] : [formatAuthParam(name, value)]
