@@ -90,6 +90,6 @@ describe('the Worker', () => {
     expect(response.status).toBe(500)
     expect(await response.json()).toEqual({ error: { message: 'The gateway is misconfigured: MPP_SECRET_KEY is required', type: 'server_error' } })
     const invalidKey = await worker.fetch(new Request('https://gateway.test/health'), { ...env, PAYEE_PRIVATE_KEY: '0x1234' }, context)
-    expect(await invalidKey.json()).toMatchObject({ error: { message: 'The gateway is misconfigured: see the Worker logs' } })
+    expect(await invalidKey.json()).toMatchObject({ error: { message: 'The gateway is misconfigured: check the Worker variables and secrets' } })
   })
 })
