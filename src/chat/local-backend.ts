@@ -2,6 +2,7 @@ import { countTokens, estimatePromptTokens } from './tokens.js'
 import type { ChatCompletion, ChatCompletionRequest } from './types.js'
 import { messageText } from './types.js'
 import { type ChatBackend, UpstreamError } from './upstream.js'
+import { hash32 } from '../protocol/hash.js'
 
 export type LocalBackendOptions = {
   /** Clock for `created` (ms). Default `Date.now`. */
@@ -23,7 +24,7 @@ export function localBackend(options: LocalBackendOptions = {}): ChatBackend {
   return {
     async complete(request, { signal } = {}) {
       if (signal?.aborted) throw UpstreamError.aborted()
-      const seed = fnv1a(lastUserText(request))
+      const seed = hash32(lastUserText(request))
       const words = replyWords(seed)
       const limit = strictestLimit(request)
       const { content, truncated } = fitToLimit(words, limit)
@@ -84,15 +85,6 @@ function fitToLimit(words: string[], limit: number | undefined): { content: stri
   return { content: sentence(count), truncated: true }
 }
 
-/** 32-bit FNV-1a over the UTF-16 code units: tiny, stable, good enough to vary replies. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193)
-  }
-  return hash >>> 0
-}
 
 function xorshift32(seed: number): () => number {
   let state = seed || 0x9e3779b9 // xorshift never leaves zero

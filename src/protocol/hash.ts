@@ -23,3 +23,9 @@ export function sha256(data: Uint8Array): Uint8Array {
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
   return native === undefined ? hmac(nobleSha256, key, data) : plain(native.createHmac('sha256', key).update(data).digest())
 }
+
+/** A stable 32-bit number derived from a string (the first bytes of its SHA-256): for sharding and seeding, not security. */
+export function hash32(text: string): number {
+  const digest = sha256(new TextEncoder().encode(text))
+  return ((digest[0]! << 24) | (digest[1]! << 16) | (digest[2]! << 8) | digest[3]!) >>> 0
+}

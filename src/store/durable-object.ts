@@ -5,7 +5,7 @@
 //   row holding the channel as codec JSON (exact decimal amounts) and a version
 //   counter, plus the idempotency records of that channel (see below).
 // - `KeyShard` objects hold consumed challenge ids, and idempotency records
-//   whose key names no channel: each key lives in shard `fnv1a(key) mod shards`
+//   whose key names no channel: each key lives in shard `hash32(key) mod shards` (SHA-256-derived)
 //   (16 by default), challenges and requests in separate shards (`challenge/N`,
 //   `request/N`). The shard count decides where a key lives: never change it on
 //   a deployment holding live keys (a changed count only forgets keys, like an
@@ -45,6 +45,7 @@ import type { Hex } from 'viem'
 import type { ChannelState } from '../session/channel.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
 import type { ChannelUpdate, IdempotencyRecord, SessionStore, StoredResponse } from './port.js'
+import { hash32 } from '../protocol/hash.js'
 
 /** The bindings the store needs (wrangler.toml `[[durable_objects.bindings]]`). */
 export type DurableObjectStoreEnv = {
@@ -123,10 +124,22 @@ class RequestTable {
   }
 }
 
-/** A Durable Object whose entries expire: an alarm sweeps them some time after the earliest expiry. */
+/**
+ * A Durable Object holding idempotency records (and whatever else a subclass
+ * keeps) whose entries expire: an alarm sweeps them some time after the
+ * earliest expiry.
+ */
 abstract class SweptObject extends DurableObject<unknown> {
+  protected readonly sql: SqlStorage
+  protected readonly requests: RequestTable
   /** The alarm as this object last read or set it: `undefined` not known yet, `null` none. */
   private sweepAt: number | null | undefined
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env)
+    this.sql = ctx.storage.sql
+    this.requests = new RequestTable(this.sql)
+  }
 
   /** Deletes what expired by `now`; returns the earliest remaining expiry, or null when nothing is left. */
   protected abstract sweep(now: number): number | null
@@ -145,18 +158,32 @@ abstract class SweptObject extends DurableObject<unknown> {
     this.sweepAt = at
     await this.ctx.storage.setAlarm(at)
   }
+
+  async claimRequest(key: string, expiresAt: number): Promise<IdempotencyRecord | undefined> {
+    const live = this.requests.claim(key, expiresAt)
+    if (live === undefined) await this.scheduleSweep(expiresAt)
+    return live
+  }
+
+  getRequest(key: string): IdempotencyRecord | undefined {
+    return this.requests.live(key)
+  }
+
+  async completeRequest(key: string, response: StoredResponse, expiresAt: number): Promise<void> {
+    this.requests.put(key, { state: 'done', response }, expiresAt)
+    await this.scheduleSweep(expiresAt)
+  }
+
+  releaseRequest(key: string): void {
+    this.requests.delete(key)
+  }
 }
 
 /** One channel's state and idempotency records, serialised by the object's single-threaded execution. */
 export class ChannelObject extends SweptObject {
-  private readonly sql: SqlStorage
-  private readonly requests: RequestTable
-
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env)
-    this.sql = ctx.storage.sql
     this.sql.exec('CREATE TABLE IF NOT EXISTS channel (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL, state TEXT NOT NULL)')
-    this.requests = new RequestTable(this.sql)
   }
 
   read(): VersionedChannel {
@@ -187,25 +214,6 @@ export class ChannelObject extends SweptObject {
     return outcome
   }
 
-  async claimRequest(key: string, expiresAt: number): Promise<IdempotencyRecord | undefined> {
-    const live = this.requests.claim(key, expiresAt)
-    if (live === undefined) await this.scheduleSweep(expiresAt)
-    return live
-  }
-
-  getRequest(key: string): IdempotencyRecord | undefined {
-    return this.requests.live(key)
-  }
-
-  async completeRequest(key: string, response: StoredResponse, expiresAt: number): Promise<void> {
-    this.requests.put(key, { state: 'done', response }, expiresAt)
-    await this.scheduleSweep(expiresAt)
-  }
-
-  releaseRequest(key: string): void {
-    this.requests.delete(key)
-  }
-
   /** Idempotency records held, and how many have expired but not been swept yet (for tests and operators). */
   inspect(): { requests: number; expired: number } {
     return this.requests.counts(Date.now())
@@ -218,15 +226,10 @@ export class ChannelObject extends SweptObject {
 
 /** A shard of consumed challenge ids, and of idempotency records whose key names no channel. */
 export class KeyShard extends SweptObject {
-  private readonly sql: SqlStorage
-  private readonly requests: RequestTable
-
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env)
-    this.sql = ctx.storage.sql
     this.sql.exec('CREATE TABLE IF NOT EXISTS challenge (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)')
     this.sql.exec('CREATE INDEX IF NOT EXISTS challenge_expiry ON challenge (expires_at)')
-    this.requests = new RequestTable(this.sql)
   }
 
   /** True for the first caller of a live id; an expired entry counts as absent. */
@@ -236,25 +239,6 @@ export class KeyShard extends SweptObject {
     this.sql.exec('INSERT INTO challenge (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at', id, expiresAt)
     await this.scheduleSweep(expiresAt)
     return true
-  }
-
-  async claimRequest(key: string, expiresAt: number): Promise<IdempotencyRecord | undefined> {
-    const live = this.requests.claim(key, expiresAt)
-    if (live === undefined) await this.scheduleSweep(expiresAt)
-    return live
-  }
-
-  getRequest(key: string): IdempotencyRecord | undefined {
-    return this.requests.live(key)
-  }
-
-  async completeRequest(key: string, response: StoredResponse, expiresAt: number): Promise<void> {
-    this.requests.put(key, { state: 'done', response }, expiresAt)
-    await this.scheduleSweep(expiresAt)
-  }
-
-  releaseRequest(key: string): void {
-    this.requests.delete(key)
   }
 
   /** Entries held, and how many have expired but not been swept yet (for tests and operators). */
@@ -273,21 +257,12 @@ export class KeyShard extends SweptObject {
   }
 }
 
-/** 32-bit FNV-1a over UTF-16 code units: stable across isolates and deployments, spreads keys evenly. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193)
-  }
-  return hash >>> 0
-}
 
 export type KeyKind = 'challenge' | 'request'
 
 /** The name of the `KeyShard` object that holds `key` (`idFromName` of it). */
 export function keyShardName(kind: KeyKind, key: string, shards = defaultKeyShards): string {
-  return `${kind}/${fnv1a(key) % shards}`
+  return `${kind}/${hash32(key) % shards}`
 }
 
 /** The channel an idempotency key belongs to (lowercase), when it begins with a channel id and `|`. */
