@@ -11,7 +11,7 @@
 //   objects send them), but their fee is paid in the sender's default fee token:
 //   AlphaUSD/BetaUSD/ThetaUSD (0x20c0…01/02/03) for accounts 0/1/2, pathUSD for
 //   the others. Send them with zero fees too when asserting balances.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,6 +32,7 @@ import { escrowAbi, escrowBytecode } from '../contracts-abi/escrow/artifact.js'
 import { testTokenAbi, testTokenBytecode } from '../contracts-abi/escrow/test-token-artifact.js'
 import { pathUsdAddress, tip20Abi } from '../contracts-abi/tip20.js'
 import { evmChain, tempoChain } from '../src/escrow/chain.js'
+import { killOnExit, stopper, waitForOutput } from './processes.js'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const anvilBinary = join(repoRoot, 'node_modules', '@foundry-rs', 'anvil-linux-amd64', 'bin', 'anvil')
@@ -75,17 +76,6 @@ export function anvilChain(rpcUrl: string, tempo: boolean): Chain {
   return tempoChain({ id: anvilChainId, rpcUrl, feeToken: pathUsdAddress })
 }
 
-/** Processes started by this module and not yet stopped; killed if the test process exits early. */
-const running = new Set<ChildProcess>()
-let exitHookInstalled = false
-function installExitHook() {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once('exit', () => {
-    for (const child of running) child.kill('SIGKILL')
-  })
-}
-
 export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   const tempo = options.tempo ?? true
   if (!existsSync(anvilBinary)) throw new Error(`anvil binary not found at ${anvilBinary}`)
@@ -95,9 +85,8 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
 
   const started = performance.now()
   // Spawned directly (not via npx) so the PID we hold is anvil's own.
-  const child = spawn(anvilBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  running.add(child)
-  installExitHook()
+  const child = killOnExit(spawn(anvilBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const stop = stopper(child)
 
   // Keep draining both streams for the whole life of the process (a full pipe
   // would block anvil); remember the tail for error messages.
@@ -106,66 +95,25 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
     tail.push(chunk.toString())
     if (tail.length > 50) tail.shift()
   }
+  child.stdout!.on('data', remember)
   child.stderr!.on('data', remember)
 
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  exited.then(() => running.delete(child))
-
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = ''
-    const timer = setTimeout(() => {
-      fail(new Error(`anvil did not report its port within ${options.startTimeoutMs ?? 15_000} ms`))
-    }, options.startTimeoutMs ?? 15_000)
-    const onData = (chunk: Buffer) => {
-      remember(chunk)
-      buffered += chunk.toString()
-      const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(buffered)
-      if (match) {
-        cleanup()
-        resolve(Number(match[1]))
-      }
-    }
-    const onExit = (code: number | null) => fail(new Error(`anvil exited (code ${code}) before listening:\n${tail.join('')}`))
-    const onError = (err: Error) => fail(err)
-    function cleanup() {
-      clearTimeout(timer)
-      child.stdout!.off('data', onData)
-      child.off('exit', onExit)
-      child.off('error', onError)
-      // Back to plain draining.
-      child.stdout!.on('data', remember)
-    }
-    function fail(err: Error) {
-      cleanup()
-      child.kill('SIGKILL')
-      reject(err)
-    }
-    child.stdout!.on('data', onData)
-    child.once('exit', onExit)
-    child.once('error', onError)
+  const listening = await waitForOutput(child, /Listening on 127\.0\.0\.1:(\d+)/, {
+    what: 'anvil',
+    timeoutMs: options.startTimeoutMs ?? 15_000,
+    diagnostics: () => tail.join(''),
   })
-  const startMs = performance.now() - started
-
+  const port = Number(listening[1])
   const rpcUrl = `http://127.0.0.1:${port}`
-  let stopping: Promise<void> | undefined
   return {
     rpcUrl,
     port,
     chain: anvilChain(rpcUrl, tempo),
     tempo,
     pid: child.pid!,
-    startMs,
+    startMs: performance.now() - started,
     output: () => tail.join(''),
-    stop() {
-      stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 2_000)
-        await exited
-        clearTimeout(timer)
-      })()
-      return stopping
-    },
+    stop,
   }
 }
 

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { killOnExit, stopper, waitForOutput } from '../../scripts/processes.js'
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -42,9 +43,6 @@ export type ServerProcess = {
   stop(): Promise<void>
 }
 
-const servers = new Set<ReturnType<typeof spawn>>()
-let exitHookInstalled = false
-
 /**
  * Starts a long-running script that prints `{"port":N}` once listening on
  * 127.0.0.1. Its stdin stays a pipe from this process: if this process dies
@@ -52,65 +50,18 @@ let exitHookInstalled = false
  */
 export async function startTsxServer(script: string, env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<ServerProcess> {
   const started = performance.now()
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-  servers.add(child)
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.once('exit', () => {
-      for (const server of servers) server.kill('SIGKILL')
-    })
-  }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      servers.delete(child)
-      resolve({ code, signal })
-    }),
-  )
+  const child = killOnExit(spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)))
-  const startTimeoutMs = options.startTimeoutMs ?? 30_000
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = ''
-    const timer = setTimeout(() => fail(new Error(`${script} did not print its port within ${startTimeoutMs} ms\n${stderr}`)), startTimeoutMs)
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString()
-      const line = /^\{"port":(\d+)\}$/m.exec(buffered)
-      if (line) {
-        cleanup()
-        resolve(Number(line[1]))
-      }
-    }
-    const onExit = (code: number | null) => fail(new Error(`${script} exited (${code}) before listening\n${stderr}`))
-    function cleanup() {
-      clearTimeout(timer)
-      child.stdout!.off('data', onData)
-      child.off('exit', onExit)
-      child.stdout!.resume() // keep draining
-    }
-    function fail(error: Error) {
-      cleanup()
-      child.kill('SIGKILL')
-      reject(error)
-    }
-    child.stdout!.on('data', onData)
-    child.once('exit', onExit)
-  })
-  let stopping: Promise<void> | undefined
+  const listening = await waitForOutput(child, /^\{"port":(\d+)\}$/m, { what: script, timeoutMs: options.startTimeoutMs ?? 30_000, diagnostics: () => stderr })
+  const port = Number(listening[1])
   return {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     startMs: performance.now() - started,
     exited,
     stderr: () => stderr,
-    stop() {
-      stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 2_000)
-        await exited
-        clearTimeout(timer)
-      })()
-      return stopping
-    },
+    stop: stopper(child),
   }
 }
