@@ -7,7 +7,7 @@ import { deployEscrow, startAnvil, testAccounts, testClient } from '../../script
 import type { ChannelState } from '../../src/session/channel.js'
 import { decodeChannel, type EncodedChannel } from '../../src/store/codec.js'
 import { startFakeUpstream } from './fake-upstream.js'
-import { startPostgres } from './postgres.js'
+import { startPostgres } from '../../scripts/postgres.js'
 import { startTsxServer } from './processes.js'
 
 const gatewayScript = fileURLToPath(new URL('./gateway-process.ts', import.meta.url))

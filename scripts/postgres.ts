@@ -1,7 +1,8 @@
-// A real PostgreSQL server for the tests, from Debian's `postgresql` package:
-// initdb into a throwaway directory, the server on 127.0.0.1 at a free port
-// (and a unix socket in that directory), tuned for speed, not durability.
-// As root it runs as the `postgres` system user (PostgreSQL refuses root).
+// A real, throwaway PostgreSQL server for the tests and the benchmark, from
+// Debian's `postgresql` package: initdb into a temporary directory, the server
+// on 127.0.0.1 at a free port (and a unix socket in that directory). Tuned for
+// speed unless `durable` (the benchmark measures what an operator runs). As
+// root it runs as the `postgres` system user (PostgreSQL refuses root).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -72,7 +73,16 @@ function installExitHook() {
   })
 }
 
-export async function startPostgres(options: { database?: string; startTimeoutMs?: number } = {}): Promise<PostgresServer> {
+export type StartPostgresOptions = {
+  database?: string
+  startTimeoutMs?: number
+  /** Keep PostgreSQL's durability defaults (fsync, synchronous commit) instead of turning them off. */
+  durable?: boolean
+  /** Further server settings (`name → value`). */
+  settings?: Record<string, string>
+}
+
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const started = performance.now()
   const bin = postgresBinDir()
   const user = serverUser()
@@ -108,13 +118,11 @@ export async function startPostgres(options: { database?: string; startTimeoutMs
       listen_addresses: '127.0.0.1',
       port: String(port),
       unix_socket_directories: dir,
-      fsync: 'off',
-      synchronous_commit: 'off',
-      full_page_writes: 'off',
+      ...(options.durable ? {} : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: '32MB' }),
       max_connections: '200',
-      shared_buffers: '32MB',
       logging_collector: 'off',
       log_min_messages: 'warning',
+      ...options.settings,
     }
     const args = ['-D', data, ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])]
     const candidate = spawn(join(bin, 'postgres'), args, { ...asServer, cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
