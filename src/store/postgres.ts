@@ -259,6 +259,71 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     )
   }
 
+  /**
+   * Updates of one channel from this process are coalesced: while a transaction
+   * for the channel runs, new updates queue, and the next transaction applies
+   * them all in order under one row lock and one commit. Across processes the
+   * row lock serialises as before. Each update still sees the state the previous
+   * one produced; one that throws is skipped (nothing of it is written) and gets
+   * its own error; a failed transaction fails every update in it.
+   */
+  type Waiting = { update: (state: ChannelState | undefined) => ChannelUpdate<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }
+  const queues = new Map<Hex, Waiting[]>()
+
+  async function drain(channelId: Hex) {
+    for (;;) {
+      const batch = queues.get(channelId)!
+      queues.set(channelId, [])
+      try {
+        const outcomes = await applyBatch(channelId, batch)
+        outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.error)))
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error)
+      }
+      if (queues.get(channelId)!.length === 0) {
+        queues.delete(channelId)
+        return
+      }
+    }
+  }
+
+  async function applyBatch(channelId: Hex, batch: Waiting[]) {
+    const sql = await client()
+    return sql.transaction(async (tx) => {
+      for (let attempt = 1; ; attempt++) {
+        const rows = await tx.query<{ state: EncodedChannel }>('SELECT state FROM mpp_channels WHERE id = $1 FOR UPDATE', [channelId])
+        const initial = rows[0] === undefined ? undefined : decodeChannel(rows[0].state)
+        let current = initial
+        const records: NonNullable<ChannelUpdate<unknown>['completeRequest']>[] = []
+        const outcomes = batch.map((waiting): { ok: true; value: unknown } | { ok: false; error: unknown } => {
+          try {
+            const next = waiting.update(current)
+            if (next.state !== undefined) current = next.state
+            if (next.completeRequest !== undefined) records.push(next.completeRequest)
+            return { ok: true, value: next.result }
+          } catch (error) {
+            return { ok: false, error }
+          }
+        })
+        if (current !== initial && current !== undefined) {
+          const encoded = JSON.stringify(encodeChannel(current))
+          if (initial !== undefined) {
+            await tx.query('UPDATE mpp_channels SET state = $2::jsonb, version = version + 1, updated_at = now() WHERE id = $1', [channelId, encoded])
+          } else {
+            const inserted = await tx.query('INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, 1) ON CONFLICT (id) DO NOTHING RETURNING id', [channelId, encoded])
+            if (inserted.length === 0) {
+              if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
+              continue
+            }
+          }
+        }
+        // Paid responses for Idempotency-Key retries, in the same transaction as their charges.
+        for (const record of records) await writeRecord(tx, record.key, record.response, record.expiresAt)
+        return outcomes
+      }
+    })
+  }
+
   return {
     async getChannel(channelId) {
       const sql = await client()
@@ -283,32 +348,16 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
      * row and runs `update` again on it: `update` is pure, only its last result
      * is written.
      */
-    async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>) {
-      const sql = await client()
-      return sql.transaction(async (tx) => {
-        for (let attempt = 1; ; attempt++) {
-          const rows = await tx.query<{ state: EncodedChannel }>('SELECT state FROM mpp_channels WHERE id = $1 FOR UPDATE', [channelId])
-          const current = rows[0] === undefined ? undefined : decodeChannel(rows[0].state)
-          const next = update(current)
-          if (next.state === undefined) {
-            // Nothing to write: the response record, if any, needs no state, but keep "both or neither".
-            if (next.completeRequest !== undefined) await writeRecord(tx, next.completeRequest.key, next.completeRequest.response, next.completeRequest.expiresAt)
-            return next.result
-          }
-          const encoded = JSON.stringify(encodeChannel(next.state))
-          if (current !== undefined) {
-            await tx.query('UPDATE mpp_channels SET state = $2::jsonb, version = version + 1, updated_at = now() WHERE id = $1', [channelId, encoded])
-          } else {
-            const inserted = await tx.query('INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, 1) ON CONFLICT (id) DO NOTHING RETURNING id', [channelId, encoded])
-            if (inserted.length === 0) {
-              if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
-              continue
-            }
-          }
-          // The paid response for Idempotency-Key retries, in the same transaction as the charge.
-          if (next.completeRequest !== undefined) await writeRecord(tx, next.completeRequest.key, next.completeRequest.response, next.completeRequest.expiresAt)
-          return next.result
+    updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const waiting = { update, resolve: resolve as (value: unknown) => void, reject }
+        const queue = queues.get(channelId)
+        if (queue !== undefined) {
+          queue.push(waiting)
+          return
         }
+        queues.set(channelId, [waiting])
+        void drain(channelId)
       })
     },
 
