@@ -35,8 +35,10 @@ export function problemResponse(problem: Problem, context: ProblemContext): Resp
     ...(context.challenge ? { challengeId: context.challenge.id } : {}),
   }
   // Extensions add members; they never replace the envelope's own.
-  for (const [key, value] of Object.entries(problem.extensions ?? {})) {
-    if (!(key in body)) body[key] = wire(value)
+  if (problem.extensions !== undefined) {
+    for (const [key, value] of Object.entries(problem.extensions)) {
+      if (!(key in body)) body[key] = wire(value)
+    }
   }
   body.error = {
     message: detail,
@@ -46,13 +48,14 @@ export function problemResponse(problem: Problem, context: ProblemContext): Resp
     retryable: spec.retryable,
     request_id: context.requestId,
   }
-  const headers = new Headers({
+  // A plain record: a `Headers` instance would be validated once here and again when the Response copies it.
+  const headers: Record<string, string> = {
     'Content-Type': 'application/problem+json',
     'Cache-Control': 'no-store',
     'X-Request-Id': context.requestId,
-  })
-  if (context.challenge) headers.set('WWW-Authenticate', context.challenge.header)
-  if (problem.retryAfter !== undefined) headers.set('Retry-After', String(problem.retryAfter))
+  }
+  if (context.challenge) headers['WWW-Authenticate'] = context.challenge.header
+  if (problem.retryAfter !== undefined) headers['Retry-After'] = String(problem.retryAfter)
   return new Response(JSON.stringify(body), { status: spec.status, headers })
 }
 

@@ -96,8 +96,15 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
   // The route a challenge pays for; bound through `opaque`.
   const routeOf = (c: Context) => `${c.req.method} ${c.req.path}`
 
+  // A challenge's `expires`, whole seconds: the same string for every challenge issued in one second, so made once.
+  let expiry = { second: Number.NaN, expires: '' }
+  const expiresFor = (second: number) => {
+    if (expiry.second !== second) expiry = { second, expires: new Date((second + challengeTtl) * 1000).toISOString().replace('.000Z', 'Z') }
+    return expiry.expires
+  }
+
   async function issueChallenge(c: Context, body: Uint8Array, credential: Credential | undefined) {
-    const expires = new Date(Math.floor(now() / 1000) * 1000 + challengeTtl * 1000).toISOString().replace('.000Z', 'Z')
+    const expires = expiresFor(Math.floor(now() / 1000))
     const challenge = Challenge.create({
       secretKey: secretKeys[0]!,
       realm,

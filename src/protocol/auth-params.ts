@@ -131,8 +131,12 @@ export function parseAuthChallenges(input: string): AuthChallenge[] {
 // HTAB: anything else (CR, LF, NUL, non-ASCII) must never reach a header.
 const quotable = /^[\t\x20-\x7E]*$/
 
+// The same without `"` and `\`: such a value is carried as it is (every base64url one).
+const quotableAsIs = /^[\t\x20\x21\x23-\x5B\x5D-\x7E]*$/
+
 /** Formats `name="value"` with quoted-pair escaping; rejects unsafe characters. */
 export function formatAuthParam(name: string, value: string): string {
+  if (quotableAsIs.test(value)) return `${name}="${value}"`
   if (!quotable.test(value)) throw new WireError('challenge', `parameter "${name}" contains characters a header cannot carry`)
   return `${name}="${value.replace(/["\\]/g, '\\$&')}"`
 }

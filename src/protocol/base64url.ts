@@ -7,19 +7,26 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 // Node's native codec where there is one (also Workers with nodejs_compat):
 // several times faster than jose's btoa/atob fallback, and every credential,
 // challenge and receipt goes through here. Elsewhere jose does the same work.
-type NativeBuffer = Uint8Array & { toString(encoding: 'base64url'): string }
+type NativeBuffer = Uint8Array & { toString(encoding: 'base64' | 'base64url'): string }
 const native = (globalThis as { Buffer?: { from(input: string | ArrayBufferLike, encodingOrOffset?: string | number, length?: number): NativeBuffer } }).Buffer
 
 // Value of the last character's unused low bits: a canonical encoding has them zero.
 const alphabetIndex = (code: number) =>
   code >= 65 && code <= 90 ? code - 65 : code >= 97 && code <= 122 ? code - 71 : code >= 48 && code <= 57 ? code + 4 : code === 45 ? 62 : 63
 
+const nativeBytes = (input: Uint8Array) => native!.from(input.buffer, input.byteOffset, input.byteLength)
+
+/** Standard base64 with padding (RFC 4648 §4), as RFC 8941 byte sequences use. */
+export function base64(bytes: Uint8Array): string {
+  return native === undefined ? btoa(String.fromCharCode(...bytes)) : nativeBytes(bytes).toString('base64')
+}
+
 /** URL-safe base64 without padding (RFC 4648 §5), strict in what it accepts. */
 export const base64url = {
   /** Encodes bytes, or a string as its UTF-8 bytes. Never emits padding. */
   encode(input: Uint8Array | string): string {
     if (native === undefined) return jose.encode(input)
-    return (typeof input === 'string' ? native.from(input, 'utf8') : native.from(input.buffer, input.byteOffset, input.byteLength)).toString('base64url')
+    return (typeof input === 'string' ? native.from(input, 'utf8') : nativeBytes(input)).toString('base64url')
   },
 
   /**

@@ -1,3 +1,4 @@
+import { base64 } from './base64url.js'
 import { sha256 } from './hash.js'
 import { timingSafeEqual } from './timing-safe-equal.js'
 
@@ -7,7 +8,7 @@ import { timingSafeEqual } from './timing-safe-equal.js'
  * as RFC 8941 byte sequences require.
  */
 export function bodyDigest(body: Uint8Array): string {
-  return `sha-256=:${btoa(String.fromCharCode(...sha256(body)))}:`
+  return `sha-256=:${base64(sha256(body))}:`
 }
 
 /**

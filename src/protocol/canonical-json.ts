@@ -1,7 +1,13 @@
 import { WireError } from './wire-error.js'
 
 // A lone surrogate cannot be encoded as UTF-8 (I-JSON, RFC 7493 §2.1).
+// `isWellFormed` (ES2024) where the runtime has it: every challenge serialises
+// a dozen strings, and it is several times faster than a Unicode regex.
 const loneSurrogate = /\p{Cs}/u
+const isWellFormed: (value: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (value) => (value as string & { isWellFormed(): boolean }).isWellFormed()
+    : (value) => !loneSurrogate.test(value)
 
 /**
  * RFC 8785 JSON Canonicalization Scheme: object keys sorted by UTF-16 code units,
@@ -14,7 +20,7 @@ const loneSurrogate = /\p{Cs}/u
 export function canonicalJson(value: unknown): string {
   switch (typeof value) {
     case 'string':
-      if (loneSurrogate.test(value)) throw new WireError('canonical-json', 'string contains a lone surrogate')
+      if (!isWellFormed(value)) throw new WireError('canonical-json', 'string contains a lone surrogate')
       return JSON.stringify(value)
     case 'number':
       if (!Number.isFinite(value)) throw new WireError('canonical-json', 'number is not finite')
@@ -24,23 +30,25 @@ export function canonicalJson(value: unknown): string {
     case 'object': {
       if (value === null) return 'null'
       if (Array.isArray(value)) {
-        return `[${value.map((item) => {
-          if (item === undefined) throw new WireError('canonical-json', 'array contains undefined')
-          return canonicalJson(item)
-        }).join(',')}]`
+        let out = '['
+        for (let i = 0; i < value.length; i++) {
+          if (value[i] === undefined) throw new WireError('canonical-json', 'array contains undefined')
+          out += (i === 0 ? '' : ',') + canonicalJson(value[i])
+        }
+        return `${out}]`
       }
       const prototype = Object.getPrototypeOf(value)
       if (prototype !== Object.prototype && prototype !== null) {
         throw new WireError('canonical-json', 'only plain objects can be serialised')
       }
-      const members: string[] = []
+      let out = '{'
       // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
       for (const key of Object.keys(value).sort()) {
         const member = (value as Record<string, unknown>)[key]
         if (member === undefined) continue
-        members.push(`${canonicalJson(key)}:${canonicalJson(member)}`)
+        out += (out.length === 1 ? '' : ',') + canonicalJson(key) + ':' + canonicalJson(member)
       }
-      return `{${members.join(',')}}`
+      return `${out}}`
     }
     default:
       throw new WireError('canonical-json', `a ${typeof value} has no JSON form`)

@@ -64,7 +64,7 @@ export function computeChallengeId(binding: ChallengeBinding): string {
     binding.opaque === undefined ? '' : encodeJson(binding.opaque),
   ]
   const key = typeof binding.secretKey === 'string' ? utf8.encode(binding.secretKey) : binding.secretKey
-  return base64url.encode(hmacSha256(key, utf8.encode(slots.join('|'))))
+  return base64url.encode(hmacSha256(key, slots.join('|')))
 }
 
 // Parses a base64url(JSON object) parameter; `what` names it in the error.
@@ -108,13 +108,14 @@ export function assertChallenge(challenge: Challenge, kind: 'challenge' | 'crede
 }
 
 const parameterOrder = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description', 'opaque'] as const
+const encodedByCreate = new Set<string>(['id', 'request', 'opaque'])
 
 /**
- * Challenges `create` made from a request object (and an opaque map), each with
- * its parameters as created: they obey `assertChallenge` by construction, so
- * `format` need not decode them again while those parameters are unchanged.
+ * Challenges `create` made from a request object (and an opaque map): they obey
+ * `assertChallenge` by construction and are frozen, so `format` need not decode
+ * them again.
  */
-const wellFormed = new WeakMap<Challenge, Challenge>()
+const wellFormed = new WeakSet<Challenge>()
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 function isWellFormedByConstruction(challenge: Challenge, binding: ChallengeBinding): boolean {
@@ -124,8 +125,6 @@ function isWellFormedByConstruction(challenge: Challenge, binding: ChallengeBind
   if (!methodPattern.test(challenge.method) || !intentPattern.test(challenge.intent)) return false
   return challenge.expires === undefined || (rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))
 }
-
-const unchangedSince = (challenge: Challenge, created: Challenge) => parameterOrder.every((name) => challenge[name] === created[name])
 
 function fromParams(params: Map<string, string>): Challenge {
   const challenge: Partial<Record<(typeof parameterOrder)[number], string>> = {}
@@ -141,7 +140,8 @@ function fromParams(params: Map<string, string>): Challenge {
 export const Challenge = {
   /**
    * Creates a bound challenge: encodes `request` and `opaque` with JCS and
-   * base64url and computes `id` with the secret.
+   * base64url and computes `id` with the secret. A well-formed result is
+   * frozen: its parameters are the bound ones.
    */
   create(binding: ChallengeBinding & { description?: string | undefined }): Challenge {
     // Encoded once: the binding and the parameters are the same strings.
@@ -158,19 +158,23 @@ export const Challenge = {
     if (binding.digest !== undefined) challenge.digest = binding.digest
     if (binding.description !== undefined) challenge.description = binding.description
     if (opaque !== undefined) challenge.opaque = opaque
-    if (isWellFormedByConstruction(challenge, binding)) wellFormed.set(challenge, { ...challenge })
+    if (isWellFormedByConstruction(challenge, binding)) wellFormed.add(Object.freeze(challenge))
     return challenge
   },
 
   /** The `WWW-Authenticate` field value: `Payment id="…", realm="…", …`. */
   format(challenge: Challenge): string {
-    const created = wellFormed.get(challenge)
-    if (created === undefined || !unchangedSince(challenge, created)) assertChallenge(challenge)
-    const params = parameterOrder.flatMap((name) => {
+    const created = wellFormed.has(challenge)
+    if (!created) assertChallenge(challenge)
+    let header = 'Payment '
+    for (const name of parameterOrder) {
       const value = challenge[name]
-      return value === undefined ? [] : [formatAuthParam(name, value)]
-    })
-    return `Payment ${params.join(', ')}`
+      if (value === undefined) continue
+      // What `create` encoded is base64url, which a quoted-string carries as it is.
+      const param = created && encodedByCreate.has(name) ? `${name}="${value}"` : formatAuthParam(name, value)
+      header += header.length === 8 ? param : `, ${param}`
+    }
+    return header
   },
 
   /**

@@ -60,6 +60,13 @@ describe('Challenge.format / Challenge.parse', () => {
     expect(Challenge.opaque(challenge)).toEqual({ route: 'POST /v1/x' })
   })
 
+  it('formats a created challenge (frozen, not re-validated) exactly as the same parameters from elsewhere', () => {
+    expect(Object.isFrozen(challenge)).toBe(true)
+    expect(Challenge.format(challenge)).toBe(Challenge.format({ ...challenge }))
+    // A copy is validated: a request that is not base64url JSON is refused.
+    expect(() => Challenge.format({ ...challenge, request: 'not json' })).toThrow(WireError)
+  })
+
   it('parses several challenges in one value and several header lines joined by ", "', () => {
     const other = Challenge.create({ ...base, secretKey, intent: 'charge' })
     const joined = `${Challenge.format(challenge)}, ${Challenge.format(other)}`
