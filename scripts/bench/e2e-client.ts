@@ -6,7 +6,9 @@
 // again as is (no signature work on either side); when the server asks for a
 // further bucket (402 mpp_voucher_bucket_refresh_required, which carries a
 // fresh challenge) the worker signs the amount asked and retries with it.
-// Prints one JSON line of results.
+// Prints one JSON line of results. Then, for BENCH_CHALLENGE_MS, the same
+// workers send unpaid requests only (each answered 402 with a challenge) and
+// print `challenges {…}`: the parent reads the server's CPU over that window.
 import { type Address, http, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { sessionClient, type ClientChannel } from '../../src/client/session-client.js'
@@ -28,6 +30,7 @@ const payerKeys = env('BENCH_PAYER_KEYS').split(',') as Hex[]
 const warmupMs = Number(env('BENCH_WARMUP_MS'))
 const durationMs = Number(env('BENCH_DURATION_MS'))
 const maxCompletions = Number(env('BENCH_MAX_COMPLETIONS'))
+const challengeMs = Number(env('BENCH_CHALLENGE_MS'))
 const deposit = BigInt(env('BENCH_DEPOSIT'))
 const chain = tempoChain({ id: Number(env('BENCH_CHAIN_ID')), rpcUrl, feeToken: env('BENCH_CURRENCY') as Address })
 const zeroFees = { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
@@ -141,3 +144,20 @@ process.stdout.write(
     warmupCompletions: warm.completions,
   })}\n`,
 )
+
+// The challenge alone: unpaid completions, each answered 402 with a fresh challenge.
+process.stdout.write('challenge window start\n')
+let challenges = 0
+const challengeStart = performance.now()
+await Promise.all(
+  workers.map(async () => {
+    while (performance.now() - challengeStart < challengeMs) {
+      const response = await post(bodyOf(sequence++))
+      sessionChallengeOf(response)
+      if (response.status !== 402) throw new Error(`expected 402, got ${response.status}`)
+      await response.arrayBuffer()
+      challenges++
+    }
+  }),
+)
+process.stdout.write(`challenges ${JSON.stringify({ challenges, seconds: (performance.now() - challengeStart) / 1000 })}\n`)

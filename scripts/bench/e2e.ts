@@ -22,6 +22,8 @@ export type E2eOptions = {
   maxCompletions?: number
   /** Server bucket size (base units). Default 100,000: a completion here costs ~800, so ~125 per bucket. */
   bucketSize?: bigint
+  /** Then unpaid requests only (each a 402 and its challenge), ms. Default 5,000. */
+  challengeMs?: number
 }
 
 export type E2eResult = {
@@ -40,6 +42,8 @@ export type E2eResult = {
   anvilStartMs: number
   /** CPU over the timed window: cores kept busy, and CPU ms per paid completion, per process. */
   cpu: { serverCores: number; clientCores: number; serverMsPerCompletion: number; clientMsPerCompletion: number }
+  /** The 402 alone over HTTP: challenges per second, and per second of the gateway's CPU (one core's worth). */
+  challenge: { challenges: number; seconds: number; perSecond: number; serverCores: number; serverMicrosecondsPerChallenge: number; perServerCore: number }
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
@@ -113,6 +117,7 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
   const workers = options.workers ?? 8
   const durationMs = options.durationMs ?? 10_000
   const warmupMs = options.warmupMs ?? 2_000
+  const challengeMs = options.challengeMs ?? 5_000
   const anvil = await startAnvil({ tempo: true })
   track({ kill: () => void anvil.stop() })
   const children: ChildProcess[] = []
@@ -154,8 +159,9 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
         BENCH_WARMUP_MS: String(warmupMs),
         BENCH_DURATION_MS: String(durationMs),
         BENCH_MAX_COMPLETIONS: String(options.maxCompletions ?? 200_000),
+        BENCH_CHALLENGE_MS: String(challengeMs),
       },
-      durationMs + warmupMs + 90_000,
+      durationMs + warmupMs + challengeMs + 90_000,
     )
     children.push(client.process)
     // CPU time of both processes over the timed window: what one paid completion costs each side.
@@ -163,8 +169,12 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
     const before = { server: cpuSeconds(server.process.pid!), client: cpuSeconds(client.process.pid!), at: performance.now() }
     const resultLine = await client.line(/^\{/)
     const after = { server: cpuSeconds(server.process.pid!), client: cpuSeconds(client.process.pid!), at: performance.now() }
-    const result = JSON.parse(resultLine) as Omit<E2eResult, 'anvilStartMs' | 'cpu'>
+    const result = JSON.parse(resultLine) as Omit<E2eResult, 'anvilStartMs' | 'cpu' | 'challenge'>
     const wall = (after.at - before.at) / 1000
+    await client.line(/^challenge window start$/)
+    const challengeBefore = { server: cpuSeconds(server.process.pid!), at: performance.now() }
+    const challenges = JSON.parse((await client.line(/^challenges /)).slice('challenges '.length)) as { challenges: number; seconds: number }
+    const challengeServerSeconds = cpuSeconds(server.process.pid!) - challengeBefore.server
     return {
       ...result,
       anvilStartMs: Math.round(anvil.startMs),
@@ -173,6 +183,13 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
         clientCores: (after.client - before.client) / wall,
         serverMsPerCompletion: ((after.server - before.server) * 1000) / result.completions,
         clientMsPerCompletion: ((after.client - before.client) * 1000) / result.completions,
+      },
+      challenge: {
+        ...challenges,
+        perSecond: challenges.challenges / challenges.seconds,
+        serverCores: challengeServerSeconds / ((performance.now() - challengeBefore.at) / 1000),
+        serverMicrosecondsPerChallenge: (challengeServerSeconds * 1e6) / challenges.challenges,
+        perServerCore: challenges.challenges / challengeServerSeconds,
       },
     }
   } finally {

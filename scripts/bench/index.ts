@@ -32,7 +32,7 @@ const outputFile = `${repoRoot}bench-results.json`
 
 const measureOptions: MeasureOptions = quick ? { batches: 3, batchMs: 150, warmupMs: 200 } : { batches: 11, batchMs: 300, warmupMs: 500 }
 const storeOptions = quick ? { rounds: 1, roundMs: 500, warmupMs: 200 } : { rounds: 3, roundMs: 1_500, warmupMs: 500 }
-const e2eOptions = quick ? { durationMs: 3_000, warmupMs: 1_000 } : { durationMs: 10_000, warmupMs: 2_000 }
+const e2eOptions = quick ? { durationMs: 3_000, warmupMs: 1_000, challengeMs: 2_000 } : { durationMs: 10_000, warmupMs: 2_000, challengeMs: 5_000 }
 
 const startedAt = new Date()
 const log = (line: string) => process.stderr.write(`${line}\n`)
@@ -144,6 +144,10 @@ if (middleware) {
   const share = challengeShare(middleware)
   targets.push({ name: 'challenge, middleware share', target: '≥ 20,000/s per core', value: `${formatRate(1e6 / share)}/s (${share.toFixed(1)} µs)`, holds: 1e6 / share >= 20_000 })
 }
+if (e2e) {
+  const { perServerCore, serverMicrosecondsPerChallenge } = e2e.challenge
+  targets.push({ name: 'challenge, over HTTP per gateway core', target: '≥ 20,000/s per core', value: `${formatRate(perServerCore)}/s (${serverMicrosecondsPerChallenge.toFixed(1)} µs CPU)`, holds: perServerCore >= 20_000 })
+}
 if (runs('store')) {
   const pg = (channels: number) => storeRows.find((row) => row.store === 'postgresql' && row.channels === channels)
   const one = pg(1)
@@ -217,6 +221,13 @@ if (e2e) {
     `${e2e.cpu.serverMsPerCompletion.toFixed(3)} ms`,
     middleware ? `${((e2e.cpu.serverMsPerCompletion * 1000) / middleware.recover.microseconds).toFixed(3)}×` : '',
     `gateway process (${e2e.cpu.serverCores.toFixed(2)} cores busy); client ${e2e.cpu.clientMsPerCompletion.toFixed(3)} ms (${e2e.cpu.clientCores.toFixed(2)} cores)`,
+  ])
+  table.push([
+    '5c challenge over HTTP',
+    formatRate(e2e.challenge.perServerCore),
+    `${e2e.challenge.serverMicrosecondsPerChallenge.toFixed(1)} µs`,
+    middleware ? `${(e2e.challenge.serverMicrosecondsPerChallenge / middleware.recover.microseconds).toFixed(3)}×` : '',
+    `per gateway core: unpaid completions → 402, Node server; ${formatRate(e2e.challenge.perSecond)}/s with the gateway at ${e2e.challenge.serverCores.toFixed(2)} cores`,
   ])
 } else if (runs('e2e')) {
   table.push(['8 e2e', 'failed', '', '', e2eError ?? ''])
