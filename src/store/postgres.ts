@@ -202,6 +202,10 @@ const recordOf = (row: { state: string; response: EncodedResponse | null }): Ide
 
 // An insert that lost a race to another process's insert of the same channel retries on the row it found; this bounds that.
 const maxInsertRaces = 3
+// Lost compare-and-set races before a batch takes the row lock instead.
+const maxCompareAndSetAttempts = 3
+// Channels whose last seen version this process keeps (the least recently written are forgotten first).
+const maxKnownChannels = 10_000
 
 /** The store proper, on any SqlClient. */
 function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): SqlSessionStore {
@@ -260,14 +264,15 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   }
 
   /**
-   * Updates of one channel from this process are coalesced: while a transaction
-   * for the channel runs, new updates queue, and the next transaction applies
-   * them all in order under one row lock and one commit. Across processes the
-   * row lock serialises as before. Each update still sees the state the previous
-   * one produced; one that throws is skipped (nothing of it is written) and gets
-   * its own error; a failed transaction fails every update in it.
+   * Updates of one channel from this process are coalesced: while a write for
+   * the channel runs, new updates queue, and the next write applies them all in
+   * order in one statement (or transaction). Each update still sees the state
+   * the previous one produced; one that throws is skipped (nothing of it is
+   * written) and gets its own error; a failed write fails every update in it.
    */
   type Waiting = { update: (state: ChannelState | undefined) => ChannelUpdate<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }
+  type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+  type IdempotentResponse = NonNullable<ChannelUpdate<unknown>['completeRequest']>
   const queues = new Map<Hex, Waiting[]>()
 
   async function drain(channelId: Hex) {
@@ -287,41 +292,130 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     }
   }
 
-  async function applyBatch(channelId: Hex, batch: Waiting[]) {
-    const sql = await client()
-    return sql.transaction(async (tx) => {
-      for (let attempt = 1; ; attempt++) {
-        const rows = await tx.query<{ state: EncodedChannel }>('SELECT state FROM mpp_channels WHERE id = $1 FOR UPDATE', [channelId])
-        const initial = rows[0] === undefined ? undefined : decodeChannel(rows[0].state)
-        let current = initial
-        const records: NonNullable<ChannelUpdate<unknown>['completeRequest']>[] = []
-        const outcomes = batch.map((waiting): { ok: true; value: unknown } | { ok: false; error: unknown } => {
-          try {
-            const next = waiting.update(current)
-            if (next.state !== undefined) current = next.state
-            if (next.completeRequest !== undefined) records.push(next.completeRequest)
-            return { ok: true, value: next.result }
-          } catch (error) {
-            return { ok: false, error }
-          }
-        })
-        if (current !== initial && current !== undefined) {
-          const encoded = JSON.stringify(encodeChannel(current))
-          if (initial !== undefined) {
-            await tx.query('UPDATE mpp_channels SET state = $2::jsonb, version = version + 1, updated_at = now() WHERE id = $1', [channelId, encoded])
-          } else {
-            const inserted = await tx.query('INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, 1) ON CONFLICT (id) DO NOTHING RETURNING id', [channelId, encoded])
-            if (inserted.length === 0) {
-              if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
-              continue
-            }
-          }
-        }
-        // Paid responses for Idempotency-Key retries, in the same transaction as their charges.
-        for (const record of records) await writeRecord(tx, record.key, record.response, record.expiresAt)
-        return outcomes
+  /** Runs the batch's updates in order from `initial`: what each returned, the final state, the idempotent responses to store. */
+  function run(batch: Waiting[], initial: ChannelState | undefined) {
+    let current = initial
+    const records: IdempotentResponse[] = []
+    const outcomes = batch.map((waiting): Outcome => {
+      try {
+        const next = waiting.update(current)
+        if (next.state !== undefined) current = next.state
+        if (next.completeRequest !== undefined) records.push(next.completeRequest)
+        return { ok: true, value: next.result }
+      } catch (error) {
+        return { ok: false, error }
       }
     })
+    return { outcomes, state: current !== initial ? current : undefined, records }
+  }
+
+  /**
+   * The row as this process last read or committed it, per channel: the
+   * expected version of the next compare-and-set. Only a hint: a write succeeds
+   * only if the row still has that version, and an outcome that writes nothing
+   * is decided on a fresh read, never on this.
+   */
+  type Known = { version: number; state: ChannelState }
+  const known = new Map<Hex, Known>()
+  const remember = (channelId: Hex, row: Known) => {
+    known.delete(channelId)
+    known.set(channelId, row)
+    if (known.size > maxKnownChannels) known.delete(known.keys().next().value!)
+  }
+
+  async function readRow(sql: Pick<SqlClient, 'query'>, channelId: Hex, lock = ''): Promise<Known | undefined> {
+    const rows = await sql.query<{ state: EncodedChannel; version: string | number }>(`SELECT state, version FROM mpp_channels WHERE id = $1${lock}`, [channelId])
+    return rows[0] === undefined ? undefined : { version: Number(rows[0].version), state: decodeChannel(rows[0].state) }
+  }
+
+  /**
+   * Writes `state` if the row is still at `base` (absent: not yet inserted), with
+   * the idempotent responses in the same transaction. Undefined when another
+   * writer got there first; nothing is written then.
+   */
+  async function compareAndSet(sql: SqlClient, channelId: Hex, base: Known | undefined, state: ChannelState, records: IdempotentResponse[]): Promise<Known | undefined> {
+    const written = { version: (base?.version ?? 0) + 1, state }
+    if (records.length === 0) return (await writeRow(sql, channelId, base, written)) ? written : undefined
+    const conflict = new Error('compare-and-set conflict')
+    try {
+      // Paid responses for Idempotency-Key retries, in the same transaction as their charges.
+      return await sql.transaction(async (tx) => {
+        if (!(await writeRow(tx, channelId, base, written))) throw conflict
+        for (const record of records) await writeRecord(tx, record.key, record.response, record.expiresAt)
+        return written
+      })
+    } catch (error) {
+      if (error === conflict) return undefined
+      throw error
+    }
+  }
+
+  /** Inserts the row (none expected) or moves it from `base`'s version to `next`'s; false when the row was not as expected. */
+  async function writeRow(sql: Pick<SqlClient, 'query'>, channelId: Hex, base: Known | undefined, next: Known): Promise<boolean> {
+    const encoded = JSON.stringify(encodeChannel(next.state))
+    const rows =
+      base === undefined
+        ? await sql.query('INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, $3) ON CONFLICT (id) DO NOTHING RETURNING id', [channelId, encoded, next.version])
+        : await sql.query('UPDATE mpp_channels SET state = $2::jsonb, version = $3, updated_at = now() WHERE id = $1 AND version = $4 RETURNING id', [channelId, encoded, next.version, base.version])
+    return rows.length === 1
+  }
+
+  /**
+   * Compare-and-set from the version this process last saw: one statement per
+   * write while this process is the channel's only writer (the common case). A
+   * lost race re-reads and runs the batch again (updates are pure; only the
+   * last run's results count). After `maxCompareAndSetAttempts` lost races the
+   * batch takes the row lock instead, which serves a hot channel's queue in
+   * order instead of letting instances keep colliding.
+   */
+  async function applyBatch(channelId: Hex, batch: Waiting[]): Promise<Outcome[]> {
+    const sql = await client()
+    let base = known.get(channelId)
+    let fresh = false
+    for (let conflicts = 0; conflicts < maxCompareAndSetAttempts; ) {
+      if (base === undefined && !fresh) {
+        base = await readRow(sql, channelId)
+        fresh = true
+      }
+      const { outcomes, state, records } = run(batch, base?.state)
+      if (state === undefined) {
+        // Nothing to write: the outcome stands only if it was decided on a fresh read.
+        if (fresh) return outcomes
+        base = undefined
+        continue
+      }
+      const written = await compareAndSet(sql, channelId, base, state, records)
+      if (written !== undefined) {
+        remember(channelId, written)
+        return outcomes
+      }
+      conflicts++
+      known.delete(channelId)
+      base = undefined
+      fresh = false
+    }
+    return applyBatchLocked(sql, channelId, batch)
+  }
+
+  /** The batch under the row lock (`SELECT … FOR UPDATE`): every other writer waits its turn. */
+  async function applyBatchLocked(sql: SqlClient, channelId: Hex, batch: Waiting[]): Promise<Outcome[]> {
+    const { outcomes, written } = await sql.transaction(async (tx) => {
+      for (let attempt = 1; ; attempt++) {
+        const base = await readRow(tx, channelId, ' FOR UPDATE')
+        const { outcomes, state, records } = run(batch, base?.state)
+        const written = state === undefined ? undefined : { version: (base?.version ?? 0) + 1, state }
+        // Under the lock only a first insert can find the row not as read (another process inserted it meanwhile).
+        if (written !== undefined && !(await writeRow(tx, channelId, base, written))) {
+          if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
+          continue
+        }
+        for (const record of records) await writeRecord(tx, record.key, record.response, record.expiresAt)
+        return { outcomes, written }
+      }
+    })
+    // Only a committed row may become the expected version of a later compare-and-set.
+    if (written !== undefined) remember(channelId, written)
+    return outcomes
   }
 
   return {
@@ -332,21 +426,21 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     },
 
     /*
-     * Linearizable per channel through a row lock, not compare-and-set: the
-     * transaction reads the row `FOR UPDATE`, so every other updater of that
-     * channel, in this process or any other, queues on the lock inside
-     * PostgreSQL and then reads the state this one wrote (READ COMMITTED takes
-     * a fresh snapshot per statement). Why a lock: many concurrent requests hit
-     * the same channel (one payer, many parallel completions, several
-     * instances); with compare-and-set every loser of a race pays another read
-     * and write and may lose again, while a lock serves the queue in order at
-     * one round trip each, and `update` is synchronous so the lock is held for
-     * two short statements only. A process that dies mid-transaction frees the
-     * lock with its connection. The one race a lock cannot cover, two first
-     * inserts of a new channel, ends in `ON CONFLICT DO NOTHING` for the loser
-     * (after waiting for the winner to commit), which then locks the winner's
-     * row and runs `update` again on it: `update` is pure, only its last result
-     * is written.
+     * Linearizable per channel: every write is a compare-and-set on the row's
+     * version (or, after repeated lost races, runs under the row lock), and an
+     * update that writes nothing is decided on a fresh read. Versions only ever
+     * grow by one per committed write, so a row at the version this process
+     * last committed or read holds exactly the state it remembers. Why not the
+     * row lock every time: it costs a transaction (BEGIN, SELECT FOR UPDATE,
+     * UPDATE, COMMIT: four round trips) per write, while a process that is a
+     * channel's only writer (one instance, or sticky routing by channel) needs
+     * one statement. Why keep the lock: a hot channel written from several
+     * instances would otherwise make every loser pay another read and write
+     * and maybe lose again; the lock serves that queue in order. A process that
+     * dies mid-transaction frees the lock with its connection. Two first
+     * inserts of a new channel race in `ON CONFLICT DO NOTHING`; the loser
+     * reads the winner's row and runs `update` again on it: `update` is pure,
+     * only its last result is written.
      */
     updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {

@@ -1,23 +1,29 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
 import { afterAll, describe, expect, it } from 'vitest'
 import { pgliteStore, type SqlSessionStore } from '../../src/index.js'
 import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
-import { describeSqlStoreExtras } from '../support/sql-store-extras.js'
+import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
 
 // One database per kind, shared by the suite's tests (the suite expects stores that may be shared).
 const dir = mkdtempSync(join(tmpdir(), 'mpp-pglite-'))
 const inMemory = pgliteStore()
 const fileBacked = pgliteStore({ dataDir: join(dir, 'db') })
+// Two stores on one PGlite: two instances as far as the store's own memory goes.
+const shared = new PGlite()
+const instances: [SqlSessionStore, SqlSessionStore] = [pgliteStore({ db: shared }), pgliteStore({ db: shared })]
 afterAll(async () => {
-  await Promise.all([inMemory.close(), fileBacked.close()])
+  await Promise.all([inMemory.close(), fileBacked.close(), ...instances.map((store) => store.close())])
+  await shared.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
 describeStoreConformance('PGlite in memory', () => inMemory)
 describeStoreConformance('PGlite file-backed', () => fileBacked)
 describeSqlStoreExtras('PGlite in memory', () => inMemory)
+describeSqlStoreInstances('PGlite', () => instances)
 
 describe('PGlite file-backed: durability', () => {
   it('keeps channels and idempotency records across a close and a reopen of its directory', async () => {

@@ -6,24 +6,27 @@ import { acceptVoucher, assertInvariant, reservedOf } from '../../src/session/ch
 import { type PostgresServer, startPostgres } from '../../scripts/postgres.js'
 import { runTsx } from '../support/processes.js'
 import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
-import { describeSqlStoreExtras } from '../support/sql-store-extras.js'
+import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
 
 const workerScript = fileURLToPath(new URL('../support/channel-worker.ts', import.meta.url))
 
 let server: PostgresServer
 let store: SqlSessionStore
+let peer: SqlSessionStore
 beforeAll(async () => {
   server = await startPostgres()
   store = postgresStore({ connectionString: server.connectionString })
-  await store.ready()
+  peer = postgresStore({ connectionString: server.connectionString })
+  await Promise.all([store.ready(), peer.ready()])
 })
 afterAll(async () => {
-  await store?.close()
+  await Promise.all([store?.close(), peer?.close()])
   await server?.stop()
 })
 
 describeStoreConformance('PostgreSQL', () => store)
 describeSqlStoreExtras('PostgreSQL', () => store)
+describeSqlStoreInstances('PostgreSQL', () => [store, peer])
 
 describe('PostgreSQL across processes', () => {
   it('migrates once when four stores start at once on an empty database', async () => {

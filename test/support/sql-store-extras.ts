@@ -76,3 +76,35 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
     })
   })
 }
+
+/**
+ * Two stores on one database, as two gateway instances: each keeps the version
+ * it last wrote to compare-and-set against, and must never decide on it once
+ * the other has written.
+ */
+export function describeSqlStoreInstances(name: string, open: () => [SqlSessionStore, SqlSessionStore]) {
+  describe(`SQL store, two instances on one database: ${name}`, () => {
+    it('decides on the row as the other instance left it, not on what this one last wrote', async () => {
+      const [a, b] = open()
+      const channelId = freshChannelId()
+      await a.updateChannel(channelId, () => ({ state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }), result: undefined }))
+      await b.updateChannel(channelId, (current: ChannelState | undefined) => ({ state: acceptVoucher(current!, { amount: 2_000n, signature }, { minDelta: 0n, now: 0 }), result: undefined }))
+      // Writes nothing: answered from a fresh read.
+      expect(await a.updateChannel(channelId, (current: ChannelState | undefined) => ({ result: current!.acceptedCumulative }))).toBe(2_000n)
+      // Throws on what `a` last wrote (1,000 accepted), succeeds on the row (2,000): decided on the row, and b's voucher kept.
+      await a.updateChannel(channelId, (current: ChannelState | undefined) => ({ state: reserve(current!, 'r', 1_500n, Date.now() + 60_000, Date.now()), result: undefined }))
+      const state = (await b.getChannel(channelId))!
+      expect(state.acceptedCumulative).toBe(2_000n)
+      expect(state.reservations.r?.amount).toBe(1_500n)
+    })
+
+    it('loses no write when both instances update one channel at once', async () => {
+      const [a, b] = open()
+      const channelId = freshChannelId()
+      await a.updateChannel(channelId, () => ({ state: { ...newChannel(channelId), chainReadAt: 0 }, result: undefined }))
+      const increment = (current: ChannelState | undefined) => ({ state: { ...current!, chainReadAt: current!.chainReadAt + 1 }, result: undefined })
+      await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).updateChannel(channelId, increment)))
+      expect((await a.getChannel(channelId))!.chainReadAt).toBe(60)
+    })
+  })
+}
