@@ -20,6 +20,24 @@ import { resolveRequestId } from './request-id.js'
 
 export type SecretKey = string | Uint8Array
 
+/**
+ * `response` with `headers` set: in place when its headers can change (a
+ * response the handler made: on @hono/node-server it then keeps its direct
+ * write path, where a copy would turn its body into a stream), else on a copy
+ * (a fetched response's headers are immutable).
+ */
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  try {
+    for (const name in headers) response.headers.set(name, headers[name]!)
+    return response
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    const copy = new Headers(response.headers)
+    for (const name in headers) copy.set(name, headers[name]!)
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers: copy })
+  }
+}
+
 export type PaymentOptions<TPayment> = {
   /** Protection space named in every challenge, e.g. the API's host name. */
   realm: string
@@ -194,21 +212,14 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     const presented: { credential?: Credential } = {}
 
     /**
-     * Makes `response` the answer, with `X-Request-Id` and `extraHeaders` set on
-     * a copy of its headers. A problem response rendered here already carries
-     * the request id and is used as it is (`rendered`).
+     * Makes `response` the answer, with `X-Request-Id` and `extraHeaders` set. A
+     * problem response rendered here already carries the request id and is used
+     * as it is (`rendered`).
      */
     const finish = (response: Response, code: string, error?: unknown, extraHeaders?: Record<string, string>, rendered = false) => {
       // Replace rather than assign over: Hono would copy the old response's headers onto the new one.
       c.res = undefined
-      if (rendered) {
-        c.res = response
-      } else {
-        const headers = new Headers(response.headers)
-        for (const name in extraHeaders) headers.set(name, extraHeaders[name]!)
-        headers.set('X-Request-Id', requestId)
-        c.res = new Response(response.body, { status: response.status, statusText: response.statusText, headers })
-      }
+      c.res = rendered ? response : withHeaders(response, { ...extraHeaders, 'X-Request-Id': requestId })
       const entry: PaymentLogEntry = {
         requestId,
         route: routeOf(c),

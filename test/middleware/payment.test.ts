@@ -79,6 +79,17 @@ describe('payment middleware: paid retry', () => {
     expect(calls).toEqual({ authorized: 1, committed: 1, released: 0 })
   })
 
+  it('attaches the receipt to a response whose headers are immutable (a fetched one), on a copy', async () => {
+    const { app, calls } = testApp()
+    const unpaid = await app.request('/v1/fetched', json(body))
+    const response = await app.request('/v1/fetched', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }), 'X-Request-Id': 'req-fetched' }))
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('fetched')
+    expect(response.headers.get('Payment-Receipt')).not.toBeNull()
+    expect(response.headers.get('X-Request-Id')).toBe('req-fetched')
+    expect(calls).toEqual({ authorized: 1, committed: 1, released: 0 })
+  })
+
   it('pays a body-less GET', async () => {
     const { app } = testApp()
     const unpaid = await app.request('/v1/resource')

@@ -75,6 +75,8 @@ export function testApp(
   app.post('/v1/echo', paid, async (c) => c.json({ payer: c.var.payment.payer, body: await c.req.json() }))
   app.post('/v1/other', paid, (c) => c.json({ other: true }))
   app.get('/v1/resource', paid, (c) => c.json({ payer: c.var.payment.payer }))
+  // A fetched response: its headers are immutable.
+  app.post('/v1/fetched', paid, () => fetch('data:text/plain,fetched'))
   app.post('/v1/throws', paid, () => {
     throw new Error(`boom with ${secretKey}`)
   })
