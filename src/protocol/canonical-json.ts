@@ -54,3 +54,36 @@ export function canonicalJson(value: unknown): string {
       throw new WireError('canonical-json', `a ${typeof value} has no JSON form`)
   }
 }
+
+/**
+ * Whether `canonicalJson` accepts `value` (it would not throw). For such a value
+ * the JCS text is a function of the `JSON.stringify` text, so that text can key
+ * a cache of encodings.
+ */
+export function isCanonicalizable(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+      return isWellFormed(value)
+    case 'number':
+      return Number.isFinite(value)
+    case 'boolean':
+      return true
+    case 'object': {
+      if (value === null) return true
+      if (Array.isArray(value)) {
+        // An index loop, not `every`: a hole is undefined here as in canonicalJson.
+        for (let i = 0; i < value.length; i++) if (value[i] === undefined || !isCanonicalizable(value[i])) return false
+        return true
+      }
+      const prototype = Object.getPrototypeOf(value)
+      if (prototype !== Object.prototype && prototype !== null) return false
+      for (const key of Object.keys(value)) {
+        const member = (value as Record<string, unknown>)[key]
+        if (!isWellFormed(key) || (member !== undefined && !isCanonicalizable(member))) return false
+      }
+      return true
+    }
+    default:
+      return false
+  }
+}

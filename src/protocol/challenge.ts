@@ -1,6 +1,6 @@
 import { formatAuthParam, parseAuthChallenges } from './auth-params.js'
 import { base64url } from './base64url.js'
-import { canonicalJson } from './canonical-json.js'
+import { canonicalJson, isCanonicalizable } from './canonical-json.js'
 import { hmacSha256 } from './hash.js'
 import { WireError } from './wire-error.js'
 
@@ -46,6 +46,24 @@ const methodPattern = /^[a-z]+$/
 const intentPattern = /^[A-Za-z0-9-]+$/
 const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const encodeJson = (value: JsonObject | string) => (typeof value === 'string' ? value : base64url.encode(canonicalJson(value)))
+
+// A route's request terms repeat from challenge to challenge (same price, same
+// payee): their encoding is looked up by their JSON text, which is cheaper to
+// make than JCS. Values JCS accepts and whose JSON text is the same have the same JCS.
+const encodedRequests = new Map<string, string>()
+const maxEncodedRequests = 1_024
+function encodeRequest(value: JsonObject | string): string {
+  if (typeof value === 'string') return value
+  if (!isCanonicalizable(value)) return encodeJson(value) // throws the WireError saying why
+  const text = JSON.stringify(value)
+  let encoded = encodedRequests.get(text)
+  if (encoded === undefined) {
+    encoded = encodeJson(value)
+    if (encodedRequests.size >= maxEncodedRequests) encodedRequests.clear()
+    encodedRequests.set(text, encoded)
+  }
+  return encoded
+}
 const utf8 = new TextEncoder()
 
 /**
@@ -58,7 +76,7 @@ export function computeChallengeId(binding: ChallengeBinding): string {
     binding.realm,
     binding.method,
     binding.intent,
-    encodeJson(binding.request),
+    encodeRequest(binding.request),
     binding.expires ?? '',
     binding.digest ?? '',
     binding.opaque === undefined ? '' : encodeJson(binding.opaque),
@@ -145,7 +163,7 @@ export const Challenge = {
    */
   create(binding: ChallengeBinding & { description?: string | undefined }): Challenge {
     // Encoded once: the binding and the parameters are the same strings.
-    const request = encodeJson(binding.request)
+    const request = encodeRequest(binding.request)
     const opaque = binding.opaque === undefined ? undefined : encodeJson(binding.opaque)
     const challenge: Challenge = {
       id: computeChallengeId({ ...binding, request, opaque }),

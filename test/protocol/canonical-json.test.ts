@@ -1,5 +1,7 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { canonicalJson, WireError } from '../../src/index.js'
+import { isCanonicalizable } from '../../src/protocol/canonical-json.js'
 
 describe('canonicalJson (RFC 8785)', () => {
   it('matches the RFC 8785 §3.2.2 sample', () => {
@@ -55,5 +57,27 @@ describe('canonicalJson (RFC 8785)', () => {
     ['a lone surrogate key', { '\udc00': 1 }],
   ])('rejects %s', (_, value) => {
     expect(() => canonicalJson(value)).toThrow(WireError)
+  })
+})
+
+describe('isCanonicalizable', () => {
+  const accepts = (value: unknown) => {
+    try {
+      canonicalJson(value)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  it('says exactly when canonicalJson accepts a value', () => {
+    const refused = [Number.NaN, -Infinity, 1n, new Date(0), new Map(), [undefined], ['\ud800'], { '\udc00': 1 }, { a: () => 1 }, Symbol('s'), undefined]
+    for (const value of refused) expect(isCanonicalizable(value), String(typeof value)).toBe(false)
+    fc.assert(
+      fc.property(fc.anything({ maxDepth: 3, withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true }), (value) => {
+        expect(isCanonicalizable(value)).toBe(accepts(value))
+      }),
+      { numRuns: 2_000 },
+    )
   })
 })

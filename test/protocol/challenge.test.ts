@@ -67,6 +67,16 @@ describe('Challenge.format / Challenge.parse', () => {
     expect(() => Challenge.format({ ...challenge, request: 'not json' })).toThrow(WireError)
   })
 
+  it('encodes a request the same however often it repeats, and still refuses one JCS cannot encode', () => {
+    const terms = { amount: '1', methodDetails: { chainId: 1, requiredCumulative: '5' }, missing: null }
+    const first = Challenge.create({ ...base, secretKey, request: terms })
+    const again = Challenge.create({ ...base, secretKey, request: { missing: null, methodDetails: { requiredCumulative: '5', chainId: 1 }, amount: '1' } })
+    expect(again.request).toBe(first.request)
+    expect(Challenge.request(first)).toEqual(terms)
+    // Same JSON text as `terms` once NaN is written as null; JCS refuses NaN.
+    expect(() => Challenge.create({ ...base, secretKey, request: { ...terms, missing: Number.NaN } })).toThrow(WireError)
+  })
+
   it('parses several challenges in one value and several header lines joined by ", "', () => {
     const other = Challenge.create({ ...base, secretKey, intent: 'charge' })
     const joined = `${Challenge.format(challenge)}, ${Challenge.format(other)}`
