@@ -148,9 +148,7 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
 
   // Everything method-independent about a credential, in the order of
   // `shared/design/flow.md`; the method then judges the payload.
-  async function authorize(c: Context, body: Uint8Array, presented: { credential?: Credential }): Promise<Authorization<TPayment>> {
-    const header = c.req.header('Authorization')
-    if (header === undefined || !paymentScheme.test(header)) throw paymentRequired
+  async function authorize(c: Context, header: string, body: Uint8Array, presented: { credential?: Credential }): Promise<Authorization<TPayment>> {
     const credential = parseCredential(header)
     presented.credential = credential
     const { challenge } = credential
@@ -253,7 +251,10 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     let authorization: Authorization<TPayment>
     try {
       body = new Uint8Array(await c.req.arrayBuffer())
-      authorization = await authorize(c, body, presented)
+      const header = c.req.header('Authorization')
+      // No Payment credential: the challenge, without a throw through the verification path.
+      if (header === undefined || !paymentScheme.test(header)) return await fail(paymentRequired)
+      authorization = await authorize(c, header, body, presented)
     } catch (error) {
       return fail(error)
     }
