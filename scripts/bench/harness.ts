@@ -106,12 +106,13 @@ export async function measure<T>(batch: Batch<T>, options: MeasureOptions = {}):
  * every operation, back to back. A machine whose load changes during the run
  * (other processes on a shared box) then slows every operation of a round
  * alike, and the ratio of two operations is taken round by round: `ratios[a][b]`
- * is the median over rounds of (cost of a) / (cost of b).
+ * is the median over rounds of (cost of a) / (cost of b), and `costDifference`
+ * the median over rounds of (cost of a) − (cost of b), in µs.
  */
 export async function measureTogether<K extends string>(
   operations: Record<K, Batch<any> & { maxBatch?: number }>,
   options: MeasureOptions = {},
-): Promise<{ rates: Record<K, Rate>; costRatio: (a: K, b: K) => number }> {
+): Promise<{ rates: Record<K, Rate>; costRatio: (a: K, b: K) => number; costDifference: (a: K, b: K) => number }> {
   const names = Object.keys(operations) as K[]
   const sizes = {} as Record<K, number>
   for (const name of names) {
@@ -126,7 +127,11 @@ export async function measureTogether<K extends string>(
   }
   const rates = {} as Record<K, Rate>
   for (const name of names) rates[name] = summarise(rounds.map((round) => round[name]), sizes[name])
-  return { rates, costRatio: (a, b) => median(rounds.map((round) => round[b] / round[a])) }
+  return {
+    rates,
+    costRatio: (a, b) => median(rounds.map((round) => round[b] / round[a])),
+    costDifference: (a, b) => median(rounds.map((round) => 1e6 / round[a] - 1e6 / round[b])),
+  }
 }
 
 /** Runs `task` with `concurrency` workers until `count` operations are done; returns operations per second. */

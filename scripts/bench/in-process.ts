@@ -22,6 +22,8 @@ export type MiddlewareResults = {
   costToRecover: { recoverViaLoader: number; unpaid: number; unpaidBody: number; paidNewVoucher: number; paidInBucket: number; challenge: number }
   /** Cost of a challenge over the cost of the body-reading route (median of round-by-round ratios). */
   challengeToUnpaidBody: number
+  /** What issuing the challenge adds to the body-reading route, µs (median of round-by-round differences). */
+  challengeShareMicroseconds: number
 }
 
 const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString('hex')}` as Hex
@@ -142,7 +144,7 @@ export async function challengeOperation(): Promise<Operation> {
  * back, so the ratios to `recover` hold even when the machine's load changes.
  */
 export async function benchMiddleware(options?: MeasureOptions): Promise<MiddlewareResults> {
-  const { rates, costRatio } = await measureTogether(
+  const { rates, costRatio, costDifference } = await measureTogether(
     {
       recover: await recoverOperation(),
       recoverViaLoader: await recoverOperation(true),
@@ -165,5 +167,6 @@ export async function benchMiddleware(options?: MeasureOptions): Promise<Middlew
       challenge: costRatio('challenge', 'recover'),
     },
     challengeToUnpaidBody: costRatio('challenge', 'unpaidBody'),
+    challengeShareMicroseconds: costDifference('challenge', 'unpaidBody'),
   }
 }
