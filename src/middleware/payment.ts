@@ -248,12 +248,16 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
       }
     }
 
-    let authorization: Authorization<TPayment>
     try {
       body = new Uint8Array(await c.req.arrayBuffer())
-      const header = c.req.header('Authorization')
-      // No Payment credential: the challenge, without a throw through the verification path.
-      if (header === undefined || !paymentScheme.test(header)) return await fail(paymentRequired)
+    } catch (error) {
+      return fail(error)
+    }
+    const header = c.req.header('Authorization')
+    // No Payment credential: the challenge, without a throw through the verification path.
+    if (header === undefined || !paymentScheme.test(header)) return fail(paymentRequired)
+    let authorization: Authorization<TPayment>
+    try {
       authorization = await authorize(c, header, body, presented)
     } catch (error) {
       return fail(error)
