@@ -39,13 +39,36 @@ const refreshCodes = new Set(['mpp_voucher_bucket_refresh_required', 'mpp_reques
 
 const questions = ['What does a paid request cost?', 'How is the cost known?', 'Who holds the deposit?', 'When is a voucher needed?']
 const bodyOf = (i: number) => JSON.stringify({ model: 'local-echo', max_tokens: 32, messages: [{ role: 'user', content: `${questions[i % questions.length]} (${i})` }] })
-const post = (body: string, authorization?: string) =>
-  fetch(url, { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...(authorization ? { Authorization: authorization } : {}) } })
+// Requests go over node:http with keep-alive, not fetch: fetch's own CPU cost
+// made the client the bottleneck (the gateway idled between requests), so the
+// figures described the client rather than the gateway.
+const agent = new HttpAgent({ keepAlive: true })
+type Reply = { status: number; header(name: string): string | undefined; text: string }
+function post(body: string, authorization?: string): Promise<Reply> {
+  const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }
+  if (authorization !== undefined) headers.Authorization = authorization
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', agent, headers }, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => {
+        const value = (name: string) => {
+          const found = response.headers[name.toLowerCase()]
+          return Array.isArray(found) ? found.join(', ') : found
+        }
+        resolve({ status: response.statusCode ?? 0, header: value, text: Buffer.concat(chunks).toString('utf8') })
+      })
+      response.on('error', reject)
+    })
+    request.on('error', reject)
+    request.end(body)
+  })
+}
 
-function sessionChallengeOf(response: Response): Challenge {
-  const header = response.headers.get('WWW-Authenticate')
-  const challenge = header === null ? undefined : Challenge.parseAll(header).find((c) => c.method === 'tempo' && c.intent === 'session')
-  if (challenge === undefined) throw new Error(`no session challenge in a ${response.status} response`)
+function sessionChallengeOf(reply: Reply): Challenge {
+  const header = reply.header('WWW-Authenticate')
+  const challenge = header === undefined ? undefined : Challenge.parseAll(header).find((c) => c.method === 'tempo' && c.intent === 'session')
+  if (challenge === undefined) throw new Error(`no session challenge in a ${reply.status} response`)
   return challenge
 }
 
@@ -82,20 +105,19 @@ async function completion(worker: (typeof workers)[number], tally: Tally) {
   const unpaid = await post(body)
   tally.requests++
   if (unpaid.status !== 402) throw new Error(`expected 402, got ${unpaid.status}`)
-  await unpaid.arrayBuffer()
   let challenge = sessionChallengeOf(unpaid)
   for (let attempt = 0; attempt < 3; attempt++) {
     const payload = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature: channel.signature }
     const response = await post(body, Credential.format({ challenge, payload }))
     tally.requests++
     if (response.status === 200) {
-      const completion = (await response.json()) as { choices?: unknown[] }
-      if (!Array.isArray(completion.choices) || !response.headers.has('Payment-Receipt')) throw new Error('a paid response without a completion or receipt')
+      const completion = JSON.parse(response.text) as { choices?: unknown[] }
+      if (!Array.isArray(completion.choices) || response.header('Payment-Receipt') === undefined) throw new Error('a paid response without a completion or receipt')
       tally.completions++
       tally.latencies.push(performance.now() - t0)
       return
     }
-    const problem = (await response.json()) as { code?: string; requiredCumulative?: string }
+    const problem = JSON.parse(response.text) as { code?: string; requiredCumulative?: string }
     if (response.status !== 402 || !refreshCodes.has(problem.code ?? '')) {
       tally.failures++
       throw new Error(`paid request refused: ${response.status} ${problem.code}`)
@@ -146,29 +168,17 @@ process.stdout.write(
   })}\n`,
 )
 
-// The challenge alone: unpaid completions, each answered 402 with a fresh
-// challenge. Over node:http with keep-alive rather than fetch, whose CPU cost
-// would leave the gateway idle between requests and inflate its CPU per request.
-const agent = new HttpAgent({ keepAlive: true })
+// The challenge alone: unpaid completions, each answered 402 with a fresh challenge.
 const challengeConcurrency = 16
-function unpaidChallenge(body: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (response) => {
-      const challenge = response.headers['www-authenticate']
-      response.resume()
-      response.on('end', () => (response.statusCode === 402 && typeof challenge === 'string' && challenge.startsWith('Payment ') ? resolve() : reject(new Error(`expected a 402 challenge, got ${response.statusCode}`))))
-    })
-    request.on('error', reject)
-    request.end(body)
-  })
-}
 process.stdout.write('challenge window start\n')
 let challenges = 0
 const challengeStart = performance.now()
 await Promise.all(
   Array.from({ length: challengeConcurrency }, async () => {
     while (performance.now() - challengeStart < challengeMs) {
-      await unpaidChallenge(bodyOf(sequence++))
+      const reply = await post(bodyOf(sequence++))
+      if (reply.status !== 402) throw new Error(`expected 402, got ${reply.status}`)
+      sessionChallengeOf(reply)
       challenges++
     }
   }),
