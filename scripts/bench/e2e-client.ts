@@ -6,9 +6,9 @@
 // again as is (no signature work on either side); when the server asks for a
 // further bucket (402 mpp_voucher_bucket_refresh_required, which carries a
 // fresh challenge) the worker signs the amount asked and retries with it.
-// Prints one JSON line of results. Then, for BENCH_CHALLENGE_MS, the same
-// workers send unpaid requests only (each answered 402 with a challenge) and
-// print `challenges {…}`: the parent reads the server's CPU over that window.
+// Prints one JSON line of results. Then, for BENCH_CHALLENGE_MS, 16 loops send
+// unpaid requests only (each answered 402 with a challenge) and print
+// `challenges {…}`: the parent reads the server's CPU over that window.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { type Address, http, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'

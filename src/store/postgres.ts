@@ -310,7 +310,7 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   }
 
   /**
-   * The row as this process last read or committed it, per channel: the
+   * The row as this process last committed it, per channel: the
    * expected version of the next compare-and-set. Only a hint: a write succeeds
    * only if the row still has that version, and an outcome that writes nothing
    * is decided on a fresh read, never on this.
@@ -361,7 +361,7 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   }
 
   /**
-   * Compare-and-set from the version this process last saw: one statement per
+   * Compare-and-set from the version this process last committed: one statement per
    * write while this process is the channel's only writer (the common case). A
    * lost race re-reads and runs the batch again (updates are pure; only the
    * last run's results count). After `maxCompareAndSetAttempts` lost races the
@@ -420,9 +420,7 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
 
   return {
     async getChannel(channelId) {
-      const sql = await client()
-      const rows = await sql.query<{ state: EncodedChannel }>('SELECT state FROM mpp_channels WHERE id = $1', [channelId])
-      return rows[0] === undefined ? undefined : decodeChannel(rows[0].state)
+      return (await readRow(await client(), channelId))?.state
     },
 
     /*
@@ -430,7 +428,7 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
      * version (or, after repeated lost races, runs under the row lock), and an
      * update that writes nothing is decided on a fresh read. Versions only ever
      * grow by one per committed write, so a row at the version this process
-     * last committed or read holds exactly the state it remembers. Why not the
+     * last committed holds exactly the state it remembers. Why not the
      * row lock every time: it costs a transaction (BEGIN, SELECT FOR UPDATE,
      * UPDATE, COMMIT: four round trips) per write, while a process that is a
      * channel's only writer (one instance, or sticky routing by channel) needs

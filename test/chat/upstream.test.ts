@@ -1,4 +1,3 @@
-import { createServer } from 'node:net'
 import { inspect } from 'node:util'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { ProblemError } from '../../src/errors/payment-error.js'
@@ -6,6 +5,7 @@ import { errorResponse, problemResponse } from '../../src/errors/problem.js'
 import type { ChatCompletionRequest } from '../../src/chat/types.js'
 import { openAiUpstream, UpstreamError, upstreamErrorSpec, upstreamProblem } from '../../src/chat/upstream.js'
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js'
+import { closedPort } from '../support/ports.js'
 
 const apiKey = 'sk-upstream-test-key-9f8e7d6c5b4a'
 const prompt = 'Secret prompt text 4711 that must never be echoed'
@@ -45,15 +45,6 @@ async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> 
 
 /** Every way an error could be shown or logged. */
 const renderings = (error: UpstreamError) => [error.message, error.detail, String(error), inspect(error, { depth: 8 }), JSON.stringify(error)]
-
-/** A port nothing listens on: bound once by the OS, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 describe('openAiUpstream against a fake OpenAI-compatible process', () => {
   it('returns the completion with the upstream usage, sends the key and turns streaming off', async () => {

@@ -26,6 +26,7 @@ import { evmChain, tempoChain } from '../../src/escrow/chain.js'
 import type { Escrow } from '../../src/escrow/port.js'
 import { computeChannelId, decodeEscrowTransaction } from '../../src/escrow/transaction.js'
 import { type ViemEscrowOptions, viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { closedPort } from '../support/ports.js'
 import {
   type Anvil,
   type TestClient,
@@ -96,15 +97,6 @@ const approveData = (spender: Address, amount: bigint) => encodeFunctionData({ a
 const openData = (payeeAddress: Address, token: Address, deposit: bigint, salt: Hex, signer: Address = zeroAddress) =>
   encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [payeeAddress, token, deposit, salt, signer] })
 const topUpData = (channelId: Hex, amount: bigint) => encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channelId, amount] })
-
-/** A port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** A TCP server that accepts connections and never answers. */
 async function silentServer(): Promise<{ url: string; stop: () => Promise<void> }> {
