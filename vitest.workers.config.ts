@@ -34,7 +34,17 @@ export default defineConfig({
       optimizer: {
         ssr: {
           enabled: true,
-          include: ['viem', 'viem/accounts', 'viem/chains', 'viem/tempo', 'hono', 'jose', 'zod', '@noble/hashes/sha2.js', '@noble/hashes/hmac.js'],
+          include: [
+            'viem',
+            'viem/accounts',
+            'viem/chains',
+            'viem/tempo',
+            'hono',
+            'jose',
+            'zod',
+            '@noble/hashes/sha2.js',
+            '@noble/hashes/hmac.js',
+          ],
           // ox's Tempo miner imports node:worker_threads lazily, on Node only; leave such imports alone.
           rolldownOptions: { external: [/^node:/] },
         },

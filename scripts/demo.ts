@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { http, formatUnits } from 'viem'
+import { formatUnits, http } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
 import { localBackend } from '../src/chat/local-backend.js'
@@ -107,7 +107,9 @@ if (process.argv.includes('--once') || !consistent) {
 }
 step('Still serving (Ctrl-C stops the gateway and the chain). Try:')
 console.log(`  curl -s ${url}/v1/models`)
-console.log(`  curl -i -X POST ${endpoint} -H 'Content-Type: application/json' -d '{"model":"local-echo","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}'`)
+console.log(
+  `  curl -i -X POST ${endpoint} -H 'Content-Type: application/json' -d '{"model":"local-echo","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}'`,
+)
 process.on('SIGINT', async () => {
   await stop()
   process.exit(0)

@@ -19,13 +19,13 @@ import {
   type Account,
   type Address,
   type Chain,
+  createWalletClient,
   type Hex,
+  http,
   type PublicActions,
+  publicActions,
   type Transport,
   type WalletClient,
-  createWalletClient,
-  http,
-  publicActions,
 } from 'viem'
 import { type HDAccount, mnemonicToAccount } from 'viem/accounts'
 import { escrowAbi, escrowBytecode } from '../contracts-abi/escrow/artifact.js'
@@ -123,9 +123,7 @@ export const testMnemonic = 'test test test test test test test test test test t
  * The first ten anvil dev accounts. Each holds ETH; in Tempo mode also 2^64-1
  * base units of pathUSD, AlphaUSD, BetaUSD and ThetaUSD.
  */
-export const testAccounts: readonly HDAccount[] = Array.from({ length: 10 }, (_, i) =>
-  mnemonicToAccount(testMnemonic, { addressIndex: i }),
-)
+export const testAccounts: readonly HDAccount[] = Array.from({ length: 10 }, (_, i) => mnemonicToAccount(testMnemonic, { addressIndex: i }))
 
 /** A wallet client that can also read (public actions), bound to one account. */
 export type TestClient = WalletClient<Transport, Chain, Account> & PublicActions<Transport, Chain, Account>
@@ -141,9 +139,7 @@ export function testClient(anvil: Pick<Anvil, 'rpcUrl' | 'chain'>, account: Acco
     transport: http(anvil.rpcUrl),
     pollingInterval: 10,
     cacheTime: 0,
-  }).extend(
-    publicActions,
-  ) as unknown as TestClient
+  }).extend(publicActions) as unknown as TestClient
 }
 
 /** Waits for a receipt and throws if the transaction reverted (anvil mines it when sent). */
@@ -158,11 +154,7 @@ export async function expectSuccess(client: TestClient, hash: Hex) {
  * `approve` then escrow `open`, the spec's open transaction), gas set, zero fees.
  * Tempo mode only.
  */
-export async function sendTempoCalls(
-  client: TestClient,
-  calls: readonly { to: Address; data: Hex }[],
-  gas: bigint = gasLimits.call,
-) {
+export async function sendTempoCalls(client: TestClient, calls: readonly { to: Address; data: Hex }[], gas: bigint = gasLimits.call) {
   // The generic `Chain` type does not know Tempo's `calls` field; the runtime chain object does.
   const request = { calls, gas, ...zeroFees } as unknown as Parameters<TestClient['sendTransaction']>[0]
   return expectSuccess(client, await client.sendTransaction(request))

@@ -95,13 +95,18 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const env = { ...process.env, HOME: dir, LC_ALL: 'C', LANG: 'C' }
 
   try {
-    const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'], {
-      ...asServer,
-      cwd: dir,
-      env,
-      encoding: 'utf8',
-    })
-    if (init.status !== 0) throw new Error(`initdb failed (status ${init.status}):\n${init.stderr}${init.error ? `\n${init.error.message}` : ''}`)
+    const init = spawnSync(
+      join(bin, 'initdb'),
+      ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'],
+      {
+        ...asServer,
+        cwd: dir,
+        env,
+        encoding: 'utf8',
+      },
+    )
+    if (init.status !== 0)
+      throw new Error(`initdb failed (status ${init.status}):\n${init.stderr}${init.error ? `\n${init.error.message}` : ''}`)
   } catch (error) {
     rmSync(dir, { recursive: true, force: true })
     throw error

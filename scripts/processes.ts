@@ -33,7 +33,10 @@ export function waitForOutput(
   const diagnostics = () => (options.diagnostics ? `\n${options.diagnostics()}` : '')
   return new Promise((resolve, reject) => {
     let buffered = ''
-    const timer = setTimeout(() => fail(new Error(`${options.what} printed nothing matching ${pattern} within ${options.timeoutMs} ms${diagnostics()}`)), options.timeoutMs)
+    const timer = setTimeout(
+      () => fail(new Error(`${options.what} printed nothing matching ${pattern} within ${options.timeoutMs} ms${diagnostics()}`)),
+      options.timeoutMs,
+    )
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString()
       const match = pattern.exec(buffered)

@@ -1,6 +1,6 @@
-// The README's test command: typecheck, then every vitest suite (the Node suite,
+// The README's test command: typecheck and lint, then every vitest suite (the Node suite,
 // then the workerd suite of vitest.workers.config.ts), then one plain
-// `N passed, N failed` line for CI. The typecheck counts as one test; a suite
+// `N passed, N failed` line for CI. The typecheck and the lint each count as one test; a suite
 // that cannot start (no JSON report) counts as one failure.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -9,9 +9,18 @@ import { join } from 'node:path'
 
 const run = (command, args, env = {}) => spawnSync(command, args, { stdio: 'inherit', env: { ...process.env, ...env } }).status
 
-console.log('▶ typecheck (tsc --noEmit)')
-const typecheckPassed = run('npx', ['tsc', '--noEmit', '-p', '.']) === 0
-console.log(typecheckPassed ? '✓ typecheck' : '✗ typecheck')
+/** A check that counts as one test: the command's exit status. */
+function check(name, command, args) {
+  console.log(`▶ ${name}`)
+  const passed = run(command, args) === 0
+  console.log(passed ? `✓ ${name}` : `✗ ${name}`)
+  return passed
+}
+
+const checks = [
+  check('typecheck (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']),
+  check('lint and format (biome check)', 'npx', ['biome', 'check', '.']),
+]
 
 const outputDir = mkdtempSync(join(tmpdir(), 'vitest-'))
 // Arguments (file filters, -t …) go to both suites; a filter may then match no file in one of them.
@@ -22,7 +31,11 @@ const filtered = extra.length > 0 ? ['--passWithNoTests'] : []
 function suite(name, configArgs, env = {}) {
   console.log(`▶ ${name}`)
   const outputFile = join(outputDir, `${name.replace(/\W+/g, '-')}.json`)
-  const status = run('npx', ['vitest', 'run', ...configArgs, '--reporter=default', '--reporter=json', `--outputFile.json=${outputFile}`, ...filtered, ...extra], env)
+  const status = run(
+    'npx',
+    ['vitest', 'run', ...configArgs, '--reporter=default', '--reporter=json', `--outputFile.json=${outputFile}`, ...filtered, ...extra],
+    env,
+  )
   let passed = 0
   let failed = 0
   try {
@@ -42,11 +55,14 @@ function suite(name, configArgs, env = {}) {
 const results = [
   suite('node suite', []),
   // Inside workerd (@cloudflare/vitest-pool-workers); wrangler stays off the network.
-  suite('workerd suite', ['--config', 'vitest.workers.config.ts'], { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' }),
+  suite('workerd suite', ['--config', 'vitest.workers.config.ts'], {
+    WRANGLER_SEND_METRICS: 'false',
+    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  }),
 ]
 rmSync(outputDir, { recursive: true, force: true })
 
-const passed = (typecheckPassed ? 1 : 0) + results.reduce((sum, result) => sum + result.passed, 0)
-const failed = (typecheckPassed ? 0 : 1) + results.reduce((sum, result) => sum + result.failed, 0)
+const passed = checks.filter(Boolean).length + results.reduce((sum, result) => sum + result.passed, 0)
+const failed = checks.filter((ok) => !ok).length + results.reduce((sum, result) => sum + result.failed, 0)
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed === 0 ? 0 : 1)

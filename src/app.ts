@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import type { Address } from 'viem'
-import { type ModelPrice, defaultCatalogue } from './chat/catalogue.js'
+import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
 import { chatPricing } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import type { ChatBackend } from './chat/upstream.js'
@@ -8,7 +8,7 @@ import type { Escrow } from './escrow/port.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import type { PaymentLogger } from './middleware/logger.js'
 import { payment, type SecretKey } from './middleware/payment.js'
-import { tempoSession, type TempoSessionOptions } from './session/method.js'
+import { type TempoSessionOptions, tempoSession } from './session/method.js'
 import type { SessionStore } from './store/port.js'
 
 export type GatewayConfig = {

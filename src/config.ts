@@ -56,7 +56,11 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     recipient: (payee?.address ?? required('PAYEE_ADDRESS')) as Address,
     currency,
     backend: env.UPSTREAM_BASE_URL
-      ? openAiUpstream({ baseUrl: env.UPSTREAM_BASE_URL, timeoutMs: upstreamTimeoutMs, ...(env.UPSTREAM_API_KEY ? { apiKey: env.UPSTREAM_API_KEY } : {}) })
+      ? openAiUpstream({
+          baseUrl: env.UPSTREAM_BASE_URL,
+          timeoutMs: upstreamTimeoutMs,
+          ...(env.UPSTREAM_API_KEY ? { apiKey: env.UPSTREAM_API_KEY } : {}),
+        })
       : localBackend(),
     ...(env.MODEL_CATALOGUE ? { catalogue: parseCatalogue(env.MODEL_CATALOGUE) } : {}),
     session: {

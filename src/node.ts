@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url'
-import { serve, type ServerType } from '@hono/node-server'
+import { type ServerType, serve } from '@hono/node-server'
 import { createGateway, type GatewayConfig } from './app.js'
 import { gatewayConfigFromEnv } from './config.js'
 import { pgliteStore, postgresStore, type SqlSessionStore } from './store/postgres.js'

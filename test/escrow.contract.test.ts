@@ -5,11 +5,8 @@
 // balances can be asserted to the base unit.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type Address,
-  type Hex,
-  type TestClient as ViemTestClient,
   BaseError,
   type ContractFunctionArgs,
   type ContractFunctionName,
@@ -17,9 +14,10 @@ import {
   concat,
   createTestClient,
   decodeEventLog,
+  domainSeparator,
   encodeAbiParameters,
   encodeFunctionData,
-  domainSeparator,
+  type Hex,
   hashTypedData,
   http,
   keccak256,
@@ -30,17 +28,18 @@ import {
   serializeCompactSignature,
   signatureToCompactSignature,
   toHex,
+  type TestClient as ViemTestClient,
   zeroAddress,
 } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { foundry } from 'viem/chains'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escrowAbi, escrowSourceSha256 } from '../contracts-abi/escrow/artifact.js'
 import { testTokenAbi } from '../contracts-abi/escrow/test-token-artifact.js'
 import { pathUsdAddress, tip20Abi } from '../contracts-abi/tip20.js'
 import { checkArtifacts, escrowDir } from '../scripts/compile-escrow-lib.js'
 import {
   type Anvil,
-  type TestClient,
   deployEscrow,
   deployTestToken,
   expectSuccess,
@@ -49,6 +48,7 @@ import {
   pathUsdBalance,
   sendTempoCalls,
   startAnvil,
+  type TestClient,
   testAccounts,
   testClient,
   zeroFees,
@@ -165,7 +165,11 @@ function domain() {
   return { name: 'Tempo Stream Channel', version: '1', chainId, verifyingContract: escrow } as const
 }
 
-function signVoucher(channelId: Hex, cumulativeAmount: bigint, signer: { signTypedData: typeof payerAccount.signTypedData } = payerAccount) {
+function signVoucher(
+  channelId: Hex,
+  cumulativeAmount: bigint,
+  signer: { signTypedData: typeof payerAccount.signTypedData } = payerAccount,
+) {
   return signer.signTypedData({ domain: domain(), types: voucherTypes, primaryType: 'Voucher', message: { channelId, cumulativeAmount } })
 }
 
@@ -252,7 +256,12 @@ describe('escrow contract (anvil, Tempo mode)', () => {
       args: [channelId, 1_234_567n],
     })
     expect(digest).toBe(
-      hashTypedData({ domain: domain(), types: voucherTypes, primaryType: 'Voucher', message: { channelId, cumulativeAmount: 1_234_567n } }),
+      hashTypedData({
+        domain: domain(),
+        types: voucherTypes,
+        primaryType: 'Voucher',
+        message: { channelId, cumulativeAmount: 1_234_567n },
+      }),
     )
     const closeDigest = await payerClient.readContract({
       address: escrow,
@@ -263,7 +272,12 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     expect(closeDigest).toBe(
       hashTypedData({
         domain: domain(),
-        types: { CloseRequest: [{ name: 'channelId', type: 'bytes32' }, { name: 'requestedAt', type: 'uint64' }] },
+        types: {
+          CloseRequest: [
+            { name: 'channelId', type: 'bytes32' },
+            { name: 'requestedAt', type: 'uint64' },
+          ],
+        },
         primaryType: 'CloseRequest',
         message: { channelId, requestedAt: 1_736_165_100n },
       }),
@@ -276,7 +290,13 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const { channelId, receipt } = await openChannel(1_000_000n, delegate)
 
     const ch = await getChannel(channelId)
-    expect({ ...ch, payer: ch.payer.toLowerCase(), payee: ch.payee.toLowerCase(), token: ch.token.toLowerCase(), authorizedSigner: ch.authorizedSigner.toLowerCase() }).toEqual({
+    expect({
+      ...ch,
+      payer: ch.payer.toLowerCase(),
+      payee: ch.payee.toLowerCase(),
+      token: ch.token.toLowerCase(),
+      authorizedSigner: ch.authorizedSigner.toLowerCase(),
+    }).toEqual({
       payer,
       payee,
       token: pathUsdAddress,
@@ -310,7 +330,14 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     // No approve first: pathUSD's transferFrom reverts and the escrow reports it.
     await expectSuccess(
       payerClient,
-      await payerClient.writeContract({ address: pathUsdAddress, abi: tip20Abi, functionName: 'approve', args: [escrow, 0n], gas: gasLimits.call, ...zeroFees }),
+      await payerClient.writeContract({
+        address: pathUsdAddress,
+        abi: tip20Abi,
+        functionName: 'approve',
+        args: [escrow, 0n],
+        gas: gasLimits.call,
+        ...zeroFees,
+      }),
     )
     expect(await rejects(payerClient, 'open', [payee, pathUsdAddress, 10n, nextSalt(), zeroAddress])).toBe('TransferFailed')
   })
@@ -341,24 +368,36 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const good = await signVoucher(channelId, 100_000n)
 
     // Signed by someone other than the payer.
-    expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, await signVoucher(channelId, 100_000n, strangerAccount)])).toBe('InvalidSignature')
+    expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, await signVoucher(channelId, 100_000n, strangerAccount)])).toBe(
+      'InvalidSignature',
+    )
     // A voucher for another amount does not authorize this one.
     expect(await rejects(payeeClient, 'settle', [channelId, 100_001n, good])).toBe('InvalidSignature')
 
     // The high-s twin recovers to the payer off-chain (viem accepts it) but the contract refuses it.
     const twin = highSTwin(good)
     expect(
-      await recoverTypedDataAddress({ domain: domain(), types: voucherTypes, primaryType: 'Voucher', message: { channelId, cumulativeAmount: 100_000n }, signature: twin }),
+      await recoverTypedDataAddress({
+        domain: domain(),
+        types: voucherTypes,
+        primaryType: 'Voucher',
+        message: { channelId, cumulativeAmount: 100_000n },
+        signature: twin,
+      }),
     ).toBe(payerAccount.address)
     expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, twin])).toBe('InvalidSignature')
 
     // v outside {27, 28}, and lengths other than 64/65.
     const { r, s, yParity } = parseSignature(good)
-    expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, concat([r, s, numberToHex(yParity, { size: 1 })])])).toBe('InvalidSignature')
+    expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, concat([r, s, numberToHex(yParity, { size: 1 })])])).toBe(
+      'InvalidSignature',
+    )
     expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, concat([good, '0x00'])])).toBe('InvalidSignature')
     expect(await rejects(payeeClient, 'settle', [channelId, 100_000n, '0x'])).toBe('InvalidSignature')
 
-    expect(await rejects(payeeClient, 'settle', [channelId, 1_000_001n, await signVoucher(channelId, 1_000_001n)])).toBe('AmountExceedsDeposit')
+    expect(await rejects(payeeClient, 'settle', [channelId, 1_000_001n, await signVoucher(channelId, 1_000_001n)])).toBe(
+      'AmountExceedsDeposit',
+    )
     expect(await rejects(payeeClient, 'settle', [channelId, 0n, await signVoucher(channelId, 0n)])).toBe('AmountNotIncreasing')
     expect(await rejects(payerClient, 'settle', [channelId, 100_000n, good])).toBe('NotPayee')
     expect(await rejects(strangerClient, 'settle', [channelId, 100_000n, good])).toBe('NotPayee')
@@ -404,11 +443,21 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const requested = await write(payerClient, 'requestClose', [channelId])
     const block = await payerClient.getBlock({ blockNumber: requested.blockNumber })
     expect((await getChannel(channelId)).closeRequestedAt).toBe(block.timestamp)
-    expect(decodeEscrowLogs(requested.logs)[0]).toMatchObject({ eventName: 'CloseRequested', args: { closeGraceEnd: block.timestamp + 900n } })
+    expect(decodeEscrowLogs(requested.logs)[0]).toMatchObject({
+      eventName: 'CloseRequested',
+      args: { closeGraceEnd: block.timestamp + 900n },
+    })
 
     await expectSuccess(
       payerClient,
-      await payerClient.writeContract({ address: pathUsdAddress, abi: tip20Abi, functionName: 'approve', args: [escrow, 50_000n], gas: gasLimits.call, ...zeroFees }),
+      await payerClient.writeContract({
+        address: pathUsdAddress,
+        abi: tip20Abi,
+        functionName: 'approve',
+        args: [escrow, 50_000n],
+        gas: gasLimits.call,
+        ...zeroFees,
+      }),
     )
     const before = await balances()
     const topped = await write(payerClient, 'topUp', [channelId, 50_000n])
@@ -439,7 +488,10 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const after = await balances()
     expect(after.payer - before.payer).toBe(150_000n)
     expect(after.payee).toBe(before.payee)
-    expect(decodeEscrowLogs(receipt.logs)[0]).toMatchObject({ eventName: 'ChannelClosed', args: { settledToPayee: 150_000n, refundedToPayer: 150_000n } })
+    expect(decodeEscrowLogs(receipt.logs)[0]).toMatchObject({
+      eventName: 'ChannelClosed',
+      args: { settledToPayee: 150_000n, refundedToPayer: 150_000n },
+    })
     expect((await getChannel(channelId)).finalized).toBe(true)
   })
 
@@ -450,7 +502,14 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const withdrawAt = async (timestamp: bigint) => {
       await chainClient.setNextBlockTimestamp({ timestamp })
       // Sent without simulating: the block timestamp only exists once mined.
-      const hash = await payerClient.writeContract({ address: escrow, abi: escrowAbi, functionName: 'withdraw', args: [channelId], gas: gasLimits.call, ...zeroFees })
+      const hash = await payerClient.writeContract({
+        address: escrow,
+        abi: escrowAbi,
+        functionName: 'withdraw',
+        args: [channelId],
+        gas: gasLimits.call,
+        ...zeroFees,
+      })
       return (await payerClient.waitForTransactionReceipt({ hash })).status
     }
     expect(await withdrawAt(requestedAt + 899n)).toBe('reverted')
@@ -460,10 +519,16 @@ describe('escrow contract (anvil, Tempo mode)', () => {
   it('close pays the payee its delta and refunds the payer exactly', async () => {
     const { channelId } = await openChannel(1_000_000n)
     await write(payeeClient, 'settle', [channelId, 200_000n, await signVoucher(channelId, 200_000n)])
-    expect(await rejects(payeeClient, 'close', [channelId, 1_000_001n, await signVoucher(channelId, 1_000_001n)])).toBe('AmountExceedsDeposit')
+    expect(await rejects(payeeClient, 'close', [channelId, 1_000_001n, await signVoucher(channelId, 1_000_001n)])).toBe(
+      'AmountExceedsDeposit',
+    )
     expect(await rejects(payeeClient, 'close', [channelId, 199_999n, await signVoucher(channelId, 199_999n)])).toBe('AmountNotIncreasing')
-    expect(await rejects(payeeClient, 'close', [channelId, 700_000n, await signVoucher(channelId, 700_000n, strangerAccount)])).toBe('InvalidSignature')
-    expect(await rejects(payeeClient, 'close', [channelId, 700_000n, highSTwin(await signVoucher(channelId, 700_000n))])).toBe('InvalidSignature')
+    expect(await rejects(payeeClient, 'close', [channelId, 700_000n, await signVoucher(channelId, 700_000n, strangerAccount)])).toBe(
+      'InvalidSignature',
+    )
+    expect(await rejects(payeeClient, 'close', [channelId, 700_000n, highSTwin(await signVoucher(channelId, 700_000n))])).toBe(
+      'InvalidSignature',
+    )
 
     const before = await balances()
     const receipt = await write(payeeClient, 'close', [channelId, 700_000n, await signVoucher(channelId, 700_000n)])
@@ -471,7 +536,10 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     expect(after.payee - before.payee).toBe(500_000n)
     expect(after.payer - before.payer).toBe(300_000n)
     expect(before.escrow - after.escrow).toBe(800_000n)
-    expect(decodeEscrowLogs(receipt.logs)[0]).toMatchObject({ eventName: 'ChannelClosed', args: { settledToPayee: 700_000n, refundedToPayer: 300_000n } })
+    expect(decodeEscrowLogs(receipt.logs)[0]).toMatchObject({
+      eventName: 'ChannelClosed',
+      args: { settledToPayee: 700_000n, refundedToPayer: 300_000n },
+    })
     const ch = await getChannel(channelId)
     expect(ch.finalized).toBe(true)
     expect(ch.settled).toBe(700_000n)
@@ -507,12 +575,26 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const salt = nextSalt()
     const approve = await expectSuccess(
       legacy,
-      await legacy.writeContract({ address: pathUsdAddress, abi: tip20Abi, functionName: 'approve', args: [escrow, 5_000n], gas: gasLimits.call, ...zeroFees }),
+      await legacy.writeContract({
+        address: pathUsdAddress,
+        abi: tip20Abi,
+        functionName: 'approve',
+        args: [escrow, 5_000n],
+        gas: gasLimits.call,
+        ...zeroFees,
+      }),
     )
     expect(approve.type).toBe('eip1559')
     const opened = await expectSuccess(
       legacy,
-      await legacy.writeContract({ address: escrow, abi: escrowAbi, functionName: 'open', args: [payee, pathUsdAddress, 5_000n, salt, zeroAddress], gas: gasLimits.call, ...zeroFees }),
+      await legacy.writeContract({
+        address: escrow,
+        abi: escrowAbi,
+        functionName: 'open',
+        args: [payee, pathUsdAddress, 5_000n, salt, zeroAddress],
+        gas: gasLimits.call,
+        ...zeroFees,
+      }),
     )
     expect(opened.type).toBe('eip1559')
     recordGas('open (type 2)', opened.gasUsed)
@@ -574,15 +656,32 @@ describe('escrow on a standard (non-Tempo) anvil with the test ERC-20', () => {
     const fees = { gas: gasLimits.call, ...zeroFees }
     const salt = nextSalt()
     await send(p, p.writeContract({ address: token, abi: testTokenAbi, functionName: 'approve', args: [plainEscrow, 1_000n], ...fees }))
-    await send(p, p.writeContract({ address: plainEscrow, abi: escrowAbi, functionName: 'open', args: [payee, token, 1_000n, salt, zeroAddress], ...fees }))
-    const channelId = await p.readContract({ address: plainEscrow, abi: escrowAbi, functionName: 'computeChannelId', args: [payer, payee, token, salt, zeroAddress] })
+    await send(
+      p,
+      p.writeContract({
+        address: plainEscrow,
+        abi: escrowAbi,
+        functionName: 'open',
+        args: [payee, token, 1_000n, salt, zeroAddress],
+        ...fees,
+      }),
+    )
+    const channelId = await p.readContract({
+      address: plainEscrow,
+      abi: escrowAbi,
+      functionName: 'computeChannelId',
+      args: [payer, payee, token, salt, zeroAddress],
+    })
     const signature = await payerAccount.signTypedData({
       domain: { name: 'Tempo Stream Channel', version: '1', chainId: plain.chain.id, verifyingContract: plainEscrow },
       types: voucherTypes,
       primaryType: 'Voucher',
       message: { channelId, cumulativeAmount: 400n },
     })
-    await send(q, q.writeContract({ address: plainEscrow, abi: escrowAbi, functionName: 'close', args: [channelId, 400n, signature], ...fees }))
+    await send(
+      q,
+      q.writeContract({ address: plainEscrow, abi: escrowAbi, functionName: 'close', args: [channelId, 400n, signature], ...fees }),
+    )
     const balance = (a: Address) => p.readContract({ address: token, abi: testTokenAbi, functionName: 'balanceOf', args: [a] })
     expect(await balance(payee)).toBe(400n)
     expect(await balance(payer)).toBe(600n)

@@ -1,10 +1,10 @@
+import { type Address, http } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { http, type Address } from 'viem'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
-import { Challenge, computeChallengeId, memoryStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
-import { localBackend } from '../src/chat/local-backend.js'
-import { configFromEnv, startGateway } from '../src/node.js'
 import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../scripts/local-chain.js'
+import { localBackend } from '../src/chat/local-backend.js'
+import { Challenge, computeChallengeId, memoryStore, Receipt, sessionClient, viemEscrow } from '../src/index.js'
+import { configFromEnv, startGateway } from '../src/node.js'
 
 const secretKey = 'node-server-test-secret-of-32-bytes+'
 let anvil: Anvil
@@ -19,7 +19,14 @@ beforeAll(async () => {
     {
       realm: 'gateway.test',
       secretKey,
-      escrow: viemEscrow({ address: escrowAddress, chain: anvil.chain, rpcUrl: anvil.rpcUrl, payee, fees: zeroFees, pollingIntervalMs: 10 }),
+      escrow: viemEscrow({
+        address: escrowAddress,
+        chain: anvil.chain,
+        rpcUrl: anvil.rpcUrl,
+        payee,
+        fees: zeroFees,
+        pollingIntervalMs: 10,
+      }),
       store: memoryStore(),
       recipient: payee.address,
       currency: pathUsdAddress,
@@ -37,17 +44,34 @@ afterAll(async () => {
 describe('the Node gateway over real HTTP', () => {
   it('challenges with a digest of the bytes that crossed the socket', async () => {
     const body = JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'héllo' }] })
-    const response = await fetch(`${gateway.url}/v1/mpp/chat/completions`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } })
+    const response = await fetch(`${gateway.url}/v1/mpp/chat/completions`, {
+      method: 'POST',
+      body,
+      headers: { 'Content-Type': 'application/json' },
+    })
     expect(response.status).toBe(402)
     const challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
     expect(challenge.id).toBe(computeChallengeId({ secretKey, ...challenge }))
-    expect(Challenge.request(challenge)).toMatchObject({ amount: '20', unitType: 'llm_token', recipient: testAccounts[4]!.address.toLowerCase() })
+    expect(Challenge.request(challenge)).toMatchObject({
+      amount: '20',
+      unitType: 'llm_token',
+      recipient: testAccounts[4]!.address.toLowerCase(),
+    })
   })
 
   it('serves a whole paid session of completions: open, paid requests, close', async () => {
-    const client = sessionClient({ account: testAccounts[5]!, chain: anvil.chain, transport: http(anvil.rpcUrl), deposit: 1_000_000n, fees: zeroFees })
+    const client = sessionClient({
+      account: testAccounts[5]!,
+      chain: anvil.chain,
+      transport: http(anvil.rpcUrl),
+      deposit: 1_000_000n,
+      fees: zeroFees,
+    })
     const url = `${gateway.url}/v1/mpp/chat/completions`
-    const ask = { method: 'POST', body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) }
+    const ask = {
+      method: 'POST',
+      body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+    }
     let spent = 0n
     for (let i = 0; i < 2; i++) {
       const response = await client.fetch(url, ask)
@@ -61,7 +85,13 @@ describe('the Node gateway over real HTTP', () => {
   })
 
   it('reads its configuration from the environment, failing fast on what is missing', () => {
-    const env = { RPC_URL: anvil.rpcUrl, CHAIN_ID: '31337', ESCROW_ADDRESS: escrowAddress, MPP_SECRET_KEY: `${secretKey},${secretKey}x`, PAYEE_ADDRESS: testAccounts[4]!.address }
+    const env = {
+      RPC_URL: anvil.rpcUrl,
+      CHAIN_ID: '31337',
+      ESCROW_ADDRESS: escrowAddress,
+      MPP_SECRET_KEY: `${secretKey},${secretKey}x`,
+      PAYEE_ADDRESS: testAccounts[4]!.address,
+    }
     const config = configFromEnv(env)
     expect(config.secretKey).toEqual([secretKey, `${secretKey}x`])
     expect(config.escrow.canSubmit).toBe(false)

@@ -10,13 +10,13 @@
 // unpaid requests only (each answered 402 with a challenge) and print
 // `challenges {…}`: the parent reads the server's CPU over that window.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
-import { type Address, http, type Hex, type LocalAccount } from 'viem'
+import { type Address, type Hex, http, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { sessionClient, type ClientChannel } from '../../src/client/session-client.js'
+import { type ClientChannel, sessionClient } from '../../src/client/session-client.js'
+import { tempoChain } from '../../src/escrow/chain.js'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { signVoucher } from '../../src/session/voucher.js'
-import { tempoChain } from '../../src/escrow/chain.js'
 import { percentile } from './harness.js'
 
 const env = (name: string) => {
@@ -38,7 +38,12 @@ const zeroFees = { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
 const refreshCodes = new Set(['mpp_voucher_bucket_refresh_required', 'mpp_request_exceeds_voucher_bucket'])
 
 const questions = ['What does a paid request cost?', 'How is the cost known?', 'Who holds the deposit?', 'When is a voucher needed?']
-const bodyOf = (i: number) => JSON.stringify({ model: 'local-echo', max_tokens: 32, messages: [{ role: 'user', content: `${questions[i % questions.length]} (${i})` }] })
+const bodyOf = (i: number) =>
+  JSON.stringify({
+    model: 'local-echo',
+    max_tokens: 32,
+    messages: [{ role: 'user', content: `${questions[i % questions.length]} (${i})` }],
+  })
 // Requests go over node:http with keep-alive, not fetch: fetch's own CPU cost
 // made the client the bottleneck (the gateway idled between requests), so the
 // figures described the client rather than the gateway.
@@ -67,7 +72,8 @@ function post(body: string, authorization?: string): Promise<Reply> {
 
 function sessionChallengeOf(reply: Reply): Challenge {
   const header = reply.header('WWW-Authenticate')
-  const challenge = header === undefined ? undefined : Challenge.parseAll(header).find((c) => c.method === 'tempo' && c.intent === 'session')
+  const challenge =
+    header === undefined ? undefined : Challenge.parseAll(header).find((c) => c.method === 'tempo' && c.intent === 'session')
   if (challenge === undefined) throw new Error(`no session challenge in a ${reply.status} response`)
   return challenge
 }
@@ -107,12 +113,18 @@ async function completion(worker: (typeof workers)[number], tally: Tally) {
   if (unpaid.status !== 402) throw new Error(`expected 402, got ${unpaid.status}`)
   let challenge = sessionChallengeOf(unpaid)
   for (let attempt = 0; attempt < 3; attempt++) {
-    const payload = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature: channel.signature }
+    const payload = {
+      action: 'voucher',
+      channelId: channel.channelId,
+      cumulativeAmount: channel.signedCumulative.toString(),
+      signature: channel.signature,
+    }
     const response = await post(body, Credential.format({ challenge, payload }))
     tally.requests++
     if (response.status === 200) {
       const completion = JSON.parse(response.text) as { choices?: unknown[] }
-      if (!Array.isArray(completion.choices) || response.header('Payment-Receipt') === undefined) throw new Error('a paid response without a completion or receipt')
+      if (!Array.isArray(completion.choices) || response.header('Payment-Receipt') === undefined)
+        throw new Error('a paid response without a completion or receipt')
       tally.completions++
       tally.latencies.push(performance.now() - t0)
       return

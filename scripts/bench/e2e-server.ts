@@ -4,10 +4,10 @@
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { localBackend } from '../../src/chat/local-backend.js'
+import { tempoChain } from '../../src/escrow/chain.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
 import { startGateway } from '../../src/node.js'
 import { memoryStore } from '../../src/store/memory.js'
-import { tempoChain } from '../../src/escrow/chain.js'
 
 const env = (name: string) => {
   const value = process.env[name]

@@ -43,7 +43,14 @@ export type E2eResult = {
   /** CPU over the timed window: cores kept busy, and CPU ms per paid completion, per process. */
   cpu: { serverCores: number; clientCores: number; serverMsPerCompletion: number; clientMsPerCompletion: number }
   /** The 402 alone over HTTP: challenges per second, and per second of the gateway's CPU (one core's worth). */
-  challenge: { challenges: number; seconds: number; perSecond: number; serverCores: number; serverMicrosecondsPerChallenge: number; perServerCore: number }
+  challenge: {
+    challenges: number
+    seconds: number
+    perSecond: number
+    serverCores: number
+    serverMicrosecondsPerChallenge: number
+    perServerCore: number
+  }
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
@@ -55,7 +62,13 @@ const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir'
 
 /** Spawns a TypeScript child with this Node; `line(pattern)` resolves with its first stdout line matching. */
 function child(file: string, env: Record<string, string>, timeoutMs: number) {
-  const spawned = track(spawn(process.execPath, [...profile, ...tsxLoader, here(file)], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const spawned = track(
+    spawn(process.execPath, [...profile, ...tsxLoader, here(file)], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
   const lines: string[] = []
   const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = []
   let partial = ''
@@ -75,7 +88,12 @@ function child(file: string, env: Record<string, string>, timeoutMs: number) {
       }
     }
   })
-  const exit = new Promise<number | null>((resolve) => spawned.once('exit', (code) => resolve((exited = code))))
+  const exit = new Promise<number | null>((resolve) =>
+    spawned.once('exit', (code) => {
+      exited = code
+      resolve(code)
+    }),
+  )
   function line(pattern: RegExp): Promise<string> {
     const seen = lines.find((candidate) => pattern.test(candidate))
     if (seen !== undefined) return Promise.resolve(seen)
@@ -173,7 +191,10 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
     const wall = (after.at - before.at) / 1000
     await client.line(/^challenge window start$/)
     const challengeBefore = { server: cpuSeconds(server.process.pid!), at: performance.now() }
-    const challenges = JSON.parse((await client.line(/^challenges /)).slice('challenges '.length)) as { challenges: number; seconds: number }
+    const challenges = JSON.parse((await client.line(/^challenges /)).slice('challenges '.length)) as {
+      challenges: number
+      seconds: number
+    }
     const challengeServerSeconds = cpuSeconds(server.process.pid!) - challengeBefore.server
     return {
       ...result,

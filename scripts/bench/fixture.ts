@@ -116,7 +116,11 @@ export async function paidApp(options: { channelCount: number; initialAccepted: 
     escrow.channels.set(channelId, chain)
     const signature = await signVoucher(account, voucherContext, { channelId, cumulativeAmount: options.initialAccepted })
     const now = Date.now()
-    const state = acceptVoucher(channelFromChain(channelId, chain, now), { amount: options.initialAccepted, signature }, { minDelta: 0n, now })
+    const state = acceptVoucher(
+      channelFromChain(channelId, chain, now),
+      { amount: options.initialAccepted, signature },
+      { minDelta: 0n, now },
+    )
     await store.updateChannel(channelId, () => ({ state, result: undefined }))
     channels.push({ channelId, account, accepted: options.initialAccepted, signature })
   }
@@ -133,7 +137,12 @@ export async function paidApp(options: { channelCount: number; initialAccepted: 
 
   /** The Authorization value paying a fresh challenge with `voucher`. */
   async function authorization(voucher: { channelId: Hex; amount: bigint; signature: Hex }) {
-    const payload = { action: 'voucher', channelId: voucher.channelId, cumulativeAmount: voucher.amount.toString(), signature: voucher.signature }
+    const payload = {
+      action: 'voucher',
+      channelId: voucher.channelId,
+      cumulativeAmount: voucher.amount.toString(),
+      signature: voucher.signature,
+    }
     return Credential.format({ challenge: await challenge(), payload })
   }
 

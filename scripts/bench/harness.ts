@@ -87,7 +87,14 @@ async function warmAndSize<T>(batch: Batch<T>, warmupMs: number, batchMs: number
 
 const summarise = (rates: number[], size: number): Rate => {
   const perSecond = median(rates)
-  return { perSecond, microseconds: 1e6 / perSecond, min: Math.min(...rates), max: Math.max(...rates), batches: rates.length, operations: rates.length * size }
+  return {
+    perSecond,
+    microseconds: 1e6 / perSecond,
+    min: Math.min(...rates),
+    max: Math.max(...rates),
+    batches: rates.length,
+    operations: rates.length * size,
+  }
 }
 
 /**
@@ -110,6 +117,7 @@ export async function measure<T>(batch: Batch<T>, options: MeasureOptions = {}):
  * the median over rounds of (cost of a) − (cost of b), in µs.
  */
 export async function measureTogether<K extends string>(
+  // biome-ignore lint/suspicious/noExplicitAny: each operation prepares a value of its own type
   operations: Record<K, Batch<any> & { maxBatch?: number }>,
   options: MeasureOptions = {},
 ): Promise<{ rates: Record<K, Rate>; costRatio: (a: K, b: K) => number; costDifference: (a: K, b: K) => number }> {
@@ -117,7 +125,12 @@ export async function measureTogether<K extends string>(
   const sizes = {} as Record<K, number>
   for (const name of names) {
     const operation = operations[name]
-    sizes[name] = await warmAndSize(operation, options.warmupMs ?? 400, options.batchMs ?? 300, operation.maxBatch ?? options.maxBatch ?? 20_000)
+    sizes[name] = await warmAndSize(
+      operation,
+      options.warmupMs ?? 400,
+      options.batchMs ?? 300,
+      operation.maxBatch ?? options.maxBatch ?? 20_000,
+    )
   }
   const rounds: Record<K, number>[] = []
   for (let round = 0; round < (options.batches ?? 9); round++) {
@@ -126,7 +139,11 @@ export async function measureTogether<K extends string>(
     rounds.push(rates)
   }
   const rates = {} as Record<K, Rate>
-  for (const name of names) rates[name] = summarise(rounds.map((round) => round[name]), sizes[name])
+  for (const name of names)
+    rates[name] = summarise(
+      rounds.map((round) => round[name]),
+      sizes[name],
+    )
   return {
     rates,
     costRatio: (a, b) => median(rounds.map((round) => round[b] / round[a])),
@@ -135,7 +152,11 @@ export async function measureTogether<K extends string>(
 }
 
 /** Runs `task` with `concurrency` workers until `count` operations are done; returns operations per second. */
-export async function concurrently(count: number, concurrency: number, task: (index: number, worker: number) => Promise<unknown>): Promise<number> {
+export async function concurrently(
+  count: number,
+  concurrency: number,
+  task: (index: number, worker: number) => Promise<unknown>,
+): Promise<number> {
   let next = 0
   const started = performance.now()
   await Promise.all(

@@ -1,11 +1,12 @@
 // Rows 1–5: one process, warm, `app.request` in process (no sockets).
 import { type Hex, hashTypedData, keccak256, recoverTypedDataAddress } from 'viem'
-import { Secp256k1 } from 'viem/tempo'
 import { privateKeyToAccount } from 'viem/accounts'
+import { Secp256k1 } from 'viem/tempo'
 import { signVoucher, voucherDomain, voucherTypes } from '../../src/session/voucher.js'
 import { benchBody, benchBodyPath, benchPath, paidApp, price, privateKeyOf, unpaidApp, voucherContext } from './fixture.js'
 import { type Batch, type MeasureOptions, measureTogether, type Rate } from './harness.js'
 
+// biome-ignore lint/suspicious/noExplicitAny: each operation prepares a value of its own type
 type Operation = Batch<any> & { maxBatch?: number }
 
 export type MiddlewareResults = {
@@ -19,7 +20,14 @@ export type MiddlewareResults = {
   paidInBucket: Rate
   challenge: Rate
   /** Cost of one operation over the cost of one recover, median of round-by-round ratios. */
-  costToRecover: { recoverViaLoader: number; unpaid: number; unpaidBody: number; paidNewVoucher: number; paidInBucket: number; challenge: number }
+  costToRecover: {
+    recoverViaLoader: number
+    unpaid: number
+    unpaidBody: number
+    paidNewVoucher: number
+    paidInBucket: number
+    challenge: number
+  }
   /** Cost of a challenge over the cost of the body-reading route (median of round-by-round ratios). */
   challengeToUnpaidBody: number
   /** What issuing the challenge adds to the body-reading route, µs (median of round-by-round differences). */
@@ -45,7 +53,10 @@ export async function recoverOperation(viaLoader = false): Promise<Operation> {
     Array.from({ length: 64 }, async (_, i) => {
       const channelId = hex(crypto.getRandomValues(new Uint8Array(32)))
       const cumulativeAmount = BigInt(1_000 + i)
-      return { message: { channelId, cumulativeAmount }, signature: await signVoucher(account, voucherContext, { channelId, cumulativeAmount }) }
+      return {
+        message: { channelId, cumulativeAmount },
+        signature: await signVoucher(account, voucherContext, { channelId, cumulativeAmount }),
+      }
     }),
   )
   const recover = async (i: number): Promise<string> => {
@@ -53,7 +64,10 @@ export async function recoverOperation(viaLoader = false): Promise<Operation> {
     if (viaLoader) return recoverTypedDataAddress({ domain, types: voucherTypes, primaryType: 'Voucher', message, signature })
     const digest = hashTypedData({ domain, types: voucherTypes, primaryType: 'Voucher', message })
     const recoveryBit = Number.parseInt(signature.slice(130), 16) - 27
-    const publicKey = Secp256k1.noble.Signature.fromCompact(signature.slice(2, 130)).addRecoveryBit(recoveryBit).recoverPublicKey(digest.slice(2)).toHex(false)
+    const publicKey = Secp256k1.noble.Signature.fromCompact(signature.slice(2, 130))
+      .addRecoveryBit(recoveryBit)
+      .recoverPublicKey(digest.slice(2))
+      .toHex(false)
     return `0x${keccak256(`0x${publicKey.slice(2)}`).slice(26)}`
   }
   if ((await recover(0)).toLowerCase() !== account.address.toLowerCase()) throw new Error('recover: wrong signer')
@@ -118,7 +132,9 @@ export async function paidInBucketOperation(): Promise<Operation> {
       const credentials: string[] = []
       for (let i = 0; i < size; i++) {
         const channel = fixture.channels[turn++ % fixture.channels.length]!
-        credentials.push(await fixture.authorization({ channelId: channel.channelId, amount: channel.accepted, signature: channel.signature }))
+        credentials.push(
+          await fixture.authorization({ channelId: channel.channelId, amount: channel.accepted, signature: channel.signature }),
+        )
       }
       return credentials
     },

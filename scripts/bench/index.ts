@@ -16,7 +16,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type E2eResult, benchEndToEnd } from './e2e.js'
+import { benchEndToEnd, type E2eResult } from './e2e.js'
 import { formatRate, type MeasureOptions, type Rate } from './harness.js'
 import { benchMiddleware, type MiddlewareResults } from './in-process.js'
 import { benchMemory, type MemoryResult } from './memory.js'
@@ -25,14 +25,19 @@ import { benchStore, loadPostgresAdapters, memorySubject, openAdapter, type Stor
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
-const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',')
+const only = args
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',')
 const runs = (section: string) => only === undefined || only.includes(section)
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 const outputFile = `${repoRoot}bench-results.json`
 
 const measureOptions: MeasureOptions = quick ? { batches: 3, batchMs: 150, warmupMs: 200 } : { batches: 11, batchMs: 300, warmupMs: 500 }
 const storeOptions = quick ? { rounds: 1, roundMs: 500, warmupMs: 200 } : { rounds: 3, roundMs: 1_500, warmupMs: 500 }
-const e2eOptions = quick ? { durationMs: 3_000, warmupMs: 1_000, challengeMs: 2_000 } : { durationMs: 10_000, warmupMs: 2_000, challengeMs: 5_000 }
+const e2eOptions = quick
+  ? { durationMs: 3_000, warmupMs: 1_000, challengeMs: 2_000 }
+  : { durationMs: 10_000, warmupMs: 2_000, challengeMs: 5_000 }
 
 const startedAt = new Date()
 const log = (line: string) => process.stderr.write(`${line}\n`)
@@ -78,7 +83,7 @@ if (runs('middleware')) {
 }
 
 // 6: stores through the SessionStore interface.
-let storeRows: StoreRow[] = []
+const storeRows: StoreRow[] = []
 if (runs('store')) {
   const adapters = await loadPostgresAdapters()
   const subjects: StoreUnderTest[] = [memorySubject]
@@ -92,7 +97,9 @@ if (runs('store')) {
     storeRows.push(...(await benchStore(subject, storeOptions)))
   }
   if (adapters.postgres === undefined) {
-    storeRows.push(...(await benchStore({ name: 'postgresql', unavailable: `n/a (${adapters.missing ?? 'no PostgreSQL adapter exported'})` })))
+    storeRows.push(
+      ...(await benchStore({ name: 'postgresql', unavailable: `n/a (${adapters.missing ?? 'no PostgreSQL adapter exported'})` })),
+    )
   } else {
     log('· store postgresql')
     const server = await startPostgres()
@@ -100,7 +107,12 @@ if (runs('store')) {
       storeRows.push(...(await benchStore({ name: 'postgresql', unavailable: server.unavailable })))
     } else {
       try {
-        storeRows.push(...(await benchStore({ name: 'postgresql', open: () => openAdapter(adapters.postgres!, { connectionString: server.connectionString }) }, storeOptions)))
+        storeRows.push(
+          ...(await benchStore(
+            { name: 'postgresql', open: () => openAdapter(adapters.postgres!, { connectionString: server.connectionString }) },
+            storeOptions,
+          )),
+        )
       } finally {
         await server.stop()
       }
@@ -136,22 +148,52 @@ const challengeShare = (results: MiddlewareResults) => results.challengeShareMic
 
 if (middleware) {
   const { challenge, costToRecover } = middleware
-  targets.push({ name: 'paid_new_voucher', target: '≤ 1.3× recover', value: `${costToRecover.paidNewVoucher.toFixed(2)}×`, holds: costToRecover.paidNewVoucher <= 1.3 })
-  targets.push({ name: 'paid_in_bucket', target: '≤ 0.25× recover', value: `${costToRecover.paidInBucket.toFixed(3)}×`, holds: costToRecover.paidInBucket <= 0.25 })
-  targets.push({ name: 'challenge, full 402 in process', target: '≥ 20,000/s per core', value: `${formatRate(challenge.perSecond)}/s`, holds: challenge.perSecond >= 20_000 })
+  targets.push({
+    name: 'paid_new_voucher',
+    target: '≤ 1.3× recover',
+    value: `${costToRecover.paidNewVoucher.toFixed(2)}×`,
+    holds: costToRecover.paidNewVoucher <= 1.3,
+  })
+  targets.push({
+    name: 'paid_in_bucket',
+    target: '≤ 0.25× recover',
+    value: `${costToRecover.paidInBucket.toFixed(3)}×`,
+    holds: costToRecover.paidInBucket <= 0.25,
+  })
+  targets.push({
+    name: 'challenge, full 402 in process',
+    target: '≥ 20,000/s per core',
+    value: `${formatRate(challenge.perSecond)}/s`,
+    holds: challenge.perSecond >= 20_000,
+  })
   const share = challengeShare(middleware)
-  targets.push({ name: 'challenge, middleware share', target: '≥ 20,000/s per core', value: `${formatRate(1e6 / share)}/s (${share.toFixed(1)} µs)`, holds: 1e6 / share >= 20_000 })
+  targets.push({
+    name: 'challenge, middleware share',
+    target: '≥ 20,000/s per core',
+    value: `${formatRate(1e6 / share)}/s (${share.toFixed(1)} µs)`,
+    holds: 1e6 / share >= 20_000,
+  })
 }
 if (e2e) {
   const { perServerCore, serverMicrosecondsPerChallenge } = e2e.challenge
-  targets.push({ name: 'challenge, over HTTP per gateway core', target: '≥ 20,000/s per core', value: `${formatRate(perServerCore)}/s (${serverMicrosecondsPerChallenge.toFixed(1)} µs CPU)`, holds: perServerCore >= 20_000 })
+  targets.push({
+    name: 'challenge, over HTTP per gateway core',
+    target: '≥ 20,000/s per core',
+    value: `${formatRate(perServerCore)}/s (${serverMicrosecondsPerChallenge.toFixed(1)} µs CPU)`,
+    holds: perServerCore >= 20_000,
+  })
 }
 if (runs('store')) {
   const pg = (channels: number) => storeRows.find((row) => row.store === 'postgresql' && row.channels === channels)
   const one = pg(1)
   const many = pg(1_000)
   if (one?.pairsPerSecond === undefined || many?.pairsPerSecond === undefined) {
-    targets.push({ name: 'postgresql reserve+commit', target: '≥ 2,000/s on 1 channel, scaling with channels', value: one?.unavailable ?? 'n/a (no PostgreSQL)', holds: undefined })
+    targets.push({
+      name: 'postgresql reserve+commit',
+      target: '≥ 2,000/s on 1 channel, scaling with channels',
+      value: one?.unavailable ?? 'n/a (no PostgreSQL)',
+      holds: undefined,
+    })
   } else {
     const scaling = many.pairsPerSecond / one.pairsPerSecond
     targets.push({
@@ -162,7 +204,13 @@ if (runs('store')) {
     })
   }
 }
-if (memory) targets.push({ name: 'memory per open channel', target: '≤ 2,048 B', value: `${Math.round(memory.bytesPerChannel)} B`, holds: memory.bytesPerChannel <= 2_048 })
+if (memory)
+  targets.push({
+    name: 'memory per open channel',
+    target: '≤ 2,048 B',
+    value: `${Math.round(memory.bytesPerChannel)} B`,
+    holds: memory.bytesPerChannel <= 2_048,
+  })
 
 // The table.
 const table: string[][] = [['row', 'per second', 'per op', 'vs recover', 'note']]
@@ -176,17 +224,49 @@ if (middleware) {
     `${note} [batches ${formatRate(rate.min)}–${formatRate(rate.max)}/s]`,
   ]
   table.push(row('1 recover', recover, 'one voucher: viem hashTypedData + noble recovery + keccak (static import)'))
-  table.push(row('  1b recover, one-call viem', middleware.recoverViaLoader, 'recoverTypedDataAddress: + dynamic import per call (tsx hooks)', costToRecover.recoverViaLoader))
+  table.push(
+    row(
+      '  1b recover, one-call viem',
+      middleware.recoverViaLoader,
+      'recoverTypedDataAddress: + dynamic import per call (tsx hooks)',
+      costToRecover.recoverViaLoader,
+    ),
+  )
   table.push(row('2 unpaid', unpaid, 'same route, no middleware (app.request)', costToRecover.unpaid))
-  table.push(row('  2b unpaid, body read', middleware.unpaidBody, 'same, handler reads the body: the floor under rows 3–5', costToRecover.unpaidBody))
+  table.push(
+    row(
+      '  2b unpaid, body read',
+      middleware.unpaidBody,
+      'same, handler reads the body: the floor under rows 3–5',
+      costToRecover.unpaidBody,
+    ),
+  )
   table.push(row('3 paid_new_voucher', paidNewVoucher, 'paid request alone, new voucher (its 402 is row 5)', costToRecover.paidNewVoucher))
   table.push(row('4 paid_in_bucket', paidInBucket, 'paid request alone, accepted bucket (its 402 is row 5)', costToRecover.paidInBucket))
   table.push(row('5 challenge', challenge, 'unpaid request to the paid route → 402', costToRecover.challenge))
   const share = challengeShare(middleware)
-  table.push(['  5b challenge, middleware share', formatRate(1e6 / share), `${share.toFixed(1)} µs`, `${(share / recover.microseconds).toFixed(3)}×`, 'row 5 minus row 2b (median of round-by-round differences): what issuing the challenge adds'])
+  table.push([
+    '  5b challenge, middleware share',
+    formatRate(1e6 / share),
+    `${share.toFixed(1)} µs`,
+    `${(share / recover.microseconds).toFixed(3)}×`,
+    'row 5 minus row 2b (median of round-by-round differences): what issuing the challenge adds',
+  ])
   const withChallenge = (rate: Rate) => 1 / (1 / rate.perSecond + 1 / challenge.perSecond)
-  table.push(['  3+5 new voucher incl. 402', formatRate(withChallenge(paidNewVoucher)), `${(1e6 / withChallenge(paidNewVoucher)).toFixed(1)} µs`, `${(recover.perSecond / withChallenge(paidNewVoucher)).toFixed(3)}×`, 'challenge + paid request, derived'])
-  table.push(['  4+5 in bucket incl. 402', formatRate(withChallenge(paidInBucket)), `${(1e6 / withChallenge(paidInBucket)).toFixed(1)} µs`, `${(recover.perSecond / withChallenge(paidInBucket)).toFixed(3)}×`, 'challenge + paid request, derived'])
+  table.push([
+    '  3+5 new voucher incl. 402',
+    formatRate(withChallenge(paidNewVoucher)),
+    `${(1e6 / withChallenge(paidNewVoucher)).toFixed(1)} µs`,
+    `${(recover.perSecond / withChallenge(paidNewVoucher)).toFixed(3)}×`,
+    'challenge + paid request, derived',
+  ])
+  table.push([
+    '  4+5 in bucket incl. 402',
+    formatRate(withChallenge(paidInBucket)),
+    `${(1e6 / withChallenge(paidInBucket)).toFixed(1)} µs`,
+    `${(recover.perSecond / withChallenge(paidInBucket)).toFixed(3)}×`,
+    'challenge + paid request, derived',
+  ])
 }
 for (const row of storeRows) {
   table.push([
@@ -194,10 +274,19 @@ for (const row of storeRows) {
     row.pairsPerSecond === undefined ? (row.unavailable ?? 'n/a') : formatRate(row.pairsPerSecond),
     row.pairsPerSecond === undefined ? '' : `${(1e6 / row.pairsPerSecond).toFixed(1)} µs`,
     '',
-    row.pairsPerSecond === undefined ? '' : `reserve+commit pairs, ${row.concurrency} in flight [rounds ${formatRate(row.min!)}–${formatRate(row.max!)}/s]`,
+    row.pairsPerSecond === undefined
+      ? ''
+      : `reserve+commit pairs, ${row.concurrency} in flight [rounds ${formatRate(row.min!)}–${formatRate(row.max!)}/s]`,
   ])
 }
-if (memory) table.push(['7 memory per channel', '', `${Math.round(memory.bytesPerChannel).toLocaleString('en-US')} B`, '', `memory store, heap delta / ${memory.count.toLocaleString('en-US')} open channels`])
+if (memory)
+  table.push([
+    '7 memory per channel',
+    '',
+    `${Math.round(memory.bytesPerChannel).toLocaleString('en-US')} B`,
+    '',
+    `memory store, heap delta / ${memory.count.toLocaleString('en-US')} open channels`,
+  ])
 if (e2e) {
   table.push([
     '8 e2e paid completions',
@@ -232,7 +321,11 @@ if (e2e) {
 }
 
 const widths = table[0]!.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)))
-const render = (cells: string[]) => cells.map((cell, column) => (column === 1 || column === 2 || column === 3 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd()
+const render = (cells: string[]) =>
+  cells
+    .map((cell, column) => (column === 1 || column === 2 || column === 3 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+    .join('  ')
+    .trimEnd()
 console.log('')
 console.log(`Machine: ${machine.cores} × ${machine.cpu}; Node ${machine.node}; ${machine.platform}`)
 console.log(render(table[0]!))
@@ -249,7 +342,9 @@ const finishedAt = new Date()
 const loadAtEnd = loadAverage()
 if (foreignCores !== undefined) {
   const busy = foreignCores > 0.25
-  console.log(`\n${busy ? 'Warning: ' : ''}other processes kept ${foreignCores.toFixed(2)} of ${machine.cores} cores busy during rows 1–5${busy ? ': figures are low and noisy, ratios less so (rows alternate)' : ''}.`)
+  console.log(
+    `\n${busy ? 'Warning: ' : ''}other processes kept ${foreignCores.toFixed(2)} of ${machine.cores} cores busy during rows 1–5${busy ? ': figures are low and noisy, ratios less so (rows alternate)' : ''}.`,
+  )
 }
 
 console.log(`\nTotal ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; results in bench-results.json`)

@@ -8,7 +8,12 @@ export type MemoryResult = { count: number; bytesPerChannel: number; heapDeltaBy
 
 export function benchMemory(count = 100_000): Promise<MemoryResult> {
   const file = fileURLToPath(new URL('memory-child.ts', import.meta.url))
-  const child = track(spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file, String(count)], { cwd: fileURLToPath(new URL('../../', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] }))
+  const child = track(
+    spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file, String(count)], {
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

@@ -103,7 +103,8 @@ async function run(store: SessionStore, channelIds: Hex[], concurrency: number, 
 export async function benchStore(subject: StoreUnderTest, options: StoreBenchOptions = {}): Promise<StoreRow[]> {
   const channelCounts = options.channelCounts ?? [1, 1_000]
   const concurrency = options.concurrency ?? 16
-  if (subject.open === undefined) return channelCounts.map((channels) => ({ store: subject.name, channels, concurrency, unavailable: subject.unavailable ?? 'n/a' }))
+  if (subject.open === undefined)
+    return channelCounts.map((channels) => ({ store: subject.name, channels, concurrency, unavailable: subject.unavailable ?? 'n/a' }))
   const { store, close } = await subject.open()
   try {
     const rows: StoreRow[] = []
@@ -117,11 +118,20 @@ export async function benchStore(subject: StoreUnderTest, options: StoreBenchOpt
       }
       await run(store, channelIds, concurrency, options.warmupMs ?? 500)
       const rates: number[] = []
-      for (let round = 0; round < (options.rounds ?? 3); round++) rates.push(await run(store, channelIds, concurrency, options.roundMs ?? 1_500))
+      for (let round = 0; round < (options.rounds ?? 3); round++)
+        rates.push(await run(store, channelIds, concurrency, options.roundMs ?? 1_500))
       // Every pair charged exactly `amount` and released its hold.
       const sample = await store.getChannel(channelIds[0]!)
-      if (sample === undefined || Object.keys(sample.reservations).length !== 0 || sample.spent % amount !== 0n) throw new Error(`${subject.name}: inconsistent channel after the run`)
-      rows.push({ store: subject.name, channels, concurrency, pairsPerSecond: median(rates), min: Math.min(...rates), max: Math.max(...rates) })
+      if (sample === undefined || Object.keys(sample.reservations).length !== 0 || sample.spent % amount !== 0n)
+        throw new Error(`${subject.name}: inconsistent channel after the run`)
+      rows.push({
+        store: subject.name,
+        channels,
+        concurrency,
+        pairsPerSecond: median(rates),
+        min: Math.min(...rates),
+        max: Math.max(...rates),
+      })
     }
     return rows
   } finally {
@@ -140,12 +150,20 @@ type Closable = { close?: () => unknown; end?: () => unknown; dispose?: () => un
 type AdapterFactory = (options: Record<string, unknown>) => unknown
 
 /** Loads src/store/postgres.ts when it exists; its factories by name. */
-export async function loadPostgresAdapters(): Promise<{ pglite?: AdapterFactory | undefined; postgres?: AdapterFactory | undefined; missing?: string }> {
+export async function loadPostgresAdapters(): Promise<{
+  pglite?: AdapterFactory | undefined
+  postgres?: AdapterFactory | undefined
+  missing?: string
+}> {
   if (!existsSync(postgresModule)) return { missing: 'src/store/postgres.ts not present' }
   // A computed specifier: the module may not exist when this file is typechecked.
   const module = (await import(postgresModule)) as Record<string, unknown>
-  const pick = (...names: string[]) => names.map((name) => module[name]).find((value): value is AdapterFactory => typeof value === 'function')
-  return { pglite: pick('pgliteStore', 'pgLiteStore', 'createPgliteStore'), postgres: pick('postgresStore', 'pgStore', 'createPostgresStore') }
+  const pick = (...names: string[]) =>
+    names.map((name) => module[name]).find((value): value is AdapterFactory => typeof value === 'function')
+  return {
+    pglite: pick('pgliteStore', 'pgLiteStore', 'createPgliteStore'),
+    postgres: pick('postgresStore', 'pgStore', 'createPostgresStore'),
+  }
 }
 
 /**
@@ -156,7 +174,9 @@ export async function loadPostgresAdapters(): Promise<{ pglite?: AdapterFactory 
 export async function openAdapter(factory: AdapterFactory, options: Record<string, unknown>) {
   const made = (await factory(options)) as (SessionStore & Closable) | ({ store: SessionStore } & Closable)
   const store = ('store' in made ? made.store : made) as SessionStore & Closable
-  const closer = [made, store].find((candidate) => typeof candidate.close === 'function' || typeof candidate.end === 'function' || typeof candidate.dispose === 'function')
+  const closer = [made, store].find(
+    (candidate) => typeof candidate.close === 'function' || typeof candidate.end === 'function' || typeof candidate.dispose === 'function',
+  )
   return {
     store,
     close: async () => {

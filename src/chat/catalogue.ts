@@ -10,7 +10,9 @@ export type ModelPrice = {
 }
 
 /** The offline default: the built-in local backend's model, at 10 and 20 base units (0.00001 and 0.00002 tokens) per input and output token. */
-export const defaultCatalogue: readonly ModelPrice[] = [{ id: 'local-echo', inputTokenPrice: 10n, outputTokenPrice: 20n, maxOutputTokens: 256 }]
+export const defaultCatalogue: readonly ModelPrice[] = [
+  { id: 'local-echo', inputTokenPrice: 10n, outputTokenPrice: 20n, maxOutputTokens: 256 },
+]
 
 const price = z.union([z.string().regex(/^\d+$/), z.int().min(0)]).transform((value) => BigInt(value))
 const catalogueSchema = z

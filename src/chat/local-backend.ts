@@ -1,8 +1,8 @@
+import { hash32 } from '../protocol/hash.js'
 import { countTokens, estimatePromptTokens } from './tokens.js'
 import type { ChatCompletion, ChatCompletionRequest } from './types.js'
 import { messageText } from './types.js'
 import { type ChatBackend, UpstreamError } from './upstream.js'
-import { hash32 } from '../protocol/hash.js'
 
 export type LocalBackendOptions = {
   /** Clock for `created` (ms). Default `Date.now`. */
@@ -59,9 +59,38 @@ function strictestLimit(request: ChatCompletionRequest): number | undefined {
 }
 
 const vocabulary = [
-  'offline', 'reply', 'local', 'backend', 'session', 'voucher', 'channel', 'payment', 'token', 'usage', 'quote',
-  'gateway', 'request', 'answer', 'simple', 'steady', 'quiet', 'clear', 'small', 'bright', 'calm', 'green', 'river',
-  'stone', 'light', 'paper', 'window', 'garden', 'morning', 'signal', 'bridge', 'harbor',
+  'offline',
+  'reply',
+  'local',
+  'backend',
+  'session',
+  'voucher',
+  'channel',
+  'payment',
+  'token',
+  'usage',
+  'quote',
+  'gateway',
+  'request',
+  'answer',
+  'simple',
+  'steady',
+  'quiet',
+  'clear',
+  'small',
+  'bright',
+  'calm',
+  'green',
+  'river',
+  'stone',
+  'light',
+  'paper',
+  'window',
+  'garden',
+  'morning',
+  'signal',
+  'bridge',
+  'harbor',
 ] as const
 
 /** 6 to 21 words chosen by a small PRNG seeded with the message hash. */
@@ -84,7 +113,6 @@ function fitToLimit(words: string[], limit: number | undefined): { content: stri
   while (count < words.length && countTokens(sentence(count + 1)) <= limit) count += 1
   return { content: sentence(count), truncated: true }
 }
-
 
 function xorshift32(seed: number): () => number {
   let state = seed || 0x9e3779b9 // xorshift never leaves zero

@@ -4,7 +4,7 @@ import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import type { Pricing, Quote } from '../session/pricing.js'
 import type { ModelPrice } from './catalogue.js'
 import { estimatePromptTokens } from './tokens.js'
-import { type ChatCompletionRequest, chatCompletionRequestSchema, type ChatUsage, completionTokenLimit } from './types.js'
+import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
 /** A priced chat request: what the handler sends upstream and what it may cost. */
 export type ChatQuote = { request: ChatCompletionRequest; model: ModelPrice; quote: Quote }
@@ -60,11 +60,18 @@ export function chatPricing(catalogue: readonly ModelPrice[]) {
     }
     const request = parsed.data
     const model = models.get(request.model)
-    if (model === undefined) throw new ProblemError('model_not_found', modelNotFound, `The model ${JSON.stringify(request.model.slice(0, 64))} does not exist; GET /v1/models lists the models.`)
-    if (request.stream === true) throw new PaymentError('mpp_streaming_unavailable', 'Streaming is not available on this route yet; send "stream": false.')
+    if (model === undefined)
+      throw new ProblemError(
+        'model_not_found',
+        modelNotFound,
+        `The model ${JSON.stringify(request.model.slice(0, 64))} does not exist; GET /v1/models lists the models.`,
+      )
+    if (request.stream === true)
+      throw new PaymentError('mpp_streaming_unavailable', 'Streaming is not available on this route yet; send "stream": false.')
     if (request.n !== undefined && request.n !== 1) throw invalid('Only n = 1 is supported.')
     const limit = completionTokenLimit(request) ?? model.maxOutputTokens
-    if (limit < 1 || limit > model.maxOutputTokens) throw invalid(`The completion token limit must be between 1 and ${model.maxOutputTokens} for ${model.id}.`)
+    if (limit < 1 || limit > model.maxOutputTokens)
+      throw invalid(`The completion token limit must be between 1 and ${model.maxOutputTokens} for ${model.id}.`)
     const total = BigInt(estimatePromptTokens(request)) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
     if (total <= 0n) throw invalid('No positive quote can be derived for this request.')
     return { request, model, quote: { total, unitPrice: model.outputTokenPrice, unitType: 'llm_token', terms: terms(model) } }
@@ -82,7 +89,8 @@ export function chatPricing(catalogue: readonly ModelPrice[]) {
 
   const pricing: Pricing = {
     async quote(context) {
-      if (context.req.method === 'HEAD') return { total: 0n, unitPrice: headline.outputTokenPrice, unitType: 'llm_token', terms: terms(headline) }
+      if (context.req.method === 'HEAD')
+        return { total: 0n, unitPrice: headline.outputTokenPrice, unitType: 'llm_token', terms: terms(headline) }
       return (await chatQuote(context)).quote
     },
     cost(context) {

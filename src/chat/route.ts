@@ -10,7 +10,12 @@ import type { ChatBackend } from './upstream.js'
  * cost and attaches the receipt, or releases on any failure. `GET` (so `HEAD`)
  * on the completions path exists only for voucher top-ups.
  */
-export function chatRoutes(options: { backend: ChatBackend; catalogue: readonly ModelPrice[]; chat: ReturnType<typeof chatPricing>; paid: MiddlewareHandler }) {
+export function chatRoutes(options: {
+  backend: ChatBackend
+  catalogue: readonly ModelPrice[]
+  chat: ReturnType<typeof chatPricing>
+  paid: MiddlewareHandler
+}) {
   const { backend, catalogue, chat, paid } = options
   const app = new Hono()
 
@@ -33,6 +38,8 @@ export function chatRoutes(options: { backend: ChatBackend; catalogue: readonly 
     chat.reportUsage(c, model, completion.usage)
     return c.json(completion)
   })
-  app.get('/v1/mpp/chat/completions', paid, (c) => c.json({ error: { message: 'Use POST for completions.', type: 'invalid_request_error' } }, 405))
+  app.get('/v1/mpp/chat/completions', paid, (c) =>
+    c.json({ error: { message: 'Use POST for completions.', type: 'invalid_request_error' } }, 405),
+  )
   return app
 }

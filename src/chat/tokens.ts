@@ -55,9 +55,28 @@ const replyPriming = 3
  * prompt and bill them as prompt tokens.
  */
 const nonPromptFields = new Set([
-  'model', 'messages', 'max_tokens', 'max_completion_tokens', 'stream', 'stream_options', 'temperature', 'top_p',
-  'stop', 'user', 'n', 'seed', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'logprobs', 'top_logprobs',
-  'metadata', 'store', 'parallel_tool_calls', 'service_tier', 'reasoning_effort',
+  'model',
+  'messages',
+  'max_tokens',
+  'max_completion_tokens',
+  'stream',
+  'stream_options',
+  'temperature',
+  'top_p',
+  'stop',
+  'user',
+  'n',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'metadata',
+  'store',
+  'parallel_tool_calls',
+  'service_tier',
+  'reasoning_effort',
 ])
 
 const messageFields = new Set(['role', 'content', 'name'])

@@ -68,7 +68,9 @@ export class UpstreamError extends ProblemError {
   /** The caller's signal fired: the paying client went away before the upstream answered. */
   static aborted(): UpstreamError {
     return new UpstreamError({
-      code: 'upstream_aborted', status: 499, retryable: true,
+      code: 'upstream_aborted',
+      status: 499,
+      retryable: true,
       detail: 'The request was cancelled before the upstream answered. Nothing was charged.',
     })
   }
@@ -84,7 +86,10 @@ export function upstreamErrorSpec(error: Pick<UpstreamErrorFields, 'code' | 'sta
       return { ...row, type: 'upstream-timeout', title: 'Upstream Timeout', errorType: 'timeout_error' }
     case 'upstream_rate_limited':
       return {
-        ...row, type: 'upstream-rate-limited', title: 'Upstream Rate Limited', errorType: 'rate_limit_error',
+        ...row,
+        type: 'upstream-rate-limited',
+        title: 'Upstream Rate Limited',
+        errorType: 'rate_limit_error',
         retryAfter: error.retryAfter ?? 1,
       }
     case 'upstream_invalid_response':
@@ -163,14 +168,19 @@ export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
 
 function unavailableError(cause: unknown): UpstreamError {
   return new UpstreamError({
-    code: 'upstream_unavailable', status: 502, retryable: true, cause,
+    code: 'upstream_unavailable',
+    status: 502,
+    retryable: true,
+    cause,
     detail: 'The upstream inference service could not be reached. Nothing was charged; retry with backoff.',
   })
 }
 
 function timeoutError(timeoutMs: number): UpstreamError {
   return new UpstreamError({
-    code: 'upstream_timeout', status: 504, retryable: true,
+    code: 'upstream_timeout',
+    status: 504,
+    retryable: true,
     detail: `The upstream inference service did not answer within ${timeoutMs / 1000} s. Nothing was charged; retry, or ask for fewer tokens.`,
   })
 }
@@ -179,7 +189,11 @@ function statusError(upstreamStatus: number, retryAfterHeader: string | null, bo
   if (upstreamStatus === 429) {
     const retryAfter = parseRetryAfter(retryAfterHeader) ?? 1
     return new UpstreamError({
-      code: 'upstream_rate_limited', status: 429, retryable: true, retryAfter, upstreamStatus,
+      code: 'upstream_rate_limited',
+      status: 429,
+      retryable: true,
+      retryAfter,
+      upstreamStatus,
       detail: `The upstream inference service is rate limiting requests. Nothing was charged; retry after ${retryAfter} s.`,
     })
   }
@@ -188,19 +202,30 @@ function statusError(upstreamStatus: number, retryAfterHeader: string | null, bo
   const hint = upstreamCode === undefined ? '' : ` (upstream code ${upstreamCode})`
   if (upstreamStatus >= 500) {
     return new UpstreamError({
-      code, status: 502, retryable: true, upstreamStatus, upstreamCode,
+      code,
+      status: 502,
+      retryable: true,
+      upstreamStatus,
+      upstreamCode,
       detail: `The upstream inference service failed with HTTP ${upstreamStatus}${hint}. Nothing was charged; retry with backoff.`,
     })
   }
   if (upstreamStatus >= 400) {
     return new UpstreamError({
-      code, status: upstreamStatus, retryable: false, upstreamStatus, upstreamCode,
+      code,
+      status: upstreamStatus,
+      retryable: false,
+      upstreamStatus,
+      upstreamCode,
       detail: `The upstream inference service rejected the request with HTTP ${upstreamStatus}${hint}. Nothing was charged; check the model, messages and parameters.`,
     })
   }
   // 1xx/3xx: a misconfigured base URL, not something a retry of the same request fixes.
   return new UpstreamError({
-    code, status: 502, retryable: false, upstreamStatus,
+    code,
+    status: 502,
+    retryable: false,
+    upstreamStatus,
     detail: `The upstream inference service answered with unexpected HTTP ${upstreamStatus}. Nothing was charged; the operator must check its configuration.`,
   })
 }
@@ -247,7 +272,9 @@ function parseCompletion(text: string): ChatCompletion {
   const result = chatCompletionSchema.safeParse(json)
   if (!result.success) {
     throw new UpstreamError({
-      code: 'upstream_invalid_response', status: 502, retryable: true,
+      code: 'upstream_invalid_response',
+      status: 502,
+      retryable: true,
       detail: 'The upstream inference service answered without a valid completion and token usage. Nothing was charged; retry.',
     })
   }

@@ -65,7 +65,13 @@ const maxRounds = 4
 export function sessionClient(options: SessionClientOptions) {
   const { account } = options
   const payer = account.address.toLowerCase() as Address
-  const wallet = createWalletClient({ account, chain: options.chain, transport: options.transport, pollingInterval: 50, cacheTime: 0 }).extend(publicActions)
+  const wallet = createWalletClient({
+    account,
+    chain: options.chain,
+    transport: options.transport,
+    pollingInterval: 50,
+    cacheTime: 0,
+  }).extend(publicActions)
   const fetcher = options.fetch ?? globalThis.fetch
   const gas = options.gas ?? 500_000n
   const channels = new Map<string, ClientChannel>()
@@ -105,7 +111,14 @@ export function sessionClient(options: SessionClientOptions) {
     const fees = options.fees ?? {}
     if (options.transactionType === 'eip1559') {
       if (approve) {
-        const hash = await wallet.writeContract({ address: approve.token, abi: tip20Abi, functionName: 'approve', args: [to, approve.amount], gas, ...fees })
+        const hash = await wallet.writeContract({
+          address: approve.token,
+          abi: tip20Abi,
+          functionName: 'approve',
+          args: [to, approve.amount],
+          gas,
+          ...fees,
+        })
         const receipt = await wallet.waitForTransactionReceipt({ hash })
         if (receipt.status !== 'success') throw new Error('approve transaction reverted')
       }
@@ -114,7 +127,10 @@ export function sessionClient(options: SessionClientOptions) {
     }
     const nonce = await wallet.getTransactionCount({ address: payer, blockTag: 'pending' })
     const calls = approve
-      ? [{ to: approve.token, data: encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [to, approve.amount] }) }, { to, data }]
+      ? [
+          { to: approve.token, data: encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [to, approve.amount] }) },
+          { to, data },
+        ]
       : [{ to, data }]
     // The generic Chain type does not know Tempo's `calls`; the Tempo chain serializer does.
     return wallet.signTransaction({ calls, gas, nonce, ...fees } as unknown as Parameters<typeof wallet.signTransaction>[0])
@@ -127,7 +143,12 @@ export function sessionClient(options: SessionClientOptions) {
       channel.signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: target })
       channel.signedCumulative = target
     }
-    return { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature: channel.signature }
+    return {
+      action: 'voucher',
+      channelId: channel.channelId,
+      cumulativeAmount: channel.signedCumulative.toString(),
+      signature: channel.signature,
+    }
   }
 
   async function openPayload(challenge: Challenge): Promise<JsonObject> {
@@ -138,7 +159,15 @@ export function sessionClient(options: SessionClientOptions) {
     const authorizedSigner = '0x0000000000000000000000000000000000000000'
     const channelId = keccak256(
       encodeAbiParameters(
-        [{ type: 'address' }, { type: 'address' }, { type: 'address' }, { type: 'bytes32' }, { type: 'address' }, { type: 'address' }, { type: 'uint256' }],
+        [
+          { type: 'address' },
+          { type: 'address' },
+          { type: 'address' },
+          { type: 'bytes32' },
+          { type: 'address' },
+          { type: 'address' },
+          { type: 'uint256' },
+        ],
         [payer, t.payee, t.token, salt, authorizedSigner, t.escrow, BigInt(t.chainId)],
       ),
     )
@@ -160,13 +189,26 @@ export function sessionClient(options: SessionClientOptions) {
     }
     channel.signature = await signVoucher(account, channel, { channelId, cumulativeAmount })
     channels.set(t.key, channel)
-    return { action: 'open', type: 'transaction', channelId, transaction, cumulativeAmount: cumulativeAmount.toString(), signature: channel.signature }
+    return {
+      action: 'open',
+      type: 'transaction',
+      channelId,
+      transaction,
+      cumulativeAmount: cumulativeAmount.toString(),
+      signature: channel.signature,
+    }
   }
 
   async function topUpPayload(channel: ClientChannel, additionalDeposit: bigint): Promise<JsonObject> {
     const data = encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channel.channelId, additionalDeposit] })
     const transaction = await signTransaction(channel.escrow, data, { token: channel.token, amount: additionalDeposit })
-    return { action: 'topUp', type: 'transaction', channelId: channel.channelId, transaction, additionalDeposit: additionalDeposit.toString() }
+    return {
+      action: 'topUp',
+      type: 'transaction',
+      channelId: channel.channelId,
+      transaction,
+      additionalDeposit: additionalDeposit.toString(),
+    }
   }
 
   function remember(response: Response) {
@@ -179,7 +221,11 @@ export function sessionClient(options: SessionClientOptions) {
 
   /** Sends a credential for `payload` answering `challenge`; returns the response. */
   async function pay(url: string, init: RequestInit, challenge: Challenge, payload: JsonObject) {
-    const response = await send(url, init, Credential.format({ challenge, payload, source: `did:pkh:eip155:${terms(challenge).chainId}:${payer}` }))
+    const response = await send(
+      url,
+      init,
+      Credential.format({ challenge, payload, source: `did:pkh:eip155:${terms(challenge).chainId}:${payer}` }),
+    )
     remember(response)
     return response
   }
@@ -213,7 +259,10 @@ export function sessionClient(options: SessionClientOptions) {
       for (let round = 0; round < maxRounds && response.status === 402; round++) {
         const challenge = sessionChallenge(response)
         if (challenge === undefined) return response
-        const problem = (await response.clone().json().catch(() => ({}))) as Record<string, unknown>
+        const problem = (await response
+          .clone()
+          .json()
+          .catch(() => ({}))) as Record<string, unknown>
         const t = terms(challenge)
         const channel = channels.get(t.key)
         if (channel === undefined) {
@@ -246,7 +295,12 @@ export function sessionClient(options: SessionClientOptions) {
       if (channel === undefined) throw new Error('no open channel for this payee')
       if (channel.spent > channel.signedCumulative) throw new Error('the server reports more spent than this client authorized')
       const signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: channel.spent })
-      const response = await pay(url, init, challenge, { action: 'close', channelId: channel.channelId, cumulativeAmount: channel.spent.toString(), signature })
+      const response = await pay(url, init, challenge, {
+        action: 'close',
+        channelId: channel.channelId,
+        cumulativeAmount: channel.spent.toString(),
+        signature,
+      })
       if (response.status !== 200) throw new Error(`close refused: ${response.status} ${await response.text()}`)
       channels.delete(t.key)
       return Receipt.parse(response.headers.get('Payment-Receipt')!)

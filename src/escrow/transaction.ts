@@ -10,9 +10,9 @@
 // signature.
 import {
   type Address,
-  type Hex,
   decodeFunctionData,
   encodeAbiParameters,
+  type Hex,
   keccak256,
   numberToHex,
   parseTransaction,
@@ -166,7 +166,13 @@ async function recoverSigner(payload: Hex, r: bigint, s: bigint, yParity: number
 }
 
 /** Applies the call rules to the decoded calls. */
-async function interpret(calls: readonly Call[], sender: Address, escrow: Address, chainId: number, options: DecodeOptions): Promise<EscrowCall> {
+async function interpret(
+  calls: readonly Call[],
+  sender: Address,
+  escrow: Address,
+  chainId: number,
+  options: DecodeOptions,
+): Promise<EscrowCall> {
   const escrowCalls = calls.filter((call) => call.to === escrow)
   if (escrowCalls.length === 0) reject(`The transaction does not call the escrow ${escrow}.`)
   if (escrowCalls.length > 1) reject('The transaction must call the escrow exactly once.')
@@ -185,9 +191,13 @@ async function interpret(calls: readonly Call[], sender: Address, escrow: Addres
     const channelId = lower(channelIdArg)
     if (others.length > 0) {
       // The token is the channel's, known only on chain.
-      if (!options.channelToken) reject('A topUp transaction must contain only the escrow topUp call; approve the escrow in a separate transaction.')
+      if (!options.channelToken)
+        reject('A topUp transaction must contain only the escrow topUp call; approve the escrow in a separate transaction.')
       const token = await options.channelToken(channelId)
-      if (token === undefined) throw new PaymentError('mpp_channel_not_found', 'The channel to top up does not exist on the escrow.', { extensions: { channelId } })
+      if (token === undefined)
+        throw new PaymentError('mpp_channel_not_found', 'The channel to top up does not exist on the escrow.', {
+          extensions: { channelId },
+        })
       checkApprove(calls, others, lower(token), escrow, 'topUp')
     }
     return { kind: 'topUp', sender, channelId, additionalDeposit }

@@ -10,30 +10,30 @@
 // retry after a timeout finds the first attempt's receipt instead of failing.
 import {
   type Address,
-  type Chain,
-  type Hex,
-  type LocalAccount,
-  type PublicClient,
-  type TransactionReceipt,
-  type Transport,
   BaseError,
+  type Chain,
   ContractFunctionRevertedError,
-  HttpRequestError,
-  InternalRpcError,
-  LimitExceededRpcError,
-  MethodNotFoundRpcError,
-  MethodNotSupportedRpcError,
-  ResourceUnavailableRpcError,
-  SocketClosedError,
-  TimeoutError,
-  TransactionReceiptNotFoundError,
-  WebSocketRequestError,
   createPublicClient,
   createWalletClient,
   encodeFunctionData,
+  type Hex,
+  HttpRequestError,
   http,
+  InternalRpcError,
   keccak256,
+  LimitExceededRpcError,
+  type LocalAccount,
+  MethodNotFoundRpcError,
+  MethodNotSupportedRpcError,
   maxUint128,
+  type PublicClient,
+  ResourceUnavailableRpcError,
+  SocketClosedError,
+  TimeoutError,
+  type TransactionReceipt,
+  TransactionReceiptNotFoundError,
+  type Transport,
+  WebSocketRequestError,
 } from 'viem'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import type { ErrorCode } from '../errors/codes.js'
@@ -145,7 +145,9 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     }
     const receipt = await waitForReceipt(txHash)
     if (receipt.status !== 'success') {
-      throw new PaymentError(failCode, `The ${what} transaction reverted on chain (block ${receipt.blockNumber}).`, { extensions: { txHash } })
+      throw new PaymentError(failCode, `The ${what} transaction reverted on chain (block ${receipt.blockNumber}).`, {
+        extensions: { txHash },
+      })
     }
     return { txHash }
   }
@@ -158,9 +160,17 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     return run
   }
 
-  async function submit(functionName: 'settle' | 'close', channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }> {
+  async function submit(
+    functionName: 'settle' | 'close',
+    channelId: Hex,
+    cumulativeAmount: bigint,
+    signature: Hex,
+  ): Promise<{ txHash: Hex }> {
     if (!payee || !wallet) {
-      throw new PaymentError('mpp_session_close_unavailable', `This server has no payee key configured to ${functionName} channels on chain.`)
+      throw new PaymentError(
+        'mpp_session_close_unavailable',
+        `This server has no payee key configured to ${functionName} channels on chain.`,
+      )
     }
     if (!isBytes32(channelId) || !isHexBytes(signature) || cumulativeAmount < 0n || cumulativeAmount > maxUint128) {
       throw new PaymentError('mpp_session_close_failed', `The ${functionName} voucher is malformed (channel id, amount or signature).`)
@@ -199,9 +209,10 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
   async function getChannel(channelId: Hex): Promise<OnChainChannel | undefined> {
     // A string that is not a bytes32 names no channel.
     if (!isBytes32(channelId)) return undefined
-    let ch
+    const read = () => within(client.readContract({ address, abi: escrowAbi, functionName: 'getChannel', args: [channelId] }))
+    let ch: Awaited<ReturnType<typeof read>>
     try {
-      ch = await within(client.readContract({ address, abi: escrowAbi, functionName: 'getChannel', args: [channelId] }))
+      ch = await read()
     } catch (err) {
       throw unavailable('Could not read the channel from the escrow contract.', err)
     }
@@ -227,7 +238,11 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
 
     decodeTransaction(serialized: Hex): Promise<EscrowCall> {
       // A topUp may approve the channel's token in the same 0x76 transaction; only then is the channel read.
-      return decodeEscrowTransaction(serialized, { escrow: address, chainId: chain.id }, { channelToken: async (id) => (await getChannel(id))?.token })
+      return decodeEscrowTransaction(
+        serialized,
+        { escrow: address, chainId: chain.id },
+        { channelToken: async (id) => (await getChannel(id))?.token },
+      )
     },
 
     broadcast(serialized: Hex) {
@@ -300,7 +315,9 @@ function revertDetail(functionName: string, revert: ContractFunctionRevertedErro
 /** The node's reason for refusing a transaction, short and without long hex (never the transaction itself). */
 function nodeReason(err: unknown): string {
   const text = err instanceof BaseError ? err.details || err.shortMessage : String(err)
-  const cleaned = text.replace(/0x[0-9a-fA-F]{67,}/g, '0x…').replace(/\s+/g, ' ').trim()
+  const cleaned = text
+    .replace(/0x[0-9a-fA-F]{67,}/g, '0x…')
+    .replace(/\s+/g, ' ')
+    .trim()
   return (cleaned.length > 160 ? `${cleaned.slice(0, 157)}...` : cleaned) || 'no reason given'
 }
-

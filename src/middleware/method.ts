@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
-import type { Credential } from '../protocol/credential.js'
 import type { JsonObject } from '../protocol/challenge.js'
+import type { Credential } from '../protocol/credential.js'
 import type { Receipt } from '../protocol/receipt.js'
 
 /** Safe-to-log facts about a payment: ids and amounts, never credentials or content. */

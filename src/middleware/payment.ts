@@ -5,17 +5,17 @@ import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import { errorResponse as renderProblem } from '../errors/problem.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
 import { base64url } from '../protocol/base64url.js'
-import { randomBytes } from '../protocol/random.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
 import { Challenge, computeChallengeId } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
+import { randomBytes } from '../protocol/random.js'
 import { Receipt } from '../protocol/receipt.js'
 import { timingSafeEqual } from '../protocol/timing-safe-equal.js'
 import { WireError } from '../protocol/wire-error.js'
-import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './logger.js'
-import type { Authorization, PaymentLogFields, PaymentMethod } from './method.js'
 import { memoryStore } from '../store/memory.js'
 import type { SessionStore } from '../store/port.js'
+import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './logger.js'
+import type { Authorization, PaymentLogFields, PaymentMethod } from './method.js'
 import { resolveRequestId } from './request-id.js'
 
 export type SecretKey = string | Uint8Array
@@ -109,7 +109,10 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
   if (!Number.isInteger(challengeTtl) || challengeTtl <= 0) throw new Error('payment(): challengeTtl must be a positive integer')
 
   // Every unpaid request is answered with this error: made once, not per request (capturing a stack is not free).
-  const paymentRequired = new PaymentError('payment_required', 'Payment is required. Pay the challenge in WWW-Authenticate and retry the identical request.')
+  const paymentRequired = new PaymentError(
+    'payment_required',
+    'Payment is required. Pay the challenge in WWW-Authenticate and retry the identical request.',
+  )
 
   // The route a challenge pays for; bound through `opaque`.
   const routeOf = (c: Context) => `${c.req.method} ${c.req.path}`
@@ -148,7 +151,12 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
 
   // Everything method-independent about a credential, in the order of
   // `shared/design/flow.md`; the method then judges the payload.
-  async function authorize(c: Context, header: string, body: Uint8Array, presented: { credential?: Credential }): Promise<Authorization<TPayment>> {
+  async function authorize(
+    c: Context,
+    header: string,
+    body: Uint8Array,
+    presented: { credential?: Credential },
+  ): Promise<Authorization<TPayment>> {
     const credential = parseCredential(header)
     presented.credential = credential
     const { challenge } = credential
@@ -166,7 +174,10 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     }
     const digestMatches = challenge.digest === undefined ? body.length === 0 : verifyBodyDigest(challenge.digest, body)
     if (!digestMatches) {
-      throw new PaymentError('mpp_body_digest_mismatch', 'The request body does not match the digest bound into the challenge. Retry with the identical body.')
+      throw new PaymentError(
+        'mpp_body_digest_mismatch',
+        'The request body does not match the digest bound into the challenge. Retry with the identical body.',
+      )
     }
     const expiresAt = Date.parse(challenge.expires)
     const consumeChallenge = async () => {
@@ -193,7 +204,8 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
         challenge = await issueChallenge(c, body, credential)
       } catch (challengeError) {
         // A request that cannot be priced is answered with why (e.g. mpp_request_quote_invalid), not a challenge.
-        const reason = challengeError instanceof ProblemError && !challengeError.spec.challenge ? challengeError : PaymentError.internal(challengeError)
+        const reason =
+          challengeError instanceof ProblemError && !challengeError.spec.challenge ? challengeError : PaymentError.internal(challengeError)
         return errorResponse(c, requestId, reason, body, credential)
       }
     }
@@ -286,7 +298,13 @@ export function payment<TPayment>(options: PaymentOptions<TPayment>) {
     } catch (error) {
       // The content is withheld: nothing may be delivered that was not charged.
       await release(authorization)
-      return fail(error instanceof ProblemError ? error : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', { cause: error }))
+      return fail(
+        error instanceof ProblemError
+          ? error
+          : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', {
+              cause: error,
+            }),
+      )
     }
     fields = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
     finish(c.res, 'paid', undefined, { 'Payment-Receipt': Receipt.format(committed.receipt), 'Cache-Control': 'private' })

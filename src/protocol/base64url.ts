@@ -8,7 +8,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 // several times faster than jose's btoa/atob fallback, and every credential,
 // challenge and receipt goes through here. Elsewhere jose does the same work.
 type NativeBuffer = Uint8Array & { toString(encoding: 'base64' | 'base64url'): string }
-const native = (globalThis as { Buffer?: { from(input: string | ArrayBufferLike, encodingOrOffset?: string | number, length?: number): NativeBuffer } }).Buffer
+const native = (
+  globalThis as { Buffer?: { from(input: string | ArrayBufferLike, encodingOrOffset?: string | number, length?: number): NativeBuffer } }
+).Buffer
 
 // Value of the last character's unused low bits: a canonical encoding has them zero.
 const alphabetIndex = (code: number) =>

@@ -134,12 +134,22 @@ const encodedByCreate = new Set<string>(['id', 'request', 'opaque'])
  * them again.
  */
 const wellFormed = new WeakSet<Challenge>()
-const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 function isWellFormedByConstruction(challenge: Challenge, binding: ChallengeBinding): boolean {
   if (!isPlainObject(binding.request)) return false
-  if (binding.opaque !== undefined && !(isPlainObject(binding.opaque) && Object.values(binding.opaque).every((value) => typeof value === 'string'))) return false
-  if (!(['id', 'realm', 'method', 'intent', 'request'] as const).every((name) => typeof challenge[name] === 'string' && challenge[name] !== '')) return false
+  if (
+    binding.opaque !== undefined &&
+    !(isPlainObject(binding.opaque) && Object.values(binding.opaque).every((value) => typeof value === 'string'))
+  )
+    return false
+  if (
+    !(['id', 'realm', 'method', 'intent', 'request'] as const).every(
+      (name) => typeof challenge[name] === 'string' && challenge[name] !== '',
+    )
+  )
+    return false
   if (!methodPattern.test(challenge.method) || !intentPattern.test(challenge.intent)) return false
   return challenge.expires === undefined || (rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))
 }

@@ -90,10 +90,17 @@ export function acceptVoucher(state: ChannelState, voucher: AcceptedVoucher, opt
   assertUsable(state)
   const extensions = { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative }
   if (voucher.amount <= state.acceptedCumulative) {
-    throw new PaymentError('mpp_payment_verification_failed', `The voucher amount must exceed the accepted cumulative amount ${state.acceptedCumulative}.`, { extensions })
+    throw new PaymentError(
+      'mpp_payment_verification_failed',
+      `The voucher amount must exceed the accepted cumulative amount ${state.acceptedCumulative}.`,
+      { extensions },
+    )
   }
   if (voucher.amount - state.acceptedCumulative < options.minDelta) {
-    throw new PaymentError('mpp_payment_verification_failed', `The voucher must add at least ${options.minDelta}.`, { extensions, problemType: 'session/delta-too-small' })
+    throw new PaymentError('mpp_payment_verification_failed', `The voucher must add at least ${options.minDelta}.`, {
+      extensions,
+      problemType: 'session/delta-too-small',
+    })
   }
   assertWithinDeposit(state, voucher.amount)
   const ahead = state.vouchers.filter((v) => v.amount > state.spent)
@@ -109,9 +116,18 @@ export function acceptVoucher(state: ChannelState, voucher: AcceptedVoucher, opt
 /** A voucher amount above the deposit asks the payer to top up first. */
 export function assertWithinDeposit(state: ChannelState, amount: bigint): void {
   if (amount > state.deposit) {
-    throw new PaymentError('mpp_session_deposit_below_request_cost', `The channel deposit ${state.deposit} cannot cover ${amount}; top up the channel.`, {
-      extensions: { channelId: state.channelId, deposit: state.deposit, requiredCumulative: amount, requiredTopUp: amount - state.deposit },
-    })
+    throw new PaymentError(
+      'mpp_session_deposit_below_request_cost',
+      `The channel deposit ${state.deposit} cannot cover ${amount}; top up the channel.`,
+      {
+        extensions: {
+          channelId: state.channelId,
+          deposit: state.deposit,
+          requiredCumulative: amount,
+          requiredTopUp: amount - state.deposit,
+        },
+      },
+    )
   }
 }
 

@@ -6,13 +6,14 @@ import type { Authorization, PaymentMethod } from '../middleware/method.js'
 import { Challenge, type JsonObject } from '../protocol/challenge.js'
 import type { Credential } from '../protocol/credential.js'
 import type { Receipt } from '../protocol/receipt.js'
+import { Receipt as ReceiptFormat } from '../protocol/receipt.js'
 import type { ChannelUpdate, IdempotencyRecord, SessionStore } from '../store/port.js'
 import {
   acceptVoucher,
-  bucketed,
   assertInvariant,
   assertUsable,
   assertWithinDeposit,
+  bucketed,
   type ChannelState,
   channelFromChain,
   commit,
@@ -28,7 +29,6 @@ import { parseSessionPayload, type SessionPayload, sourceAddress } from './paylo
 import type { Pricing } from './pricing.js'
 import { rateLimiter } from './rate-limit.js'
 import { canonicalSignature, recoverVoucherSigner } from './voucher.js'
-import { Receipt as ReceiptFormat } from '../protocol/receipt.js'
 
 export type TempoSessionOptions = {
   escrow: Escrow
@@ -104,7 +104,8 @@ export function tempoSession(options: TempoSessionOptions) {
   const allowed = options.payers?.allow && new Set(options.payers.allow.map((payer) => payer.toLowerCase()))
   const denied = new Set((options.payers?.deny ?? []).map((payer) => payer.toLowerCase()))
   const now = options.now ?? Date.now
-  const onBackgroundError = options.onBackgroundError ?? ((error: unknown) => console.error(`settlement failed: ${error instanceof Error ? error.name : 'error'}`))
+  const onBackgroundError =
+    options.onBackgroundError ?? ((error: unknown) => console.error(`settlement failed: ${error instanceof Error ? error.name : 'error'}`))
   const voucherContext = { chainId: escrow.chainId, escrow: escrow.address }
   const settling = new Set<Hex>()
 
@@ -154,13 +155,21 @@ export function tempoSession(options: TempoSessionOptions) {
     if (credential.source === undefined) return
     const address = sourceAddress(credential.source, escrow.chainId)
     if (address === undefined || (address !== state.payer && address !== expectedSigner(state))) {
-      throw verificationFailed("The credential's source is not this channel's payer or authorized signer.", state.channelId, 'session/signer-mismatch')
+      throw verificationFailed(
+        "The credential's source is not this channel's payer or authorized signer.",
+        state.channelId,
+        'session/signer-mismatch',
+      )
     }
   }
 
   async function assertPayerAllowed({ payer, channelId }: { payer: Address; channelId: Hex }) {
-    const refused = denied.has(payer) || (allowed !== undefined && !allowed.has(payer)) || (options.payers?.check !== undefined && !(await options.payers.check(payer)))
-    if (refused) throw new PaymentError('mpp_payer_not_allowed', 'This payer is not allowed to use this service.', { extensions: { channelId } })
+    const refused =
+      denied.has(payer) ||
+      (allowed !== undefined && !allowed.has(payer)) ||
+      (options.payers?.check !== undefined && !(await options.payers.check(payer)))
+    if (refused)
+      throw new PaymentError('mpp_payer_not_allowed', 'This payer is not allowed to use this service.', { extensions: { channelId } })
   }
 
   /** Recovers a voucher's signer, at most `verificationsPerSecond` times per channel: signature recovery is the costly step. */
@@ -177,7 +186,11 @@ export function tempoSession(options: TempoSessionOptions) {
    * channel. Cheap checks first: a stale or repeated voucher costs no ECDSA.
    * Returns whether the accepted amount advanced.
    */
-  async function verifyVoucher(initial: ChannelState, amount: bigint, rawSignature: Hex): Promise<{ state: ChannelState; advanced: boolean }> {
+  async function verifyVoucher(
+    initial: ChannelState,
+    amount: bigint,
+    rawSignature: Hex,
+  ): Promise<{ state: ChannelState; advanced: boolean }> {
     let state = initial
     const signature = canonicalSignature(rawSignature)
     if (amount < state.acceptedCumulative) {
@@ -239,12 +252,17 @@ export function tempoSession(options: TempoSessionOptions) {
     }
     const reservationId = crypto.randomUUID()
     try {
-      await update(channelId, (current) => ({ state: reserve(current ?? state, reservationId, quote.total, now() + reservationTtl, now()), result: undefined }))
+      await update(channelId, (current) => ({
+        state: reserve(current ?? state, reservationId, quote.total, now() + reservationTtl, now()),
+        result: undefined,
+      }))
     } catch (error) {
       if (requestKey !== undefined) await store.releaseRequest(requestKey)
       if (error instanceof InsufficientAuthorization) throw insufficient(error.state, error.required, voucherAdvanced)
       if (error instanceof PaymentError) throw error
-      throw new PaymentError('mpp_reservation_failed', 'The payment could not be reserved; nothing was charged. Retry shortly.', { cause: error })
+      throw new PaymentError('mpp_reservation_failed', 'The payment could not be reserved; nothing was charged. Retry shortly.', {
+        cause: error,
+      })
     }
     return {
       kind: 'serve',
@@ -254,14 +272,26 @@ export function tempoSession(options: TempoSessionOptions) {
         const cost = pricing.cost(handled, quote)
         const body = requestKey === undefined ? undefined : await handled.res.clone().text()
         type Stored = NonNullable<ChannelUpdate<unknown>['completeRequest']>
-        const { state: committed, charged, receipt } = await update<{ state: ChannelState; charged: bigint; receipt: Receipt }>(channelId, (current) => {
+        const {
+          state: committed,
+          charged,
+          receipt,
+        } = await update<{ state: ChannelState; charged: bigint; receipt: Receipt }>(channelId, (current) => {
           if (current === undefined) throw new PaymentError('mpp_commit_failed', 'The channel vanished from the store.')
           const result = commit(current, reservationId, cost.amount, now())
           const receipt = receiptFor(credential, result.state, { units: cost.units })
           if (requestKey === undefined || body === undefined) return { state: result.state, result: { ...result, receipt } }
           // The response an Idempotency-Key retry replays is written with the charge, atomically: a crash keeps both or neither.
-          const headers = { 'Content-Type': handled.res.headers.get('Content-Type') ?? 'application/octet-stream', 'Cache-Control': 'private', 'Payment-Receipt': ReceiptFormat.format(receipt) }
-          const stored: Stored = { key: requestKey, response: { status: handled.res.status, headers, body }, expiresAt: now() + idempotencyTtl }
+          const headers = {
+            'Content-Type': handled.res.headers.get('Content-Type') ?? 'application/octet-stream',
+            'Cache-Control': 'private',
+            'Payment-Receipt': ReceiptFormat.format(receipt),
+          }
+          const stored: Stored = {
+            key: requestKey,
+            response: { status: handled.res.status, headers, body },
+            expiresAt: now() + idempotencyTtl,
+          }
           return { state: result.state, result: { ...result, receipt }, completeRequest: stored }
         })
         maybeSettle(committed)
@@ -269,25 +299,49 @@ export function tempoSession(options: TempoSessionOptions) {
       },
       async release() {
         if (requestKey !== undefined) await store.releaseRequest(requestKey)
-        await update(channelId, (current) => (current === undefined ? { result: undefined } : { state: release(current, reservationId), result: undefined }))
+        await update(channelId, (current) =>
+          current === undefined ? { result: undefined } : { state: release(current, reservationId), result: undefined },
+        )
       },
     }
   }
 
   /** Maps a refused reservation to what the client must do: sign a bucket further, or top up. */
-  function insufficient(state: ChannelState, required: bigint, voucherAdvanced: boolean, reason = 'The accepted voucher does not cover this request.'): PaymentError {
+  function insufficient(
+    state: ChannelState,
+    required: bigint,
+    voucherAdvanced: boolean,
+    reason = 'The accepted voucher does not cover this request.',
+  ): PaymentError {
     const numbers = { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative, deposit: state.deposit }
     if (required > state.deposit) {
-      return new PaymentError('mpp_session_deposit_below_request_cost', `The channel deposit cannot cover this request; top up by at least ${required - state.deposit} and retry.`, {
-        extensions: { ...numbers, requiredCumulative: required, requiredTopUp: required - state.deposit, suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit },
-      })
+      return new PaymentError(
+        'mpp_session_deposit_below_request_cost',
+        `The channel deposit cannot cover this request; top up by at least ${required - state.deposit} and retry.`,
+        {
+          extensions: {
+            ...numbers,
+            requiredCumulative: required,
+            requiredTopUp: required - state.deposit,
+            suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit,
+          },
+        },
+      )
     }
     const requiredBucket = bucketed(required, bucketSize, state.deposit)
     const extensions = { ...numbers, requiredCumulative: requiredBucket }
     if (voucherAdvanced) {
-      return new PaymentError('mpp_request_exceeds_voucher_bucket', `The new voucher does not cover this request. Sign a voucher for at least ${requiredBucket} and retry the same request body.`, { extensions })
+      return new PaymentError(
+        'mpp_request_exceeds_voucher_bucket',
+        `The new voucher does not cover this request. Sign a voucher for at least ${requiredBucket} and retry the same request body.`,
+        { extensions },
+      )
     }
-    return new PaymentError('mpp_voucher_bucket_refresh_required', `${reason} Sign a voucher for at least ${requiredBucket} and retry the same request body.`, { extensions })
+    return new PaymentError(
+      'mpp_voucher_bucket_refresh_required',
+      `${reason} Sign a voucher for at least ${requiredBucket} and retry the same request body.`,
+      { extensions },
+    )
   }
 
   /** Answers an `Idempotency-Key` retry from its record, waiting while the original is in flight. */
@@ -299,7 +353,11 @@ export function tempoSession(options: TempoSessionOptions) {
       record = await store.getRequest(requestKey)
     }
     if (record?.state !== 'done') {
-      throw new PaymentError('mpp_reservation_failed', 'A request with this Idempotency-Key is still in flight or failed; retry it shortly.', { retryAfter: 1 })
+      throw new PaymentError(
+        'mpp_reservation_failed',
+        'A request with this Idempotency-Key is still in flight or failed; retry it shortly.',
+        { retryAfter: 1 },
+      )
     }
     const { status, headers, body } = record.response
     return { kind: 'replay', response: new Response(body, { status, headers }) }
@@ -313,7 +371,8 @@ export function tempoSession(options: TempoSessionOptions) {
   function requestKeyOf(context: Context, credential: Credential, channelId: Hex): string | undefined {
     const key = context.req.header('Idempotency-Key')
     if (key === undefined) return undefined
-    if (!maxIdempotencyKey.test(key)) throw new PaymentError('mpp_malformed_credential', 'Idempotency-Key must be 1 to 255 visible ASCII characters.')
+    if (!maxIdempotencyKey.test(key))
+      throw new PaymentError('mpp_malformed_credential', 'Idempotency-Key must be 1 to 255 visible ASCII characters.')
     return [channelId, key, Challenge.opaque(credential.challenge)?.route ?? '', credential.challenge.digest ?? ''].join('|')
   }
 
@@ -334,10 +393,16 @@ export function tempoSession(options: TempoSessionOptions) {
     return replay(requestKey, record)
   }
 
-  async function open(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'open' }>, requestKey: string | undefined) {
+  async function open(
+    context: Context,
+    credential: Credential,
+    payload: Extract<SessionPayload, { action: 'open' }>,
+    requestKey: string | undefined,
+  ) {
     const call = await escrow.decodeTransaction(payload.transaction)
     if (call.kind !== 'open') throw verificationFailed('The open transaction does not call open on the escrow.', payload.channelId)
-    if (call.channelId !== payload.channelId) throw verificationFailed('The channelId does not match the open transaction.', payload.channelId)
+    if (call.channelId !== payload.channelId)
+      throw verificationFailed('The channelId does not match the open transaction.', payload.channelId)
     if (call.payee !== recipient || call.token !== currency) {
       throw verificationFailed('The open transaction pays another payee or token than the challenge asks for.', payload.channelId)
     }
@@ -349,14 +414,19 @@ export function tempoSession(options: TempoSessionOptions) {
     await assertPayerAllowed(call)
     const signature = canonicalSignature(payload.signature)
     if ((await recoverSigner(call.channelId, payload.cumulativeAmount, signature)) !== expectedSigner(call)) {
-      throw verificationFailed("The initial voucher is not signed by the channel's authorized signer.", call.channelId, 'session/signer-mismatch')
+      throw verificationFailed(
+        "The initial voucher is not signed by the channel's authorized signer.",
+        call.channelId,
+        'session/signer-mismatch',
+      )
     }
     // A retried open finds its channel already on chain and is not broadcast again.
     if ((await escrow.getChannel(call.channelId)) === undefined) await escrow.broadcast(payload.transaction)
     const state = await readChain(call.channelId)
     assertUsable(state)
     assertSource(credential, state)
-    if (payload.cumulativeAmount < state.settled) throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
+    if (payload.cumulativeAmount < state.settled)
+      throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
     if (payload.cumulativeAmount <= state.acceptedCumulative) return serve(context, credential, state, false, requestKey)
     // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
     const accepted = await update(state.channelId, (current) => {
@@ -366,7 +436,12 @@ export function tempoSession(options: TempoSessionOptions) {
     return serve(context, credential, accepted, true, requestKey)
   }
 
-  async function voucher(context: Context, credential: Credential, payload: Extract<SessionPayload, { action: 'voucher' }>, requestKey: string | undefined) {
+  async function voucher(
+    context: Context,
+    credential: Credential,
+    payload: Extract<SessionPayload, { action: 'voucher' }>,
+    requestKey: string | undefined,
+  ) {
     const state = await loadChannel(payload.channelId)
     assertUsable(state)
     assertSource(credential, state)
@@ -379,24 +454,38 @@ export function tempoSession(options: TempoSessionOptions) {
     return serve(context, credential, current, advanced, requestKey)
   }
 
-  async function topUp(credential: Credential, payload: Extract<SessionPayload, { action: 'topUp' }>): Promise<Authorization<SessionPayment>> {
+  async function topUp(
+    credential: Credential,
+    payload: Extract<SessionPayload, { action: 'topUp' }>,
+  ): Promise<Authorization<SessionPayment>> {
     const call = await escrow.decodeTransaction(payload.transaction)
     if (call.kind !== 'topUp' || call.channelId !== payload.channelId) {
       throw verificationFailed('The transaction does not top up this channel on the escrow.', payload.channelId)
     }
-    if (call.additionalDeposit !== payload.additionalDeposit) throw verificationFailed('additionalDeposit does not match the transaction.', payload.channelId)
+    if (call.additionalDeposit !== payload.additionalDeposit)
+      throw verificationFailed('additionalDeposit does not match the transaction.', payload.channelId)
     const before = await loadChannel(payload.channelId)
-    if (before.finalized) throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId: before.channelId } })
+    if (before.finalized)
+      throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId: before.channelId } })
     assertSource(credential, before)
     await assertPayerAllowed(before)
     if (call.sender !== before.payer) throw verificationFailed('Only the payer can top up the channel.', before.channelId)
     const { txHash } = await escrow.broadcast(payload.transaction)
     const after = await readChain(payload.channelId)
-    if (after.deposit < before.deposit + call.additionalDeposit) throw verificationFailed('The deposit did not grow by additionalDeposit.', after.channelId)
-    return { kind: 'respond', status: 200, receipt: receiptFor(credential, after, { txHash }), log: { channelId: after.channelId, amounts: { deposit: after.deposit } } }
+    if (after.deposit < before.deposit + call.additionalDeposit)
+      throw verificationFailed('The deposit did not grow by additionalDeposit.', after.channelId)
+    return {
+      kind: 'respond',
+      status: 200,
+      receipt: receiptFor(credential, after, { txHash }),
+      log: { channelId: after.channelId, amounts: { deposit: after.deposit } },
+    }
   }
 
-  async function close(credential: Credential, payload: Extract<SessionPayload, { action: 'close' }>): Promise<Authorization<SessionPayment>> {
+  async function close(
+    credential: Credential,
+    payload: Extract<SessionPayload, { action: 'close' }>,
+  ): Promise<Authorization<SessionPayment>> {
     const { channelId } = payload
     const state = await readChain(channelId)
     assertUsable(state)
@@ -409,15 +498,20 @@ export function tempoSession(options: TempoSessionOptions) {
       })
     }
     const signature = canonicalSignature(payload.signature)
-    if ((await recoverSigner(channelId, capture, signature)) !== expectedSigner(state)) throw verificationFailed("The close voucher is not signed by the channel's authorized signer.", channelId, 'session/signer-mismatch')
+    if ((await recoverSigner(channelId, capture, signature)) !== expectedSigner(state))
+      throw verificationFailed("The close voucher is not signed by the channel's authorized signer.", channelId, 'session/signer-mismatch')
     if (!escrow.canSubmit) {
-      throw new PaymentError('mpp_session_close_unavailable', 'This server has no close signer configured; the channel stays open.', { extensions: { channelId } })
+      throw new PaymentError('mpp_session_close_unavailable', 'This server has no close signer configured; the channel stays open.', {
+        extensions: { channelId },
+      })
     }
     await update(channelId, (current) => {
       const live = current ?? state
       assertUsable(live)
       if (Object.keys(live.reservations).length > 0 || live.spent !== state.spent) {
-        throw new PaymentError('mpp_session_close_failed', 'Requests on this channel are still in flight; retry the close shortly.', { extensions: { channelId } })
+        throw new PaymentError('mpp_session_close_failed', 'Requests on this channel are still in flight; retry the close shortly.', {
+          extensions: { channelId },
+        })
       }
       return { state: { ...live, closing: true }, result: undefined }
     })
@@ -427,13 +521,28 @@ export function tempoSession(options: TempoSessionOptions) {
     } catch (error) {
       await update(channelId, (current) => ({ ...(current ? { state: { ...current, closing: false } } : {}), result: undefined }))
       if (error instanceof PaymentError && error.code === 'mpp_session_close_unavailable') throw error
-      throw new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', { extensions: { channelId }, cause: error })
+      throw new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {
+        extensions: { channelId },
+        cause: error,
+      })
     }
     const closed = await update(channelId, (current) => {
-      const next: ChannelState = { ...(current ?? state), closing: false, finalized: true, settled: capture, vouchers: [], closeTxHash: txHash }
+      const next: ChannelState = {
+        ...(current ?? state),
+        closing: false,
+        finalized: true,
+        settled: capture,
+        vouchers: [],
+        closeTxHash: txHash,
+      }
       return { state: next, result: next }
     })
-    return { kind: 'respond', status: 200, receipt: receiptFor(credential, closed, { txHash }), log: { channelId, amounts: { captured: capture } } }
+    return {
+      kind: 'respond',
+      status: 200,
+      receipt: receiptFor(credential, closed, { txHash }),
+      log: { channelId, amounts: { captured: capture } },
+    }
   }
 
   /**
@@ -486,7 +595,12 @@ export function tempoSession(options: TempoSessionOptions) {
 
     async authorize({ credential, request, context, consumeChallenge }) {
       const details = request.methodDetails as JsonObject | undefined
-      if (request.recipient !== recipient || request.currency !== currency || details?.escrowContract !== escrow.address || details?.chainId !== escrow.chainId) {
+      if (
+        request.recipient !== recipient ||
+        request.currency !== currency ||
+        details?.escrowContract !== escrow.address ||
+        details?.chainId !== escrow.chainId
+      ) {
         throw new PaymentError('mpp_invalid_challenge', 'The challenge names another payee, token or escrow than this server uses now.')
       }
       const payload = parseSessionPayload(credential.payload)

@@ -5,7 +5,10 @@ import { PaymentError } from '../errors/payment-error.js'
 const maxUint128 = (1n << 128n) - 1n
 
 const lowerHex = <T extends Hex>(pattern: RegExp, what: string) =>
-  z.string().regex(pattern, `${what} must be 0x-prefixed hex`).transform((value) => value.toLowerCase() as T)
+  z
+    .string()
+    .regex(pattern, `${what} must be 0x-prefixed hex`)
+    .transform((value) => value.toLowerCase() as T)
 
 const channelId = lowerHex<Hex>(/^0x[0-9a-fA-F]{64}$/, 'channelId')
 const address = lowerHex<Address>(/^0x[0-9a-fA-F]{40}$/, 'address')

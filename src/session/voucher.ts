@@ -1,4 +1,4 @@
-import { type Account, type Address, type Hex, bytesToHex, concat, hashDomain, hashStruct, hexToBytes, keccak256 } from 'viem'
+import { type Account, type Address, bytesToHex, concat, type Hex, hashDomain, hashStruct, hexToBytes, keccak256 } from 'viem'
 import { Secp256k1 } from 'viem/tempo'
 import { PaymentError } from '../errors/payment-error.js'
 
@@ -21,7 +21,8 @@ export type Voucher = { channelId: Hex; cumulativeAmount: bigint; signature: Hex
 // secp256k1 order / 2: a larger `s` is the malleable twin of a canonical signature.
 const halfOrder = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
 const highBit = 1n << 255n
-const invalid = (detail: string) => new PaymentError('mpp_payment_verification_failed', detail, { problemType: 'session/invalid-signature' })
+const invalid = (detail: string) =>
+  new PaymentError('mpp_payment_verification_failed', detail, { problemType: 'session/invalid-signature' })
 
 /**
  * The canonical 65-byte `r‖s‖v` form of a voucher signature, accepting exactly
@@ -74,10 +75,17 @@ export function voucherDigest(context: VoucherContext, voucher: { channelId: Hex
   const key = `${context.chainId}:${context.escrow.toLowerCase()}`
   let separator = domainSeparators.get(key)
   if (separator === undefined) {
-    separator = hashDomain({ domain: { ...voucherDomain(context.chainId, context.escrow), chainId: BigInt(context.chainId) }, types: domainTypes })
+    separator = hashDomain({
+      domain: { ...voucherDomain(context.chainId, context.escrow), chainId: BigInt(context.chainId) },
+      types: domainTypes,
+    })
     domainSeparators.set(key, separator)
   }
-  const struct = hashStruct({ data: { channelId: voucher.channelId, cumulativeAmount: voucher.cumulativeAmount }, primaryType: 'Voucher', types: voucherTypes })
+  const struct = hashStruct({
+    data: { channelId: voucher.channelId, cumulativeAmount: voucher.cumulativeAmount },
+    primaryType: 'Voucher',
+    types: voucherTypes,
+  })
   return keccak256(concat(['0x1901', separator, struct]))
 }
 
@@ -102,11 +110,17 @@ export async function recoverVoucherSigner(context: VoucherContext, voucher: Vou
     // As viem reads the recovery byte: 27/28, or a bare y-parity 0/1.
     const recoveryBit = v === 27 || v === 28 ? v - 27 : v === 0 || v === 1 ? v : undefined
     if (recoveryBit === undefined) throw new Error('invalid signature recovery byte')
-    const publicKey = Secp256k1.noble.Signature.fromCompact(signature.slice(2, 130)).addRecoveryBit(recoveryBit).recoverPublicKey(digest.slice(2)).toHex(false)
+    const publicKey = Secp256k1.noble.Signature.fromCompact(signature.slice(2, 130))
+      .addRecoveryBit(recoveryBit)
+      .recoverPublicKey(digest.slice(2))
+      .toHex(false)
     // The address: the last 20 bytes of keccak256 of the uncompressed key without its 0x04 prefix.
     return `0x${keccak256(`0x${publicKey.slice(2)}`).slice(26)}` as Address
   } catch (cause) {
-    throw new PaymentError('mpp_payment_verification_failed', 'The voucher signature could not be recovered.', { cause, problemType: 'session/invalid-signature' })
+    throw new PaymentError('mpp_payment_verification_failed', 'The voucher signature could not be recovered.', {
+      cause,
+      problemType: 'session/invalid-signature',
+    })
   }
 }
 

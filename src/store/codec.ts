@@ -25,7 +25,9 @@ export function encodeChannel(state: ChannelState): EncodedChannel {
     acceptedCumulative: state.acceptedCumulative.toString(),
     spent: state.spent.toString(),
     vouchers: state.vouchers.map((voucher) => ({ amount: voucher.amount.toString(), signature: voucher.signature })),
-    reservations: Object.fromEntries(Object.entries(state.reservations).map(([id, r]) => [id, { amount: r.amount.toString(), expiresAt: r.expiresAt }])),
+    reservations: Object.fromEntries(
+      Object.entries(state.reservations).map(([id, r]) => [id, { amount: r.amount.toString(), expiresAt: r.expiresAt }]),
+    ),
   }
 }
 
@@ -38,6 +40,8 @@ export function decodeChannel(encoded: EncodedChannel): ChannelState {
     acceptedCumulative: BigInt(encoded.acceptedCumulative),
     spent: BigInt(encoded.spent),
     vouchers: encoded.vouchers.map((voucher) => ({ amount: BigInt(voucher.amount), signature: voucher.signature })),
-    reservations: Object.fromEntries(Object.entries(encoded.reservations).map(([id, r]) => [id, { amount: BigInt(r.amount), expiresAt: r.expiresAt }])),
+    reservations: Object.fromEntries(
+      Object.entries(encoded.reservations).map(([id, r]) => [id, { amount: BigInt(r.amount), expiresAt: r.expiresAt }]),
+    ),
   }
 }

@@ -42,10 +42,10 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { DurableObjectNamespace, DurableObjectState, SqlStorage } from '@cloudflare/workers-types'
 import type { Hex } from 'viem'
+import { hash32 } from '../protocol/hash.js'
 import type { ChannelState } from '../session/channel.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
 import type { ChannelUpdate, IdempotencyRecord, SessionStore, StoredResponse } from './port.js'
-import { hash32 } from '../protocol/hash.js'
 
 /** The bindings the store needs (wrangler.toml `[[durable_objects.bindings]]`). */
 export type DurableObjectStoreEnv = {
@@ -83,7 +83,9 @@ class RequestTable {
   }
 
   live(key: string): IdempotencyRecord | undefined {
-    const row = this.sql.exec<{ record: string; expires_at: number }>('SELECT record, expires_at FROM request WHERE key = ?', key).toArray()[0]
+    const row = this.sql
+      .exec<{ record: string; expires_at: number }>('SELECT record, expires_at FROM request WHERE key = ?', key)
+      .toArray()[0]
     if (row === undefined) return undefined
     if (row.expires_at <= Date.now()) {
       this.delete(key)
@@ -119,7 +121,9 @@ class RequestTable {
   }
 
   counts(now: number) {
-    const row = this.sql.exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM request', now).one()
+    const row = this.sql
+      .exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM request', now)
+      .one()
     return { requests: row.n, expired: row.expired }
   }
 }
@@ -183,7 +187,9 @@ abstract class SweptObject extends DurableObject<unknown> {
 export class ChannelObject extends SweptObject {
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env)
-    this.sql.exec('CREATE TABLE IF NOT EXISTS channel (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL, state TEXT NOT NULL)')
+    this.sql.exec(
+      'CREATE TABLE IF NOT EXISTS channel (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL, state TEXT NOT NULL)',
+    )
   }
 
   read(): VersionedChannel {
@@ -236,7 +242,11 @@ export class KeyShard extends SweptObject {
   async consumeChallenge(id: string, expiresAt: number): Promise<boolean> {
     const row = this.sql.exec<{ expires_at: number }>('SELECT expires_at FROM challenge WHERE id = ?', id).toArray()[0]
     if (row !== undefined && row.expires_at > Date.now()) return false
-    this.sql.exec('INSERT INTO challenge (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at', id, expiresAt)
+    this.sql.exec(
+      'INSERT INTO challenge (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at',
+      id,
+      expiresAt,
+    )
     await this.scheduleSweep(expiresAt)
     return true
   }
@@ -244,7 +254,9 @@ export class KeyShard extends SweptObject {
   /** Entries held, and how many have expired but not been swept yet (for tests and operators). */
   inspect(): { challenges: number; requests: number; expired: number } {
     const now = Date.now()
-    const challenges = this.sql.exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM challenge', now).one()
+    const challenges = this.sql
+      .exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM challenge', now)
+      .one()
     const requests = this.requests.counts(now)
     return { challenges: challenges.n, requests: requests.requests, expired: challenges.expired + requests.expired }
   }
@@ -256,7 +268,6 @@ export class KeyShard extends SweptObject {
     return challenges === null ? requests : requests === null ? challenges : Math.min(challenges, requests)
   }
 }
-
 
 export type KeyKind = 'challenge' | 'request'
 
@@ -297,7 +308,8 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
     const owner = channelOfRequestKey(key)
     return (owner === undefined ? shard('request', key) : channel(owner)) as unknown as RequestHome
   }
-  const decode = (row: VersionedChannel): ChannelState | undefined => (row.json === null ? undefined : decodeChannel(JSON.parse(row.json) as EncodedChannel))
+  const decode = (row: VersionedChannel): ChannelState | undefined =>
+    row.json === null ? undefined : decodeChannel(JSON.parse(row.json) as EncodedChannel)
 
   return {
     async getChannel(channelId) {
@@ -315,7 +327,8 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
           const outcome = await stub.compareAndSet(current.version, JSON.stringify(encodeChannel(state)), together ? completed : undefined)
           if (!outcome.written) {
             options.onConflict?.(channelId, attempt)
-            if (attempt >= maxAttempts) throw new Error(`updateChannel(${channelId}): still conflicting after ${maxAttempts} compare-and-set attempts`)
+            if (attempt >= maxAttempts)
+              throw new Error(`updateChannel(${channelId}): still conflicting after ${maxAttempts} compare-and-set attempts`)
             if (attempt === 1) {
               current = outcome.current // retry at once on the state that won
             } else {
@@ -326,7 +339,8 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
             continue
           }
         }
-        if (completed !== undefined && !together) await requestHome(completed.key).completeRequest(completed.key, completed.response, completed.expiresAt)
+        if (completed !== undefined && !together)
+          await requestHome(completed.key).completeRequest(completed.key, completed.response, completed.expiresAt)
         return result
       }
     },

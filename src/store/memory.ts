@@ -31,7 +31,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>) {
       const { state, result, completeRequest } = update(channels.get(channelId))
       if (state !== undefined) channels.set(channelId, state)
-      if (completeRequest !== undefined) requests.set(completeRequest.key, { record: { state: 'done', response: completeRequest.response }, expiresAt: completeRequest.expiresAt })
+      if (completeRequest !== undefined)
+        requests.set(completeRequest.key, {
+          record: { state: 'done', response: completeRequest.response },
+          expiresAt: completeRequest.expiresAt,
+        })
       return result
     },
 

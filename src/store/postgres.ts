@@ -114,7 +114,10 @@ function pgClient(pool: Pool, owned: boolean): SqlClient {
       let broken: Error | undefined
       try {
         await connection.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-        const result = await work({ query: async <R extends object>(text: string, params: readonly unknown[] = []) => (await connection.query(text, params as unknown[])).rows as R[] })
+        const result = await work({
+          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
+            (await connection.query(text, params as unknown[])).rows as R[],
+        })
         await connection.query('COMMIT')
         return result
       } catch (error) {
@@ -141,7 +144,13 @@ function pgliteClient(db: PGlite, owned: boolean): SqlClient {
       return (await db.query<R>(text, params as unknown[])).rows
     },
     // PGlite is one connection: a transaction holds it exclusively, and on a throw it rolls back and rethrows the same error.
-    transaction: (work) => db.transaction((tx) => work({ query: async <R extends object>(text: string, params: readonly unknown[] = []) => (await tx.query<R>(text, params as unknown[])).rows })),
+    transaction: (work) =>
+      db.transaction((tx) =>
+        work({
+          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
+            (await tx.query<R>(text, params as unknown[])).rows,
+        }),
+      ),
     async close() {
       if (owned) await db.close()
     },
@@ -177,19 +186,29 @@ const migrations: readonly string[] = [
 async function migrate(sql: SqlClient) {
   await sql.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [migrationLock.toString()])
-    await tx.query('CREATE TABLE IF NOT EXISTS mpp_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())')
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS mpp_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    )
     const rows = await tx.query<{ version: number }>('SELECT coalesce(max(version), 0)::integer AS version FROM mpp_schema_migrations')
     const current = Number(rows[0]?.version ?? 0)
-    if (current > migrations.length) throw new Error(`the database schema is version ${current}, newer than this gateway knows (${migrations.length}); upgrade the gateway`)
+    if (current > migrations.length)
+      throw new Error(
+        `the database schema is version ${current}, newer than this gateway knows (${migrations.length}); upgrade the gateway`,
+      )
     for (let version = current + 1; version <= migrations.length; version++) {
-      for (const statement of migrations[version - 1]!.split(';').map((s) => s.trim()).filter(Boolean)) await tx.query(statement)
+      for (const statement of migrations[version - 1]!.split(';')
+        .map((s) => s.trim())
+        .filter(Boolean))
+        await tx.query(statement)
       await tx.query('INSERT INTO mpp_schema_migrations (version) VALUES ($1)', [version])
     }
   })
 }
 
 // jsonb cannot hold U+0000; such a body (rare: JSON escapes it) is kept base64-encoded.
-type EncodedResponse = { status: number; headers: Record<string, string>; body: string } | { status: number; headers: Record<string, string>; body64: string }
+type EncodedResponse =
+  | { status: number; headers: Record<string, string>; body: string }
+  | { status: number; headers: Record<string, string>; body64: string }
 const encodeResponse = ({ status, headers, body }: StoredResponse): EncodedResponse =>
   body.includes('\u0000') ? { status, headers, body64: Buffer.from(body, 'utf8').toString('base64') } : { status, headers, body }
 const decodeResponse = (encoded: EncodedResponse): StoredResponse => ({
@@ -242,8 +261,14 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     const sql = await client()
     const time = now()
     // SKIP LOCKED: sweepers of several instances never wait on (or deadlock with) each other.
-    await sql.query('DELETE FROM mpp_consumed_challenges WHERE id IN (SELECT id FROM mpp_consumed_challenges WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)', [time])
-    await sql.query('DELETE FROM mpp_idempotency_records WHERE key IN (SELECT key FROM mpp_idempotency_records WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)', [time])
+    await sql.query(
+      'DELETE FROM mpp_consumed_challenges WHERE id IN (SELECT id FROM mpp_consumed_challenges WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)',
+      [time],
+    )
+    await sql.query(
+      'DELETE FROM mpp_idempotency_records WHERE key IN (SELECT key FROM mpp_idempotency_records WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)',
+      [time],
+    )
   }
 
   /** Opportunistic: at most once per interval, in the background, errors ignored (the next one retries). */
@@ -270,7 +295,11 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
    * the previous one produced; one that throws is skipped (nothing of it is
    * written) and gets its own error; a failed write fails every update in it.
    */
-  type Waiting = { update: (state: ChannelState | undefined) => ChannelUpdate<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }
+  type Waiting = {
+    update: (state: ChannelState | undefined) => ChannelUpdate<unknown>
+    resolve: (value: unknown) => void
+    reject: (error: unknown) => void
+  }
   type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
   type IdempotentResponse = NonNullable<ChannelUpdate<unknown>['completeRequest']>
   const queues = new Map<Hex, Waiting[]>()
@@ -281,7 +310,10 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
       queues.set(channelId, [])
       try {
         const outcomes = await applyBatch(channelId, batch)
-        outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.error)))
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome.ok) batch[i]!.resolve(outcome.value)
+          else batch[i]!.reject(outcome.error)
+        }
       } catch (error) {
         for (const waiting of batch) waiting.reject(error)
       }
@@ -324,7 +356,10 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   }
 
   async function readRow(sql: Pick<SqlClient, 'query'>, channelId: Hex, lock = ''): Promise<Known | undefined> {
-    const rows = await sql.query<{ state: EncodedChannel; version: string | number }>(`SELECT state, version FROM mpp_channels WHERE id = $1${lock}`, [channelId])
+    const rows = await sql.query<{ state: EncodedChannel; version: string | number }>(
+      `SELECT state, version FROM mpp_channels WHERE id = $1${lock}`,
+      [channelId],
+    )
     return rows[0] === undefined ? undefined : { version: Number(rows[0].version), state: decodeChannel(rows[0].state) }
   }
 
@@ -333,7 +368,13 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
    * the idempotent responses in the same transaction. Undefined when another
    * writer got there first; nothing is written then.
    */
-  async function compareAndSet(sql: SqlClient, channelId: Hex, base: Known | undefined, state: ChannelState, records: IdempotentResponse[]): Promise<Known | undefined> {
+  async function compareAndSet(
+    sql: SqlClient,
+    channelId: Hex,
+    base: Known | undefined,
+    state: ChannelState,
+    records: IdempotentResponse[],
+  ): Promise<Known | undefined> {
     const written = { version: (base?.version ?? 0) + 1, state }
     if (records.length === 0) return (await writeRow(sql, channelId, base, written)) ? written : undefined
     const conflict = new Error('compare-and-set conflict')
@@ -355,8 +396,14 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     const encoded = JSON.stringify(encodeChannel(next.state))
     const rows =
       base === undefined
-        ? await sql.query('INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, $3) ON CONFLICT (id) DO NOTHING RETURNING id', [channelId, encoded, next.version])
-        : await sql.query('UPDATE mpp_channels SET state = $2::jsonb, version = $3, updated_at = now() WHERE id = $1 AND version = $4 RETURNING id', [channelId, encoded, next.version, base.version])
+        ? await sql.query(
+            'INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, $3) ON CONFLICT (id) DO NOTHING RETURNING id',
+            [channelId, encoded, next.version],
+          )
+        : await sql.query(
+            'UPDATE mpp_channels SET state = $2::jsonb, version = $3, updated_at = now() WHERE id = $1 AND version = $4 RETURNING id',
+            [channelId, encoded, next.version, base.version],
+          )
     return rows.length === 1
   }
 
@@ -456,7 +503,10 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     async consumeChallenge(id, expiresAt) {
       const sql = await client()
       maybeSweep()
-      const rows = await sql.query('INSERT INTO mpp_consumed_challenges (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id', [id, expiresAt])
+      const rows = await sql.query(
+        'INSERT INTO mpp_consumed_challenges (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id',
+        [id, expiresAt],
+      )
       return rows.length === 1
     },
 
@@ -474,14 +524,20 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
           [key, expiresAt, time],
         )
         if (claimed.length === 1) return undefined
-        const rows = await sql.query<{ state: string; response: EncodedResponse | null }>('SELECT state, response FROM mpp_idempotency_records WHERE key = $1 AND expires_at > $2', [key, now()])
+        const rows = await sql.query<{ state: string; response: EncodedResponse | null }>(
+          'SELECT state, response FROM mpp_idempotency_records WHERE key = $1 AND expires_at > $2',
+          [key, now()],
+        )
         if (rows[0] !== undefined) return recordOf(rows[0])
       }
     },
 
     async getRequest(key) {
       const sql = await client()
-      const rows = await sql.query<{ state: string; response: EncodedResponse | null }>('SELECT state, response FROM mpp_idempotency_records WHERE key = $1 AND expires_at > $2', [key, now()])
+      const rows = await sql.query<{ state: string; response: EncodedResponse | null }>(
+        'SELECT state, response FROM mpp_idempotency_records WHERE key = $1 AND expires_at > $2',
+        [key, now()],
+      )
       return rows[0] === undefined ? undefined : recordOf(rows[0])
     },
 

@@ -7,7 +7,10 @@ import { UpstreamError } from '../../src/chat/upstream.js'
 
 const request = (content: string, extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({
   model: 'local',
-  messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content }],
+  messages: [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content },
+  ],
   ...extra,
 })
 
@@ -63,13 +66,23 @@ describe('localBackend, the offline default', () => {
       content: fc.string({ unit: 'grapheme', maxLength: 80 }),
     })
     await fc.assert(
-      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 4 }), fc.nat({ max: 64 }), fc.option(fc.nat({ max: 64 }), { nil: undefined }), async (messages, maxTokens, maxCompletion) => {
-        const asked: ChatCompletionRequest = { model: 'local', messages, max_tokens: maxTokens, ...(maxCompletion === undefined ? {} : { max_completion_tokens: maxCompletion }) }
-        const { usage } = await backend.complete(asked)
-        expect(usage.prompt_tokens).toBeLessThanOrEqual(estimatePromptTokens(asked))
-        expect(usage.completion_tokens).toBeLessThanOrEqual(completionTokenLimit(asked)!)
-        expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens)
-      }),
+      fc.asyncProperty(
+        fc.array(message, { minLength: 1, maxLength: 4 }),
+        fc.nat({ max: 64 }),
+        fc.option(fc.nat({ max: 64 }), { nil: undefined }),
+        async (messages, maxTokens, maxCompletion) => {
+          const asked: ChatCompletionRequest = {
+            model: 'local',
+            messages,
+            max_tokens: maxTokens,
+            ...(maxCompletion === undefined ? {} : { max_completion_tokens: maxCompletion }),
+          }
+          const { usage } = await backend.complete(asked)
+          expect(usage.prompt_tokens).toBeLessThanOrEqual(estimatePromptTokens(asked))
+          expect(usage.completion_tokens).toBeLessThanOrEqual(completionTokenLimit(asked)!)
+          expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens)
+        },
+      ),
     )
   })
 

@@ -64,14 +64,27 @@ describe('estimatePromptTokens', () => {
   it('counts names, content parts and extra message fields', () => {
     const named = { ...base, messages: [{ role: 'user' as const, content: 'Hello there', name: 'ann' }] }
     expect(estimatePromptTokens(named)).toBe(estimatePromptTokens(base) + 1 + countTokens('ann'))
-    const parts = { ...base, messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'Hello' }, { type: 'text' as const, text: ' there' }] }] }
+    const parts = {
+      ...base,
+      messages: [
+        {
+          role: 'user' as const,
+          content: [
+            { type: 'text' as const, text: 'Hello' },
+            { type: 'text' as const, text: ' there' },
+          ],
+        },
+      ],
+    }
     expect(estimatePromptTokens(parts)).toBeGreaterThanOrEqual(estimatePromptTokens(base))
     const tool = { ...base, messages: [{ role: 'tool' as const, content: '42', tool_call_id: 'call_abc' }] }
     expect(estimatePromptTokens(tool)).toBeGreaterThan(3 + 4 + countTokens('tool') + countTokens('42'))
   })
 
   it('counts prompt-bearing request fields such as tools, but not sampling parameters', () => {
-    const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }]
+    const tools = [
+      { type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } },
+    ]
     expect(estimatePromptTokens({ ...base, tools })).toBe(estimatePromptTokens(base) + countTokens(JSON.stringify(tools)))
     expect(estimatePromptTokens({ ...base, temperature: 0.5, max_tokens: 100, seed: 7, stream: false })).toBe(estimatePromptTokens(base))
   })

@@ -1,9 +1,9 @@
 import { inspect } from 'node:util'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { ProblemError } from '../../src/errors/payment-error.js'
-import { errorResponse, problemResponse } from '../../src/errors/problem.js'
 import type { ChatCompletionRequest } from '../../src/chat/types.js'
 import { openAiUpstream, UpstreamError, upstreamErrorSpec, upstreamProblem } from '../../src/chat/upstream.js'
+import { ProblemError } from '../../src/errors/payment-error.js'
+import { errorResponse, problemResponse } from '../../src/errors/problem.js'
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js'
 import { closedPort } from '../support/ports.js'
 
@@ -25,7 +25,10 @@ beforeEach(async () => {
 
 const request = (model: string, extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({
   model,
-  messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: prompt }],
+  messages: [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: prompt },
+  ],
   max_tokens: 50,
   ...extra,
 })
@@ -44,7 +47,13 @@ async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> 
 }
 
 /** Every way an error could be shown or logged. */
-const renderings = (error: UpstreamError) => [error.message, error.detail, String(error), inspect(error, { depth: 8 }), JSON.stringify(error)]
+const renderings = (error: UpstreamError) => [
+  error.message,
+  error.detail,
+  String(error),
+  inspect(error, { depth: 8 }),
+  JSON.stringify(error),
+]
 
 describe('openAiUpstream against a fake OpenAI-compatible process', () => {
   it('returns the completion with the upstream usage, sends the key and turns streaming off', async () => {
@@ -161,7 +170,9 @@ describe('openAiUpstream against a fake OpenAI-compatible process', () => {
     const attempts = [
       () => refused.complete(request('ok')),
       () => upstream({ timeoutMs: 200 }).complete(request('stall:never')),
-      ...['hangup', 'fail:429', 'fail:500', 'fail:400', 'fail:401', 'no-usage', 'garbage'].map((model) => () => upstream().complete(request(model))),
+      ...['hangup', 'fail:429', 'fail:500', 'fail:400', 'fail:401', 'no-usage', 'garbage'].map(
+        (model) => () => upstream().complete(request(model)),
+      ),
     ]
     for (const attempt of attempts) {
       const error = await upstreamError(attempt())
@@ -194,7 +205,11 @@ describe('rendering an UpstreamError in the error envelope', () => {
       expect(response.headers.get('Retry-After')).toBe(expected.retryAfter)
       expect(response.headers.get('WWW-Authenticate')).toBeNull()
       const body = (await response.json()) as { type: string; code: string; retryable: boolean; error: { type: string } }
-      expect(body).toMatchObject({ type: `https://paymentauth.org/problems/${expected.type}`, code: error.code, retryable: error.retryable })
+      expect(body).toMatchObject({
+        type: `https://paymentauth.org/problems/${expected.type}`,
+        code: error.code,
+        retryable: error.retryable,
+      })
       expect(body.error.type).toBe(expected.errorType)
     }
   })
@@ -212,7 +227,12 @@ describe('rendering an UpstreamError in the error envelope', () => {
   it('has a spec for timeouts, unavailability and aborts', () => {
     const timeout = new UpstreamError({ code: 'upstream_timeout', status: 504, retryable: true, detail: 'd' })
     expect(upstreamErrorSpec(timeout)).toEqual({
-      status: 504, type: 'upstream-timeout', title: 'Upstream Timeout', retryable: true, challenge: false, errorType: 'timeout_error',
+      status: 504,
+      type: 'upstream-timeout',
+      title: 'Upstream Timeout',
+      retryable: true,
+      challenge: false,
+      errorType: 'timeout_error',
     })
     const unavailable = new UpstreamError({ code: 'upstream_unavailable', status: 502, retryable: true, detail: 'd' })
     expect(upstreamErrorSpec(unavailable)).toMatchObject({ status: 502, type: 'upstream-unavailable', errorType: 'upstream_error' })

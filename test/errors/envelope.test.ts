@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { Challenge, type ErrorCode, errorCodes, paymentErrorHandler, PaymentError, problemTypeBase } from '../../src/index.js'
+import { Challenge, type ErrorCode, errorCodes, PaymentError, paymentErrorHandler, problemTypeBase } from '../../src/index.js'
 import { credentialFor, json, testApp } from '../support/test-method.js'
 
 const codes = Object.keys(errorCodes) as ErrorCode[]
@@ -12,7 +12,10 @@ const contract = new Map(
     .split('\n')
     .map((line) => /^\| `([a-z_]+)` \| (\d{3}) \| `([^`]+)`.*?\| (true|false) \| (fresh|none) \|/.exec(line))
     .filter((match) => match !== null)
-    .map(([, code, status, type, retryable, challenge]) => [code!, { status: Number(status), type: type!, retryable: retryable === 'true', challenge: challenge === 'fresh' }]),
+    .map(([, code, status, type, retryable, challenge]) => [
+      code!,
+      { status: Number(status), type: type!, retryable: retryable === 'true', challenge: challenge === 'fresh' },
+    ]),
 )
 
 describe('the error table', () => {
@@ -41,7 +44,10 @@ describe.each(codes)('the envelope of %s', (code) => {
     const response =
       code === 'payment_required'
         ? unpaid
-        : await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { fail: code }), 'X-Request-Id': 'req-under-test' }))
+        : await app.request(
+            '/v1/echo',
+            json(body, { Authorization: credentialFor(unpaid, { fail: code }), 'X-Request-Id': 'req-under-test' }),
+          )
     const requestId = code === 'payment_required' ? response.headers.get('X-Request-Id')! : 'req-under-test'
 
     expect(response.status).toBe(spec.status)

@@ -2,13 +2,12 @@
 // 0x76 and EIP-1559 transactions on pathUSD, standard mode for EIP-1559 on the
 // test ERC-20. Fees are zero (anvil runs with --base-fee 0), so token balances
 // are asserted to the base unit.
-import { type Server, type Socket, createServer } from 'node:net'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer, type Server, type Socket } from 'node:net'
 import {
   type Address,
-  type Hex,
   custom,
   encodeFunctionData,
+  type Hex,
   keccak256,
   numberToHex,
   parseTransaction,
@@ -18,18 +17,12 @@ import {
 } from 'viem'
 import type { LocalAccount } from 'viem/accounts'
 import { Transaction } from 'viem/tempo'
-import { escrowAbi } from '../../contracts-abi/escrow.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testTokenAbi } from '../../contracts-abi/escrow/test-token-artifact.js'
+import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
-import { PaymentError } from '../../src/errors/payment-error.js'
-import { evmChain, tempoChain } from '../../src/escrow/chain.js'
-import type { Escrow } from '../../src/escrow/port.js'
-import { computeChannelId, decodeEscrowTransaction } from '../../src/escrow/transaction.js'
-import { type ViemEscrowOptions, viemEscrow } from '../../src/escrow/viem-escrow.js'
-import { closedPort } from '../support/ports.js'
 import {
   type Anvil,
-  type TestClient,
   anvilChainId,
   deployEscrow,
   deployTestToken,
@@ -38,10 +31,17 @@ import {
   mintTestToken,
   pathUsdBalance,
   startAnvil,
+  type TestClient,
   testAccounts,
   testClient,
   zeroFees,
 } from '../../scripts/local-chain.js'
+import { PaymentError } from '../../src/errors/payment-error.js'
+import { evmChain, tempoChain } from '../../src/escrow/chain.js'
+import type { Escrow } from '../../src/escrow/port.js'
+import { computeChannelId, decodeEscrowTransaction } from '../../src/escrow/transaction.js'
+import { type ViemEscrowOptions, viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { closedPort } from '../support/ports.js'
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const alphaUsd = '0x20c0000000000000000000000000000000000001' as Address
@@ -88,15 +88,20 @@ async function signEip1559(client: TestClient, to: Address, data: Hex, value = 0
 }
 
 /** Signs a Tempo transaction offline with any fields (e.g. a foreign chain id); never broadcast. */
-async function signTempoOffline(account: LocalAccount, fields: { chainId: number; calls: readonly { to: Address; data: Hex; value?: bigint }[] }): Promise<Hex> {
+async function signTempoOffline(
+  account: LocalAccount,
+  fields: { chainId: number; calls: readonly { to: Address; data: Hex; value?: bigint }[] },
+): Promise<Hex> {
   const tx = { ...fields, gas: gasLimits.call, nonce: 0, nonceKey: 0n, feeToken: pathUsdAddress, ...zeroFees }
   return account.signTransaction(tx as never, { serializer: Transaction.serialize as never })
 }
 
-const approveData = (spender: Address, amount: bigint) => encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [spender, amount] })
+const approveData = (spender: Address, amount: bigint) =>
+  encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [spender, amount] })
 const openData = (payeeAddress: Address, token: Address, deposit: bigint, salt: Hex, signer: Address = zeroAddress) =>
   encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [payeeAddress, token, deposit, salt, signer] })
-const topUpData = (channelId: Hex, amount: bigint) => encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channelId, amount] })
+const topUpData = (channelId: Hex, amount: bigint) =>
+  encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channelId, amount] })
 
 /** A TCP server that accepts connections and never answers. */
 async function silentServer(): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -153,7 +158,15 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
   let readOnly: Escrow
 
   const options = (overrides: Partial<ViemEscrowOptions> = {}): ViemEscrowOptions =>
-    ({ address: escrowAddress, chain: anvil.chain, rpcUrl: anvil.rpcUrl, fees: zeroFees, pollingIntervalMs: 10, timeoutMs: 10_000, ...overrides }) as ViemEscrowOptions
+    ({
+      address: escrowAddress,
+      chain: anvil.chain,
+      rpcUrl: anvil.rpcUrl,
+      fees: zeroFees,
+      pollingIntervalMs: 10,
+      timeoutMs: 10_000,
+      ...overrides,
+    }) as ViemEscrowOptions
 
   beforeAll(async () => {
     anvil = await startAnvil()
@@ -228,13 +241,18 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
         channelId: onChainId,
       })
       // The escrow address may be configured in any case.
-      const upper = await decodeEscrowTransaction(raw, { escrow: escrowAddress.toUpperCase().replace('0X', '0x') as Address, chainId: anvilChainId })
+      const upper = await decodeEscrowTransaction(raw, {
+        escrow: escrowAddress.toUpperCase().replace('0X', '0x') as Address,
+        chainId: anvilChainId,
+      })
       expect(upper).toEqual(call)
     })
 
     it('decodes a 0x76 open without approve and a 0x76 topUp', async () => {
       const salt = nextSalt()
-      const open = await escrow.decodeTransaction(await signTempo(payerClient, [{ to: escrowAddress, data: openData(payee, pathUsdAddress, 7n, salt) }]))
+      const open = await escrow.decodeTransaction(
+        await signTempo(payerClient, [{ to: escrowAddress, data: openData(payee, pathUsdAddress, 7n, salt) }]),
+      )
       expect(open).toMatchObject({ kind: 'open', payer, deposit: 7n, authorizedSigner: zeroAddress })
       const channelId = keccak256('0x01')
       const topUp = await escrow.decodeTransaction(await signTempo(payerClient, [{ to: escrowAddress, data: topUpData(channelId, 9n) }]))
@@ -246,7 +264,10 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       const topUp = { to: escrowAddress, data: topUpData(channelId, 3_000n) }
       const raw = await signTempo(payerClient, [{ to: pathUsdAddress, data: approveData(escrowAddress, 3_000n) }, topUp])
       // Pure decoding cannot know the channel's token, so it refuses.
-      const pure = await expectPaymentError(decodeEscrowTransaction(raw, { escrow: escrowAddress, chainId: anvilChainId }), 'mpp_payment_verification_failed')
+      const pure = await expectPaymentError(
+        decodeEscrowTransaction(raw, { escrow: escrowAddress, chainId: anvilChainId }),
+        'mpp_payment_verification_failed',
+      )
       expect(pure.detail).toMatch(/only the escrow topUp call/)
       // The adapter reads the channel's token.
       expect(await escrow.decodeTransaction(raw)).toEqual({ kind: 'topUp', sender: payer, channelId, additionalDeposit: 3_000n })
@@ -254,10 +275,17 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       expect((await readOnly.getChannel(channelId))?.deposit).toBe(23_000n)
 
       const wrongToken = await signTempo(payerClient, [{ to: alphaUsd, data: approveData(escrowAddress, 3_000n) }, topUp])
-      expect((await expectPaymentError(escrow.decodeTransaction(wrongToken), 'mpp_payment_verification_failed')).detail).toMatch(/must be on the channel token/)
+      expect((await expectPaymentError(escrow.decodeTransaction(wrongToken), 'mpp_payment_verification_failed')).detail).toMatch(
+        /must be on the channel token/,
+      )
       const after = await signTempo(payerClient, [topUp, { to: pathUsdAddress, data: approveData(escrowAddress, 3_000n) }])
-      expect((await expectPaymentError(escrow.decodeTransaction(after), 'mpp_payment_verification_failed')).detail).toMatch(/before the topUp/)
-      const unknown = await signTempo(payerClient, [{ to: pathUsdAddress, data: approveData(escrowAddress, 1n) }, { to: escrowAddress, data: topUpData(keccak256('0x05'), 1n) }])
+      expect((await expectPaymentError(escrow.decodeTransaction(after), 'mpp_payment_verification_failed')).detail).toMatch(
+        /before the topUp/,
+      )
+      const unknown = await signTempo(payerClient, [
+        { to: pathUsdAddress, data: approveData(escrowAddress, 1n) },
+        { to: escrowAddress, data: topUpData(keccak256('0x05'), 1n) },
+      ])
       await expectPaymentError(escrow.decodeTransaction(unknown), 'mpp_channel_not_found')
     })
 
@@ -274,7 +302,15 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
         deposit: 1_234n,
         salt,
         authorizedSigner: zeroAddress,
-        channelId: computeChannelId({ payer, payee, token: pathUsdAddress, salt, authorizedSigner: zeroAddress, escrow: escrowAddress, chainId: anvilChainId }),
+        channelId: computeChannelId({
+          payer,
+          payee,
+          token: pathUsdAddress,
+          salt,
+          authorizedSigner: zeroAddress,
+          escrow: escrowAddress,
+          chainId: anvilChainId,
+        }),
       })
       const channelId = keccak256('0x02')
       const topUp = await escrow.decodeTransaction(await signEip1559(payer1559, escrowAddress, topUpData(channelId, 55n)))
@@ -286,26 +322,74 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       const open = { to: escrowAddress, data: openData(payee, pathUsdAddress, 100n, salt) }
       const approve = { to: pathUsdAddress, data: approveData(escrowAddress, 100n) }
       const cases: [string, Promise<Hex>, RegExp][] = [
-        ['a call to another contract (0x76)', signTempo(payerClient, [{ to: pathUsdAddress, data: approveData(escrowAddress, 1n) }]), /does not call the escrow/],
-        ['a call to another contract (EIP-1559)', signEip1559(payer1559, pathUsdAddress, approveData(escrowAddress, 1n)), /does not call the escrow/],
+        [
+          'a call to another contract (0x76)',
+          signTempo(payerClient, [{ to: pathUsdAddress, data: approveData(escrowAddress, 1n) }]),
+          /does not call the escrow/,
+        ],
+        [
+          'a call to another contract (EIP-1559)',
+          signEip1559(payer1559, pathUsdAddress, approveData(escrowAddress, 1n)),
+          /does not call the escrow/,
+        ],
         [
           'another escrow function',
-          signTempo(payerClient, [{ to: escrowAddress, data: encodeFunctionData({ abi: escrowAbi, functionName: 'settle', args: [keccak256('0x03'), 1n, '0x'] }) }]),
+          signTempo(payerClient, [
+            {
+              to: escrowAddress,
+              data: encodeFunctionData({ abi: escrowAbi, functionName: 'settle', args: [keccak256('0x03'), 1n, '0x'] }),
+            },
+          ]),
           /calls settle on the escrow; only open or topUp/,
         ],
-        ['a view function of the escrow', signEip1559(payer1559, escrowAddress, encodeFunctionData({ abi: escrowAbi, functionName: 'domainSeparator' })), /only open or topUp/],
-        ['two escrow calls', signTempo(payerClient, [approve, open, { to: escrowAddress, data: topUpData(keccak256('0x04'), 1n) }]), /exactly once/],
-        ['an approve to another spender', signTempo(payerClient, [{ to: pathUsdAddress, data: approveData(strangerAccount.address, 100n) }, open]), /must approve the escrow/],
-        ['an approve on another token', signTempo(payerClient, [{ to: alphaUsd, data: approveData(escrowAddress, 100n) }, open]), /must be on the channel token/],
-        ['a token call that is not approve', signTempo(payerClient, [{ to: pathUsdAddress, data: encodeFunctionData({ abi: tip20Abi, functionName: 'transfer', args: [payee, 1n] }) }, open]), /must be approve; it is transfer/],
+        [
+          'a view function of the escrow',
+          signEip1559(payer1559, escrowAddress, encodeFunctionData({ abi: escrowAbi, functionName: 'domainSeparator' })),
+          /only open or topUp/,
+        ],
+        [
+          'two escrow calls',
+          signTempo(payerClient, [approve, open, { to: escrowAddress, data: topUpData(keccak256('0x04'), 1n) }]),
+          /exactly once/,
+        ],
+        [
+          'an approve to another spender',
+          signTempo(payerClient, [{ to: pathUsdAddress, data: approveData(strangerAccount.address, 100n) }, open]),
+          /must approve the escrow/,
+        ],
+        [
+          'an approve on another token',
+          signTempo(payerClient, [{ to: alphaUsd, data: approveData(escrowAddress, 100n) }, open]),
+          /must be on the channel token/,
+        ],
+        [
+          'a token call that is not approve',
+          signTempo(payerClient, [
+            { to: pathUsdAddress, data: encodeFunctionData({ abi: tip20Abi, functionName: 'transfer', args: [payee, 1n] }) },
+            open,
+          ]),
+          /must be approve; it is transfer/,
+        ],
         ['an approve after the open', signTempo(payerClient, [open, approve]), /before the open/],
         ['two approves', signTempo(payerClient, [approve, approve, open]), /at most one approve/],
         ['undecodable escrow calldata', signTempo(payerClient, [{ to: escrowAddress, data: '0xdeadbeef' }]), /could not be decoded/],
         ['native value', signEip1559(payer1559, escrowAddress, open.data, 1n), /native value/],
-        ['a foreign chain id (0x76)', signTempoOffline(payerAccount, { chainId: 4217, calls: [approve, open] }), /chain 4217; this escrow is on chain 31337/],
+        [
+          'a foreign chain id (0x76)',
+          signTempoOffline(payerAccount, { chainId: 4217, calls: [approve, open] }),
+          /chain 4217; this escrow is on chain 31337/,
+        ],
         [
           'a foreign chain id (EIP-1559)',
-          payerAccount.signTransaction({ chainId: 1, to: escrowAddress, data: open.data, gas: 100_000n, nonce: 0, ...zeroFees, type: 'eip1559' }),
+          payerAccount.signTransaction({
+            chainId: 1,
+            to: escrowAddress,
+            data: open.data,
+            gas: 100_000n,
+            nonce: 0,
+            ...zeroFees,
+            type: 'eip1559',
+          }),
           /chain 1; this escrow is on chain 31337/,
         ],
       ]
@@ -324,8 +408,24 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
         feeToken: pathUsdAddress,
         type: 'tempo',
       } as never)
-      const unsigned1559 = serializeTransaction({ chainId: anvilChainId, to: escrowAddress, data: openData(payee, pathUsdAddress, 1n, nextSalt()), gas: 1n, nonce: 0, ...zeroFees, type: 'eip1559' })
-      const legacy = await payerAccount.signTransaction({ chainId: anvilChainId, to: escrowAddress, data: '0x', gas: 21_000n, gasPrice: 0n, nonce: 0, type: 'legacy' })
+      const unsigned1559 = serializeTransaction({
+        chainId: anvilChainId,
+        to: escrowAddress,
+        data: openData(payee, pathUsdAddress, 1n, nextSalt()),
+        gas: 1n,
+        nonce: 0,
+        ...zeroFees,
+        type: 'eip1559',
+      })
+      const legacy = await payerAccount.signTransaction({
+        chainId: anvilChainId,
+        to: escrowAddress,
+        data: '0x',
+        gas: 21_000n,
+        gasPrice: 0n,
+        nonce: 0,
+        type: 'legacy',
+      })
       const cases: [string, RegExp][] = [
         ['0x', /0x-prefixed hex/],
         ['0x7', /0x-prefixed hex/],
@@ -367,16 +467,25 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       // An r that is no curve point's x coordinate: nothing can be recovered.
       let offCurve = 1n
       for (; ; offCurve++) {
-        const ok = await recoverAddress({ hash: keccak256('0x'), signature: { r: numberToHex(offCurve, { size: 32 }), s: numberToHex(1n, { size: 32 }), yParity: 0 } }).then(
+        const ok = await recoverAddress({
+          hash: keccak256('0x'),
+          signature: { r: numberToHex(offCurve, { size: 32 }), s: numberToHex(1n, { size: 32 }), yParity: 0 },
+        }).then(
           () => true,
           () => false,
         )
         if (!ok) break
       }
-      const noPoint = await expectPaymentError(escrow.decodeTransaction(withSignature(offCurve, s, yParity)), 'mpp_payment_verification_failed')
+      const noPoint = await expectPaymentError(
+        escrow.decodeTransaction(withSignature(offCurve, s, yParity)),
+        'mpp_payment_verification_failed',
+      )
       expect(noPoint.detail).toMatch(/signature is invalid/)
       // The high-s twin recovers the same key, but is not canonical.
-      const twin = await expectPaymentError(escrow.decodeTransaction(withSignature(r, SECP256K1_N - s, 1 - yParity)), 'mpp_payment_verification_failed')
+      const twin = await expectPaymentError(
+        escrow.decodeTransaction(withSignature(r, SECP256K1_N - s, 1 - yParity)),
+        'mpp_payment_verification_failed',
+      )
       expect(twin.detail).toMatch(/canonical low-s/)
       // Zero / out-of-range scalars.
       await expectPaymentError(escrow.decodeTransaction(withSignature(0n, s, yParity)), 'mpp_payment_verification_failed')
@@ -424,7 +533,9 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       // The sponsor's own envelope (0x78) is not a transaction to broadcast.
       const forSponsor = Transaction.z_TxEnvelopeTempo.serialize(envelope, { format: 'feePayer', sender: strangerAccount.address })
       expect(forSponsor.slice(0, 4)).toBe('0x78')
-      expect((await expectPaymentError(escrow.decodeTransaction(forSponsor), 'mpp_payment_verification_failed')).detail).toMatch(/Only Tempo/)
+      expect((await expectPaymentError(escrow.decodeTransaction(forSponsor), 'mpp_payment_verification_failed')).detail).toMatch(
+        /Only Tempo/,
+      )
     })
   })
 
@@ -468,7 +579,14 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       const { channelId } = await openChannel(10_000n)
       await expectSuccess(
         payer1559,
-        await payer1559.writeContract({ address: pathUsdAddress, abi: tip20Abi, functionName: 'approve', args: [escrowAddress, 5_000n], gas: gasLimits.call, ...zeroFees }),
+        await payer1559.writeContract({
+          address: pathUsdAddress,
+          abi: tip20Abi,
+          functionName: 'approve',
+          args: [escrowAddress, 5_000n],
+          gas: gasLimits.call,
+          ...zeroFees,
+        }),
       )
       const raw = await signEip1559(payer1559, escrowAddress, topUpData(channelId, 5_000n))
       expect(await escrow.decodeTransaction(raw)).toMatchObject({ kind: 'topUp', channelId, additionalDeposit: 5_000n })
@@ -492,7 +610,10 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
 
     it('a transaction the node refuses is rejected with mpp_payment_verification_failed', async () => {
       // Wrong chain id for this node: refused at submission, never mined.
-      const raw = await signTempoOffline(payerAccount, { chainId: 4217, calls: [{ to: escrowAddress, data: openData(payee, pathUsdAddress, 1n, nextSalt()) }] })
+      const raw = await signTempoOffline(payerAccount, {
+        chainId: 4217,
+        calls: [{ to: escrowAddress, data: openData(payee, pathUsdAddress, 1n, nextSalt()) }],
+      })
       const err = await expectPaymentError(escrow.broadcast(raw), 'mpp_payment_verification_failed')
       expect(err.detail).toMatch(/refused/)
       expect(err.detail.length).toBeLessThan(240)
@@ -525,7 +646,11 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       const a = await openChannel(1_000n)
       const b = await openChannel(1_000n)
       const before = await balances()
-      const [va100, vb200, va150] = [await signVoucher(a.channelId, 100n), await signVoucher(b.channelId, 200n), await signVoucher(a.channelId, 150n)]
+      const [va100, vb200, va150] = [
+        await signVoucher(a.channelId, 100n),
+        await signVoucher(b.channelId, 200n),
+        await signVoucher(a.channelId, 150n),
+      ]
       // Started together; the adapter sends them one at a time, in call order.
       const results = await Promise.all([
         escrow.settle(a.channelId, 100n, va100),
@@ -578,7 +703,10 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
     it('close of a finalized channel fails with a clear detail', async () => {
       const { channelId } = await openChannel(5_000n)
       await escrow.close(channelId, 1_000n, await signVoucher(channelId, 1_000n))
-      const err = await expectPaymentError(escrow.close(channelId, 2_000n, await signVoucher(channelId, 2_000n)), 'mpp_session_close_failed')
+      const err = await expectPaymentError(
+        escrow.close(channelId, 2_000n, await signVoucher(channelId, 2_000n)),
+        'mpp_session_close_failed',
+      )
       expect(err.detail).toMatch(/already closed/)
     })
   })
@@ -620,7 +748,11 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
     })
 
     it("a custom transport that never settles is cut off by the adapter's own deadline", async () => {
-      const hanging = viemEscrow({ ...options({ timeoutMs: 200 }), rpcUrl: undefined, transport: custom({ request: () => new Promise(() => undefined) }) })
+      const hanging = viemEscrow({
+        ...options({ timeoutMs: 200 }),
+        rpcUrl: undefined,
+        transport: custom({ request: () => new Promise(() => undefined) }),
+      })
       const start = performance.now()
       const err = await expectPaymentError(hanging.getChannel(keccak256('0x0a')), 'mpp_chain_unavailable')
       expect(performance.now() - start).toBeLessThan(2_000)
@@ -653,13 +785,28 @@ describe('viemEscrow on a standard (non-Tempo) anvil', () => {
       pollingIntervalMs: 10,
     })
 
-    await expectSuccess(p, await p.writeContract({ address: token, abi: testTokenAbi, functionName: 'approve', args: [escrowAddress, 1_000n], gas: gasLimits.call, ...zeroFees }))
+    await expectSuccess(
+      p,
+      await p.writeContract({
+        address: token,
+        abi: testTokenAbi,
+        functionName: 'approve',
+        args: [escrowAddress, 1_000n],
+        gas: gasLimits.call,
+        ...zeroFees,
+      }),
+    )
     const salt = nextSalt()
     const raw = await signEip1559(p, escrowAddress, openData(payee, token, 1_000n, salt))
     const call = await escrow.decodeTransaction(raw)
     if (call.kind !== 'open') throw new Error('expected an open')
     expect(call.channelId).toBe(
-      await p.readContract({ address: escrowAddress, abi: escrowAbi, functionName: 'computeChannelId', args: [payer, payee, token, salt, zeroAddress] }),
+      await p.readContract({
+        address: escrowAddress,
+        abi: escrowAbi,
+        functionName: 'computeChannelId',
+        args: [payer, payee, token, salt, zeroAddress],
+      }),
     )
     await escrow.broadcast(raw)
     expect(await escrow.getChannel(call.channelId)).toMatchObject({ payer, payee, token, deposit: 1_000n })

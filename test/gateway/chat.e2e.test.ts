@@ -19,7 +19,12 @@ const problemOf = async (response: Response) => (await response.json()) as Recor
 const channelState = async (payer: ReturnType<typeof gateway.payer>) => (await gateway.store.getChannel(payer.channel().channelId))!
 
 /** Sends a chat request with a hand-made voucher credential answering a fresh challenge. */
-async function withVoucher(payer: ReturnType<typeof gateway.payer>, model: string, amount: bigint, options: Parameters<typeof chatRequest>[1] = {}) {
+async function withVoucher(
+  payer: ReturnType<typeof gateway.payer>,
+  model: string,
+  amount: bigint,
+  options: Parameters<typeof chatRequest>[1] = {},
+) {
   const request = chatRequest(model, options)
   const unpaid = await gateway.fetch(completionsUrl, request)
   const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
@@ -45,7 +50,8 @@ describe('paid chat completions: charging', () => {
     const payer = gateway.payer(6)
     expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))).status).toBe(200)
     const { signature, signedCumulative } = payer.channel()
-    for (let i = 0; i < 3; i++) expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60', { content: `question ${i}` }))).status).toBe(200)
+    for (let i = 0; i < 3; i++)
+      expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60', { content: `question ${i}` }))).status).toBe(200)
     expect(payer.channel()).toMatchObject({ signature, signedCumulative })
     expect(await channelState(payer)).toMatchObject({ acceptedCumulative: bucketSize, spent: 4n * 1_600n })
   })
@@ -59,7 +65,12 @@ describe('paid chat completions: charging', () => {
     const problem = await problemOf(refused)
     const fresh = Challenge.parse(refused.headers.get('WWW-Authenticate')!) as Challenge
     // 1600 spent + a quote of about 99,200 does not fit 100,000: the next whole bucket is 200,000.
-    expect(problem).toMatchObject({ code: 'mpp_voucher_bucket_refresh_required', requiredCumulative: '200000', acceptedCumulative: '100000', retryable: true })
+    expect(problem).toMatchObject({
+      code: 'mpp_voucher_bucket_refresh_required',
+      requiredCumulative: '200000',
+      acceptedCumulative: '100000',
+      retryable: true,
+    })
     expect((Challenge.request(fresh).methodDetails as Record<string, string>).requiredCumulative).toBe('200000')
     const paid = await payer.client.fetch(completionsUrl, chatRequest('usage:100,4500', { maxTokens: 4_950 }))
     expect(paid.status).toBe(200)
@@ -138,7 +149,10 @@ describe('paid chat completions: requests', () => {
     ['a token limit above the model maximum', { max_tokens: 101 }],
     ['no messages', { messages: [] }],
   ])('answers %s with mpp_request_quote_invalid and no challenge', async (_, change) => {
-    const response = await gateway.fetch(completionsUrl, { method: 'POST', body: JSON.stringify({ model: 'usage:40,60', messages: [{ role: 'user', content: 'hi' }], ...change }) })
+    const response = await gateway.fetch(completionsUrl, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'usage:40,60', messages: [{ role: 'user', content: 'hi' }], ...change }),
+    })
     expect(response.status).toBe(400)
     expect(response.headers.get('WWW-Authenticate')).toBeNull()
     expect(await problemOf(response)).toMatchObject({ code: 'mpp_request_quote_invalid', retryable: false })
@@ -152,11 +166,18 @@ describe('paid chat completions: requests', () => {
   it('answers an unknown model with 404 model_not_found in the same envelope', async () => {
     const response = await gateway.fetch(completionsUrl, chatRequest('gpt-unknown'))
     expect(response.status).toBe(404)
-    expect(await problemOf(response)).toMatchObject({ code: 'model_not_found', retryable: false, error: expect.objectContaining({ code: 'model_not_found' }) })
+    expect(await problemOf(response)).toMatchObject({
+      code: 'model_not_found',
+      retryable: false,
+      error: expect.objectContaining({ code: 'model_not_found' }),
+    })
   })
 
   it('answers a streaming request with mpp_streaming_unavailable', async () => {
-    const response = await gateway.fetch(completionsUrl, { method: 'POST', body: JSON.stringify({ model: 'usage:40,60', stream: true, messages: [{ role: 'user', content: 'hi' }] }) })
+    const response = await gateway.fetch(completionsUrl, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'usage:40,60', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    })
     expect(response.status).toBe(400)
     expect(await problemOf(response)).toMatchObject({ code: 'mpp_streaming_unavailable' })
   })
@@ -164,7 +185,11 @@ describe('paid chat completions: requests', () => {
   it('quotes the token prices and the next bucket in the challenge', async () => {
     const response = await gateway.fetch(completionsUrl, chatRequest('usage:40,60'))
     const request = Challenge.request(Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge)
-    expect(request).toMatchObject({ amount: '20', unitType: 'llm_token', methodDetails: { model: 'usage:40,60', inputTokenPrice: '10', outputTokenPrice: '20', requiredCumulative: bucketSize.toString() } })
+    expect(request).toMatchObject({
+      amount: '20',
+      unitType: 'llm_token',
+      methodDetails: { model: 'usage:40,60', inputTokenPrice: '10', outputTokenPrice: '20', requiredCumulative: bucketSize.toString() },
+    })
   })
 
   it('lists the models and their prices for free', async () => {
@@ -201,7 +226,9 @@ describe('paid chat completions: idempotency', () => {
     const b = await withVoucher(payer, 'stall:600', signedCumulative, options)
     await gateway.upstream.reset()
     const [first, second] = await Promise.all(
-      [a, b].map(({ request, authorization }) => gateway.fetch(completionsUrl, { ...request, headers: { ...request.headers, Authorization: authorization } })),
+      [a, b].map(({ request, authorization }) =>
+        gateway.fetch(completionsUrl, { ...request, headers: { ...request.headers, Authorization: authorization } }),
+      ),
     )
     expect([first!.status, second!.status]).toEqual([200, 200])
     expect(await first!.text()).toBe(await second!.text())
@@ -222,7 +249,9 @@ describe('paid chat completions: reservations and flooding', () => {
         const { request, authorization } = await withVoucherOn(short, payer, 'stall:800', { maxTokens: 4_800 })
         return short.fetch(completionsUrl, { ...request, headers: { ...request.headers, Authorization: authorization } })
       })()
-      await expect.poll(async () => reservedOf((await short.store.getChannel(payer.channel().channelId))!), { interval: 10 }).toBeGreaterThan(90_000n)
+      await expect
+        .poll(async () => reservedOf((await short.store.getChannel(payer.channel().channelId))!), { interval: 10 })
+        .toBeGreaterThan(90_000n)
       await new Promise((resolve) => setTimeout(resolve, 300))
       // Its reservation lapsed: a second request of the same size fits the same bucket.
       const { request, authorization } = await withVoucherOn(short, payer, 'usage:100,4500', { maxTokens: 4_800 })
@@ -242,8 +271,14 @@ describe('paid chat completions: reservations and flooding', () => {
     expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))).status).toBe(200)
     await new Promise((resolve) => setTimeout(resolve, 1_100))
     const base = payer.channel().signedCumulative
-    const prepared = await Promise.all(Array.from({ length: 50 }, (_, i) => withVoucher(payer, 'usage:40,60', base + BigInt(i + 1) * 1_000n)))
-    const responses = await Promise.all(prepared.map(({ request, authorization }) => gateway.fetch(completionsUrl, { ...request, headers: { ...request.headers, Authorization: authorization } })))
+    const prepared = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => withVoucher(payer, 'usage:40,60', base + BigInt(i + 1) * 1_000n)),
+    )
+    const responses = await Promise.all(
+      prepared.map(({ request, authorization }) =>
+        gateway.fetch(completionsUrl, { ...request, headers: { ...request.headers, Authorization: authorization } }),
+      ),
+    )
     const limited = responses.filter((response) => response.status === 429)
     expect(limited.length).toBeGreaterThanOrEqual(40)
     for (const response of limited) {
@@ -274,10 +309,21 @@ describe('paid chat completions: payer containment', () => {
 })
 
 /** `withVoucher` on another fixture, reusing the payer's latest voucher. */
-async function withVoucherOn(fixture: Awaited<ReturnType<typeof startGatewayFixture>>, payer: ReturnType<typeof gateway.payer>, model: string, options: Parameters<typeof chatRequest>[1]) {
+async function withVoucherOn(
+  fixture: Awaited<ReturnType<typeof startGatewayFixture>>,
+  payer: ReturnType<typeof gateway.payer>,
+  model: string,
+  options: Parameters<typeof chatRequest>[1],
+) {
   const request = chatRequest(model, options)
   const unpaid = await fixture.fetch(completionsUrl, request)
   const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
   const { channelId, signedCumulative, signature } = payer.channel()
-  return { request, authorization: Credential.format({ challenge, payload: { action: 'voucher', channelId, cumulativeAmount: signedCumulative.toString(), signature } }) }
+  return {
+    request,
+    authorization: Credential.format({
+      challenge,
+      payload: { action: 'voucher', channelId, cumulativeAmount: signedCumulative.toString(), signature },
+    }),
+  }
 }

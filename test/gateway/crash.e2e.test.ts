@@ -3,11 +3,12 @@
 // database: no committed spend is lost, a crashed reservation holds funds only
 // for its lifetime, and an Idempotency-Key retry after a crash that followed
 // the commit gets the committed response without a second charge.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
 import { type Hex, http, type LocalAccount } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testAccounts, zeroFees } from '../../scripts/local-chain.js'
-import { postgresStore, Receipt, sessionClient, type SqlSessionStore } from '../../src/index.js'
-import { InsufficientAuthorization, release, reservedOf, reserve } from '../../src/session/channel.js'
+import { postgresStore, Receipt, type SqlSessionStore, sessionClient } from '../../src/index.js'
+import { InsufficientAuthorization, release, reserve, reservedOf } from '../../src/session/channel.js'
 import { type Cluster, startCluster } from '../support/cluster.js'
 import { chatRequest } from '../support/gateway.js'
 import type { ServerProcess } from '../support/processes.js'
@@ -51,7 +52,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Reserves everything the channel has left (accepted − spent − reserved); throws InsufficientAuthorization when any of it is held. */
 async function reserveAllAvailable(channelId: Hex) {
-  await store.updateChannel(channelId, (state) => ({ state: reserve(state!, 'probe', state!.acceptedCumulative - state!.spent, Date.now() + 60_000, Date.now()), result: undefined }))
+  await store.updateChannel(channelId, (state) => ({
+    state: reserve(state!, 'probe', state!.acceptedCumulative - state!.spent, Date.now() + 60_000, Date.now()),
+    result: undefined,
+  }))
   await store.updateChannel(channelId, (state) => ({ state: release(state!, 'probe'), result: undefined }))
 }
 
@@ -68,7 +72,10 @@ describe('gateway crashes, PostgreSQL store', () => {
   it('killed between reserve and commit: nothing charged, the reservation holds funds only for its lifetime, a retry is charged once', async () => {
     const before = await cluster.channel(payer.channelId)
     const calls = await cluster.upstream.calls()
-    const request = chatRequest('usage:40,60', { headers: { 'Idempotency-Key': 'crash-after-reserve' }, content: 'CRASH after the reservation' })
+    const request = chatRequest('usage:40,60', {
+      headers: { 'Idempotency-Key': 'crash-after-reserve' },
+      content: 'CRASH after the reservation',
+    })
     await expect(payer.client.fetch(url, request)).rejects.toThrow()
     expect(await crashAfterReserve.exited).toMatchObject({ signal: 'SIGKILL' })
 

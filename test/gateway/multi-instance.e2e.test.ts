@@ -2,8 +2,9 @@
 // payers' requests are spread over all of them, each HTTP call to the next
 // instance (a challenge issued by one is paid at another). Afterwards the
 // database must account for exactly what the receipts say.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
 import { http, type LocalAccount } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testAccounts, zeroFees } from '../../scripts/local-chain.js'
 import { Challenge, Credential, Receipt, sessionClient } from '../../src/index.js'
 import { assertInvariant, reservedOf } from '../../src/session/channel.js'
@@ -16,7 +17,8 @@ const deposit = 1_000_000n
 const base = 'http://gateway.test'
 const url = `${base}/v1/mpp/chat/completions`
 // Catalogue prices (test/support/gateway.ts): 10 per prompt token, 20 per completion token.
-const chargeOf = (usage: { prompt_tokens: number; completion_tokens: number }) => BigInt(usage.prompt_tokens) * 10n + BigInt(usage.completion_tokens) * 20n
+const chargeOf = (usage: { prompt_tokens: number; completion_tokens: number }) =>
+  BigInt(usage.prompt_tokens) * 10n + BigInt(usage.completion_tokens) * 20n
 
 let cluster: Cluster
 let gateways: ServerProcess[]
@@ -44,7 +46,14 @@ function roundRobin() {
 
 function payer(index: number, fetcher: typeof fetch) {
   const account = testAccounts[index]! as LocalAccount
-  return sessionClient({ account, chain: cluster.anvil.chain, transport: http(cluster.anvil.rpcUrl), deposit, fees: zeroFees, fetch: fetcher })
+  return sessionClient({
+    account,
+    chain: cluster.anvil.chain,
+    transport: http(cluster.anvil.rpcUrl),
+    deposit,
+    fees: zeroFees,
+    fetch: fetcher,
+  })
 }
 
 type Paid = { status: number; channelId: string; challengeId: string; receiptSpent: bigint; charge: bigint; instance: number }
@@ -72,9 +81,14 @@ describe('several gateway instances on one PostgreSQL database', () => {
     const opened = await Promise.all(clients.map((client) => send(client, -1)))
     const perPayer = 80
     const started = performance.now()
-    const paid = [...opened, ...(await Promise.all(clients.flatMap((client) => Array.from({ length: perPayer }, (_, i) => send(client, i)))))]
+    const paid = [
+      ...opened,
+      ...(await Promise.all(clients.flatMap((client) => Array.from({ length: perPayer }, (_, i) => send(client, i))))),
+    ]
     const elapsed = performance.now() - started
-    console.log(`multi-instance: ${clients.length * perPayer} concurrent paid requests over ${instances} instances in ${elapsed.toFixed(0)} ms`)
+    console.log(
+      `multi-instance: ${clients.length * perPayer} concurrent paid requests over ${instances} instances in ${elapsed.toFixed(0)} ms`,
+    )
 
     expect(paid).toHaveLength(clients.length * (perPayer + 1))
     // Spread: every instance answered paid requests.
@@ -84,7 +98,9 @@ describe('several gateway instances on one PostgreSQL database', () => {
     const perChallenge = new Map<string, number>()
     for (const p of paid) perChallenge.set(p.challengeId, (perChallenge.get(p.challengeId) ?? 0) + 1)
     expect([...perChallenge.values()].every((count) => count === 1)).toBe(true)
-    const { rows } = await cluster.db.query<{ n: string }>('SELECT count(*) AS n FROM mpp_consumed_challenges WHERE id = ANY($1)', [[...perChallenge.keys()]])
+    const { rows } = await cluster.db.query<{ n: string }>('SELECT count(*) AS n FROM mpp_consumed_challenges WHERE id = ANY($1)', [
+      [...perChallenge.keys()],
+    ])
     expect(Number(rows[0]!.n)).toBe(perChallenge.size)
 
     for (const client of clients) {
@@ -119,10 +135,19 @@ describe('several gateway instances on one PostgreSQL database', () => {
       const challengeFrom = gateways[i % instances]!
       const unpaid = await fetch(url.replace(base, challengeFrom.url), request)
       const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
-      const payload = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature: channel.signature }
+      const payload = {
+        action: 'voucher',
+        channelId: channel.channelId,
+        cumulativeAmount: channel.signedCumulative.toString(),
+        signature: channel.signature,
+      }
       const authorization = Credential.format({ challenge, payload })
       const targets = [gateways[(i + 1) % instances]!, gateways[(i + 2) % instances]!]
-      const responses = await Promise.all(targets.map((target) => fetch(url.replace(base, target.url), { ...request, headers: { ...request.headers, Authorization: authorization } })))
+      const responses = await Promise.all(
+        targets.map((target) =>
+          fetch(url.replace(base, target.url), { ...request, headers: { ...request.headers, Authorization: authorization } }),
+        ),
+      )
       outcomes.push(responses.map((response) => response.status).sort())
       await Promise.all(responses.map((response) => response.body?.cancel()))
     }

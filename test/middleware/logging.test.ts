@@ -71,7 +71,12 @@ describe('payment middleware logging', () => {
       ['POST /v1/chat', 402, 'mpp_malformed_credential'],
     ])
     for (const entry of entries) {
-      expect(entry).toMatchObject({ requestId: expect.stringMatching(/^req_/), method: 'test', intent: 'charge', durationMs: expect.any(Number) })
+      expect(entry).toMatchObject({
+        requestId: expect.stringMatching(/^req_/),
+        method: 'test',
+        intent: 'charge',
+        durationMs: expect.any(Number),
+      })
     }
     expect(entries[1]).toMatchObject({ channelId: '0xchannel', amounts: { reserved: '100', charged: '100' } })
     expect(entries[7]!.error).toBe('Error')

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import type { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { base64url, bodyDigest, Challenge, computeChallengeId, payment, Receipt } from '../../src/index.js'
 import { credentialFor, json, secretKey, testApp, testMethod } from '../support/test-method.js'
@@ -82,7 +82,10 @@ describe('payment middleware: paid retry', () => {
   it('attaches the receipt to a response whose headers are immutable (a fetched one), on a copy', async () => {
     const { app, calls } = testApp()
     const unpaid = await app.request('/v1/fetched', json(body))
-    const response = await app.request('/v1/fetched', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }), 'X-Request-Id': 'req-fetched' }))
+    const response = await app.request(
+      '/v1/fetched',
+      json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }), 'X-Request-Id': 'req-fetched' }),
+    )
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('fetched')
     expect(response.headers.get('Payment-Receipt')).not.toBeNull()
@@ -172,7 +175,10 @@ describe('payment middleware: paid retry', () => {
     const { app, calls } = testApp()
     const unpaid = await app.request('/v1/echo', json(body))
     for (const change of [{ method: 'tempo' }, { intent: 'session' }]) {
-      const response = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }, (c) => ({ ...c, ...change })) }))
+      const response = await app.request(
+        '/v1/echo',
+        json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }, (c) => ({ ...c, ...change })) }),
+      )
       expect(response.status).toBe(400)
       expect(response.headers.get('WWW-Authenticate')).not.toBeNull()
       expect(await problem(response)).toMatchObject({ code: 'mpp_method_unsupported', retryable: false })
@@ -184,7 +190,13 @@ describe('payment middleware: paid retry', () => {
     ['a forged id', (c: Challenge) => ({ ...c, id: computeChallengeId({ ...c, secretKey: 'x'.repeat(32) }) })],
     ['a changed request', (c: Challenge) => ({ ...c, request: base64url.encode('{"amount":"1","currency":"usd","recipient":"acct_1"}') })],
     ['a changed expiry', (c: Challenge) => ({ ...c, expires: '2099-01-01T00:00:00Z' })],
-    ['a dropped digest', (c: Challenge) => { const { digest: _, ...rest } = c; return rest }],
+    [
+      'a dropped digest',
+      (c: Challenge) => {
+        const { digest: _, ...rest } = c
+        return rest
+      },
+    ],
     ['a changed opaque', (c: Challenge) => ({ ...c, opaque: base64url.encode('{"route":"POST /v1/echo","x":"y"}') })],
   ])('rejects %s with mpp_invalid_challenge', async (_, change) => {
     const { app, calls } = testApp()
@@ -293,7 +305,10 @@ describe('payment middleware: request ids and options', () => {
     const unpaid = await app.request('/v1/echo', json(body, { 'X-Request-Id': 'client-42' }))
     expect(unpaid.headers.get('X-Request-Id')).toBe('client-42')
     expect((await problem(unpaid)).requestId).toBe('client-42')
-    const paid = await app.request('/v1/echo', json(body, { 'X-Request-Id': 'client-43', Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
+    const paid = await app.request(
+      '/v1/echo',
+      json(body, { 'X-Request-Id': 'client-43', Authorization: credentialFor(unpaid, { proof: 'paid' }) }),
+    )
     expect(paid.headers.get('X-Request-Id')).toBe('client-43')
     for (const unsafe of ['<script>', 'a'.repeat(65), 'a b']) {
       const response = await app.request('/v1/echo', json(body, { 'X-Request-Id': unsafe }))

@@ -6,6 +6,7 @@ import { isCanonicalizable } from '../../src/protocol/canonical-json.js'
 describe('canonicalJson (RFC 8785)', () => {
   it('matches the RFC 8785 §3.2.2 sample', () => {
     const value = {
+      // biome-ignore lint/correctness/noPrecisionLoss: the RFC's sample literal, parsed as a double on purpose
       numbers: [333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001],
       string: '\u20ac$\u000F\u000aA\'\u0042\u0022\u005c\\"/',
       literals: [null, true, false],
@@ -31,9 +32,7 @@ describe('canonicalJson (RFC 8785)', () => {
   })
 
   it('writes no whitespace, sorts nested objects, and leaves <>& unescaped', () => {
-    expect(canonicalJson({ b: { d: 1, c: [2, { f: 'x', e: 'y' }] }, a: '<>&' })).toBe(
-      '{"a":"<>&","b":{"c":[2,{"e":"y","f":"x"}],"d":1}}',
-    )
+    expect(canonicalJson({ b: { d: 1, c: [2, { f: 'x', e: 'y' }] }, a: '<>&' })).toBe('{"a":"<>&","b":{"c":[2,{"e":"y","f":"x"}],"d":1}}')
   })
 
   it('formats numbers as ECMAScript does', () => {
@@ -71,12 +70,35 @@ describe('isCanonicalizable', () => {
   }
 
   it('says exactly when canonicalJson accepts a value', () => {
-    const refused = [Number.NaN, -Infinity, 1n, new Date(0), new Map(), [undefined], ['\ud800'], { '\udc00': 1 }, { a: () => 1 }, Symbol('s'), undefined]
+    const refused = [
+      Number.NaN,
+      -Infinity,
+      1n,
+      new Date(0),
+      new Map(),
+      [undefined],
+      ['\ud800'],
+      { '\udc00': 1 },
+      { a: () => 1 },
+      Symbol('s'),
+      undefined,
+    ]
     for (const value of refused) expect(isCanonicalizable(value), String(typeof value)).toBe(false)
     fc.assert(
-      fc.property(fc.anything({ maxDepth: 3, withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true }), (value) => {
-        expect(isCanonicalizable(value)).toBe(accepts(value))
-      }),
+      fc.property(
+        fc.anything({
+          maxDepth: 3,
+          withBigInt: true,
+          withDate: true,
+          withMap: true,
+          withSet: true,
+          withNullPrototype: true,
+          withSparseArray: true,
+        }),
+        (value) => {
+          expect(isCanonicalizable(value)).toBe(accepts(value))
+        },
+      ),
       { numRuns: 2_000 },
     )
   })

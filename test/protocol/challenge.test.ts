@@ -1,9 +1,14 @@
 import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { base64url, canonicalJson, Challenge, computeChallengeId, WireError } from '../../src/index.js'
+import { base64url, Challenge, canonicalJson, computeChallengeId, WireError } from '../../src/index.js'
 
 const secretKey = 'k'.repeat(32)
-const request = { amount: '25', currency: '0x20c0000000000000000000000000000000000000', recipient: '0xabc', methodDetails: { chainId: 4217 } }
+const request = {
+  amount: '25',
+  currency: '0x20c0000000000000000000000000000000000000',
+  recipient: '0xabc',
+  methodDetails: { chainId: 4217 },
+}
 const base = { realm: 'api.example.com', method: 'tempo', intent: 'session', request }
 
 // An independent HMAC (node:crypto) over the spec's seven slots.
@@ -49,7 +54,14 @@ describe('computeChallengeId', () => {
 })
 
 describe('Challenge.format / Challenge.parse', () => {
-  const challenge = Challenge.create({ ...base, secretKey, expires: '2025-01-15T12:05:00Z', digest: 'sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:', opaque: { route: 'POST /v1/x' }, description: 'Say "hi" \\ bye' })
+  const challenge = Challenge.create({
+    ...base,
+    secretKey,
+    expires: '2025-01-15T12:05:00Z',
+    digest: 'sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:',
+    opaque: { route: 'POST /v1/x' },
+    description: 'Say "hi" \\ bye',
+  })
 
   it('round-trips every parameter, including escaped quoted-strings', () => {
     const header = Challenge.format(challenge)
@@ -70,7 +82,11 @@ describe('Challenge.format / Challenge.parse', () => {
   it('encodes a request the same however often it repeats, and still refuses one JCS cannot encode', () => {
     const terms = { amount: '1', methodDetails: { chainId: 1, requiredCumulative: '5' }, missing: null }
     const first = Challenge.create({ ...base, secretKey, request: terms })
-    const again = Challenge.create({ ...base, secretKey, request: { missing: null, methodDetails: { requiredCumulative: '5', chainId: 1 }, amount: '1' } })
+    const again = Challenge.create({
+      ...base,
+      secretKey,
+      request: { missing: null, methodDetails: { requiredCumulative: '5', chainId: 1 }, amount: '1' },
+    })
     expect(again.request).toBe(first.request)
     expect(Challenge.request(first)).toEqual(terms)
     // Same JSON text as `terms` once NaN is written as null; JCS refuses NaN.
@@ -95,7 +111,13 @@ describe('Challenge.format / Challenge.parse', () => {
 
   it('accepts tokens, case-insensitive names and scheme, BWS around "=", and empty list elements', () => {
     const value = `payment ID=${challenge.id} , , Realm = "api.example.com",method=tempo,intent=session,request=${challenge.request}`
-    expect(Challenge.parse(value)).toEqual({ id: challenge.id, realm: 'api.example.com', method: 'tempo', intent: 'session', request: challenge.request })
+    expect(Challenge.parse(value)).toEqual({
+      id: challenge.id,
+      realm: 'api.example.com',
+      method: 'tempo',
+      intent: 'session',
+      request: challenge.request,
+    })
   })
 
   it('ignores unknown parameters', () => {
@@ -105,7 +127,9 @@ describe('Challenge.format / Challenge.parse', () => {
 
   it.each(['id', 'realm', 'method', 'intent', 'request'])('rejects a missing or empty %s', (name) => {
     const params = { id: challenge.id, realm: 'r', method: 'tempo', intent: 'session', request: challenge.request }
-    const without = Object.entries(params).filter(([key]) => key !== name).map(([key, value]) => `${key}="${value}"`)
+    const without = Object.entries(params)
+      .filter(([key]) => key !== name)
+      .map(([key, value]) => `${key}="${value}"`)
     expectWireError(() => Challenge.parse(`Payment ${without.join(', ')}`))
     expectWireError(() => Challenge.parse(`Payment ${[...without, `${name}=""`].join(', ')}`))
   })

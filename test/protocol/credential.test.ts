@@ -66,7 +66,10 @@ describe('Credential.format / Credential.parse', () => {
     ['a missing payload', `Payment ${base64url.encode(JSON.stringify({ challenge }))}`],
     ['a non-object payload', `Payment ${base64url.encode(JSON.stringify({ challenge, payload: 'x' }))}`],
     ['an empty challenge id', `Payment ${base64url.encode(JSON.stringify({ ...credential, challenge: { ...challenge, id: '' } }))}`],
-    ['a challenge without request', `Payment ${base64url.encode(JSON.stringify({ ...credential, challenge: { ...challenge, request: undefined } }))}`],
+    [
+      'a challenge without request',
+      `Payment ${base64url.encode(JSON.stringify({ ...credential, challenge: { ...challenge, request: undefined } }))}`,
+    ],
     ['an uppercase method', `Payment ${base64url.encode(JSON.stringify({ ...credential, challenge: { ...challenge, method: 'TEMPO' } }))}`],
     ['a numeric source', `Payment ${base64url.encode(JSON.stringify({ ...credential, source: 1 }))}`],
   ])('rejects %s', (_, value) => {

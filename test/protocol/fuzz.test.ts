@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { base64url, canonicalJson, Challenge, Credential, Receipt, WireError } from '../../src/index.js'
+import { base64url, Challenge, Credential, canonicalJson, Receipt, WireError } from '../../src/index.js'
 
 // Either the parser returns, or it throws its own typed error; nothing else.
 function onlyTypedErrors(parse: (input: string) => unknown, kind: WireError['kind']) {
@@ -15,7 +15,10 @@ function onlyTypedErrors(parse: (input: string) => unknown, kind: WireError['kin
 
 const runs = { numRuns: 2_000 }
 // Strings over the characters that matter to the header grammars.
-const headerish = fc.string({ unit: fc.constantFrom(...'Payment ,="\\\t\r\nabcdefghijklmnopqrstuvwxyzIDR0189_-+/=;:é\u0000\u00ff'.split('')), maxLength: 120 })
+const headerish = fc.string({
+  unit: fc.constantFrom(...'Payment ,="\\\t\r\nabcdefghijklmnopqrstuvwxyzIDR0189_-+/=;:é\u0000\u00ff'.split('')),
+  maxLength: 120,
+})
 const jsonValue = fc.jsonValue({ maxDepth: 3 })
 const challengeParts = fc.record({
   realm: fc.stringMatching(/^[\x20-\x7E]{1,20}$/),
@@ -35,48 +38,80 @@ describe('wire parsers under arbitrary input', () => {
   it('Challenge.parse throws only WireError', () => {
     fc.assert(fc.property(fc.string(), onlyTypedErrors(Challenge.parse, 'challenge')), runs)
     fc.assert(fc.property(headerish, onlyTypedErrors(Challenge.parse, 'challenge')), runs)
-    fc.assert(fc.property(headerish, (tail) => onlyTypedErrors(Challenge.parse, 'challenge')(`Payment id="a", ${tail}`)), runs)
+    fc.assert(
+      fc.property(headerish, (tail) => onlyTypedErrors(Challenge.parse, 'challenge')(`Payment id="a", ${tail}`)),
+      runs,
+    )
   })
 
   it('Credential.parse throws only WireError', () => {
     fc.assert(fc.property(fc.string(), onlyTypedErrors(Credential.parse, 'credential')), runs)
-    fc.assert(fc.property(jsonValue, (value) => onlyTypedErrors(Credential.parse, 'credential')(`Payment ${base64url.encode(JSON.stringify(value) ?? '')}`)), runs)
-    const nearCredential = fc.record({ challenge: fc.dictionary(fc.constantFrom('id', 'realm', 'method', 'intent', 'request', 'opaque', 'expires'), jsonValue), payload: jsonValue, source: jsonValue })
-    fc.assert(fc.property(nearCredential, (value) => onlyTypedErrors(Credential.parse, 'credential')(`Payment ${base64url.encode(JSON.stringify(value))}`)), runs)
+    fc.assert(
+      fc.property(jsonValue, (value) =>
+        onlyTypedErrors(Credential.parse, 'credential')(`Payment ${base64url.encode(JSON.stringify(value) ?? '')}`),
+      ),
+      runs,
+    )
+    const nearCredential = fc.record({
+      challenge: fc.dictionary(fc.constantFrom('id', 'realm', 'method', 'intent', 'request', 'opaque', 'expires'), jsonValue),
+      payload: jsonValue,
+      source: jsonValue,
+    })
+    fc.assert(
+      fc.property(nearCredential, (value) =>
+        onlyTypedErrors(Credential.parse, 'credential')(`Payment ${base64url.encode(JSON.stringify(value))}`),
+      ),
+      runs,
+    )
   })
 
   it('Receipt.parse throws only WireError', () => {
     fc.assert(fc.property(fc.string(), onlyTypedErrors(Receipt.parse, 'receipt')), runs)
-    fc.assert(fc.property(jsonValue, (value) => onlyTypedErrors(Receipt.parse, 'receipt')(base64url.encode(JSON.stringify(value) ?? ''))), runs)
+    fc.assert(
+      fc.property(jsonValue, (value) => onlyTypedErrors(Receipt.parse, 'receipt')(base64url.encode(JSON.stringify(value) ?? ''))),
+      runs,
+    )
   })
 })
 
 describe('wire round trips under arbitrary values', () => {
   it('base64url.decode inverts encode', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-      expect(base64url.decode(base64url.encode(bytes))).toEqual(bytes)
-    }), runs)
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        expect(base64url.decode(base64url.encode(bytes))).toEqual(bytes)
+      }),
+      runs,
+    )
   })
 
   it('canonicalJson is a fixed point of parse', () => {
-    fc.assert(fc.property(jsonValue, (value) => {
-      const canonical = canonicalJson(value)
-      expect(canonicalJson(JSON.parse(canonical))).toBe(canonical)
-    }), runs)
+    fc.assert(
+      fc.property(jsonValue, (value) => {
+        const canonical = canonicalJson(value)
+        expect(canonicalJson(JSON.parse(canonical))).toBe(canonical)
+      }),
+      runs,
+    )
   })
 
   it('Challenge.parse inverts Challenge.format', () => {
-    fc.assert(fc.property(challengeParts, (parts) => {
-      const challenge = Challenge.create({ secretKey: 'k'.repeat(32), expires: '2030-01-01T00:00:00Z', ...parts })
-      expect(Challenge.parse(Challenge.format(challenge))).toEqual(challenge)
-    }), runs)
+    fc.assert(
+      fc.property(challengeParts, (parts) => {
+        const challenge = Challenge.create({ secretKey: 'k'.repeat(32), expires: '2030-01-01T00:00:00Z', ...parts })
+        expect(Challenge.parse(Challenge.format(challenge))).toEqual(challenge)
+      }),
+      runs,
+    )
   })
 
   it('Credential.parse inverts Credential.format', () => {
-    fc.assert(fc.property(challengeParts, fc.dictionary(fc.string({ maxLength: 8 }), jsonValue, { maxKeys: 4 }), (parts, payload) => {
-      const credential = { challenge: Challenge.create({ secretKey: 'k'.repeat(32), ...parts }), payload }
-      // JSON has no -0: compare with the payload as JSON carries it.
-      expect(Credential.parse(Credential.format(credential))).toEqual({ ...credential, payload: JSON.parse(JSON.stringify(payload)) })
-    }), runs)
+    fc.assert(
+      fc.property(challengeParts, fc.dictionary(fc.string({ maxLength: 8 }), jsonValue, { maxKeys: 4 }), (parts, payload) => {
+        const credential = { challenge: Challenge.create({ secretKey: 'k'.repeat(32), ...parts }), payload }
+        // JSON has no -0: compare with the payload as JSON carries it.
+        expect(Credential.parse(Credential.format(credential))).toEqual({ ...credential, payload: JSON.parse(JSON.stringify(payload)) })
+      }),
+      runs,
+    )
   })
 })

@@ -29,7 +29,7 @@ describe.each([
   ['native', false],
   ['portable', true],
 ])('%s path', (_, portable) => {
-  it('sha256 and hmacSha256 match node:crypto, a string MAC\'d as its UTF-8 bytes', async () => {
+  it("sha256 and hmacSha256 match node:crypto, a string MAC'd as its UTF-8 bytes", async () => {
     const { sha256, hmacSha256 } = await load(portable)
     for (const input of inputs) {
       expect(Buffer.from(sha256(input)).toString('hex')).toBe(createHash('sha256').update(input).digest('hex'))

@@ -41,10 +41,18 @@ describe('channel accounting', () => {
   it('accepts only increasing vouchers within the deposit and the minimum delta', () => {
     const state = acceptVoucher(fresh(), { amount: 100n, signature: sig(1) }, { minDelta: 10n, now: 1 })
     expect(state.acceptedCumulative).toBe(100n)
-    expect(codeOf(() => acceptVoucher(state, { amount: 100n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe('mpp_payment_verification_failed')
-    expect(codeOf(() => acceptVoucher(state, { amount: 105n, signature: sig(2) }, { minDelta: 10n, now: 2 }))).toBe('mpp_payment_verification_failed')
-    expect(codeOf(() => acceptVoucher(state, { amount: 1_001n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe('mpp_session_deposit_below_request_cost')
-    expect(codeOf(() => acceptVoucher({ ...state, closeRequestedAt: 5n }, { amount: 200n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe('mpp_channel_finalized')
+    expect(codeOf(() => acceptVoucher(state, { amount: 100n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe(
+      'mpp_payment_verification_failed',
+    )
+    expect(codeOf(() => acceptVoucher(state, { amount: 105n, signature: sig(2) }, { minDelta: 10n, now: 2 }))).toBe(
+      'mpp_payment_verification_failed',
+    )
+    expect(codeOf(() => acceptVoucher(state, { amount: 1_001n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe(
+      'mpp_session_deposit_below_request_cost',
+    )
+    expect(
+      codeOf(() => acceptVoucher({ ...state, closeRequestedAt: 5n }, { amount: 200n, signature: sig(2) }, { minDelta: 0n, now: 2 })),
+    ).toBe('mpp_channel_finalized')
   })
 
   it('reserves within the accepted amount, commits at most the reservation, releases for free', () => {
@@ -84,7 +92,8 @@ describe('channel accounting', () => {
 
   it('never settles above spent: picks the highest accepted voucher not above it', () => {
     let state = fresh()
-    for (const amount of [100n, 200n, 300n]) state = acceptVoucher(state, { amount, signature: sig(Number(amount)) }, { minDelta: 0n, now: 0 })
+    for (const amount of [100n, 200n, 300n])
+      state = acceptVoucher(state, { amount, signature: sig(Number(amount)) }, { minDelta: 0n, now: 0 })
     expect(settleableVoucher(state)).toBeUndefined()
     state = commit(reserve(state, 'a', 250n, 1_000, 0), 'a', 250n, 0).state
     expect(settleableVoucher(state)?.amount).toBe(200n)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Challenge, signVoucher } from '../../src/index.js'
-import { price, startSession, type SessionFixture } from '../support/session.js'
+import { price, type SessionFixture, startSession } from '../support/session.js'
 
 // draft-tempo-session §Denial of Service: servers MUST enforce minVoucherDelta when present.
 let session: SessionFixture
@@ -27,7 +27,10 @@ describe('minVoucherDelta', () => {
     })
     const small = await session.send(await voucher(price + 49_999n))
     expect(small.status).toBe(402)
-    expect(await small.json()).toMatchObject({ code: 'mpp_payment_verification_failed', type: 'https://paymentauth.org/problems/session/delta-too-small' })
+    expect(await small.json()).toMatchObject({
+      code: 'mpp_payment_verification_failed',
+      type: 'https://paymentauth.org/problems/session/delta-too-small',
+    })
     expect((await session.store.getChannel(channel.channelId))?.acceptedCumulative).toBe(price)
     expect((await session.send(await voucher(price + price))).status).toBe(200)
   })

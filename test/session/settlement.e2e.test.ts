@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Receipt } from '../../src/index.js'
 import { pathUsdBalance } from '../../scripts/local-chain.js'
-import { price, startSession, type SessionFixture } from '../support/session.js'
+import { Receipt } from '../../src/index.js'
+import { price, type SessionFixture, startSession } from '../support/session.js'
 
 const url = 'http://gateway.test/v1/paid'
 const request = { method: 'POST', body: '{}' }
@@ -28,7 +28,12 @@ describe('settlement', () => {
     // Pre-authorize a bucket of 500000 and spend one more request from it.
     const { signVoucher } = await import('../../src/index.js')
     const context = { chainId: session.anvil.chain.id, escrow: session.escrowAddress }
-    const bucket = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: '500000', signature: await signVoucher(payer.account, context, { channelId: channel.channelId, cumulativeAmount: 500_000n }) }
+    const bucket = {
+      action: 'voucher',
+      channelId: channel.channelId,
+      cumulativeAmount: '500000',
+      signature: await signVoucher(payer.account, context, { channelId: channel.channelId, cumulativeAmount: 500_000n }),
+    }
     const paid = await session.send(bucket)
     expect(Receipt.parse(paid.headers.get('Payment-Receipt')!)).toMatchObject({ spent: '200000', acceptedCumulative: '500000' })
 
@@ -46,7 +51,7 @@ describe('settlement', () => {
     const close = await payer.client.close(url, request)
     expect(close.txHash).toBeDefined()
     expect((await pathUsdBalance(session.chain, session.payeeAddress)) - payeeBefore).toBe(200_000n)
-    expect((await session.escrow.getChannel(channel.channelId))).toMatchObject({ finalized: true, settled: 200_000n })
+    expect(await session.escrow.getChannel(channel.channelId)).toMatchObject({ finalized: true, settled: 200_000n })
   })
 
   it('refuses a close voucher for more than was spent', async () => {
@@ -55,7 +60,12 @@ describe('settlement', () => {
     const channel = [...payer.client.channels.values()][0]!
     const { signVoucher } = await import('../../src/index.js')
     const context = { chainId: session.anvil.chain.id, escrow: session.escrowAddress }
-    const response = await session.send({ action: 'close', channelId: channel.channelId, cumulativeAmount: '150000', signature: await signVoucher(payer.account, context, { channelId: channel.channelId, cumulativeAmount: 150_000n }) })
+    const response = await session.send({
+      action: 'close',
+      channelId: channel.channelId,
+      cumulativeAmount: '150000',
+      signature: await signVoucher(payer.account, context, { channelId: channel.channelId, cumulativeAmount: 150_000n }),
+    })
     expect(response.status).toBe(402)
     expect(await response.json()).toMatchObject({ code: 'mpp_payment_verification_failed', requiredCumulative: '100000' })
     expect((await session.escrow.getChannel(channel.channelId))?.finalized).toBe(false)
@@ -67,7 +77,9 @@ describe('settlement', () => {
     expect((await payer.client.fetch(url, request)).status).toBe(200)
     expect((await payer.client.fetch(url, request)).status).toBe(200)
     const channel = [...payer.client.channels.values()][0]!
-    await expect.poll(async () => (await eager.escrow.getChannel(channel.channelId))?.settled, { timeout: 5_000, interval: 20 }).toBe(2n * price)
+    await expect
+      .poll(async () => (await eager.escrow.getChannel(channel.channelId))?.settled, { timeout: 5_000, interval: 20 })
+      .toBe(2n * price)
   })
 })
 

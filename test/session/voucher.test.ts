@@ -1,8 +1,15 @@
-import { type Hex, hashTypedData, recoverAddress, serializeCompactSignature, parseSignature, signatureToCompactSignature } from 'viem'
+import { type Hex, hashTypedData, parseSignature, recoverAddress, serializeCompactSignature, signatureToCompactSignature } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
 import { PaymentError } from '../../src/index.js'
-import { canonicalSignature, recoverVoucherSigner, signVoucher, voucherDigest, voucherDomain, voucherTypes } from '../../src/session/voucher.js'
+import {
+  canonicalSignature,
+  recoverVoucherSigner,
+  signVoucher,
+  voucherDigest,
+  voucherDomain,
+  voucherTypes,
+} from '../../src/session/voucher.js'
 
 const account = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d')
 const context = { chainId: 4217, escrow: '0x1234567890abcdef1234567890abcdef12345678' } as const
@@ -18,7 +25,12 @@ function highS(signature: Hex): Hex {
 describe('voucher signatures', () => {
   it('signs the v1 EIP-712 voucher and recovers the signer', async () => {
     const signature = await signVoucher(account, context, voucher)
-    const digest = hashTypedData({ domain: voucherDomain(context.chainId, context.escrow), types: voucherTypes, primaryType: 'Voucher', message: voucher })
+    const digest = hashTypedData({
+      domain: voucherDomain(context.chainId, context.escrow),
+      types: voucherTypes,
+      primaryType: 'Voucher',
+      message: voucher,
+    })
     expect(await recoverAddress({ hash: digest, signature })).toBe(account.address)
     expect(await recoverVoucherSigner(context, { ...voucher, signature })).toBe(account.address.toLowerCase())
   })
@@ -33,7 +45,17 @@ describe('voucher signatures', () => {
   it('rejects the high-s twin that viem itself would accept', async () => {
     const signature = await signVoucher(account, context, voucher)
     const twin = highS(signature)
-    expect(await recoverAddress({ hash: hashTypedData({ domain: voucherDomain(context.chainId, context.escrow), types: voucherTypes, primaryType: 'Voucher', message: voucher }), signature: twin })).toBe(account.address)
+    expect(
+      await recoverAddress({
+        hash: hashTypedData({
+          domain: voucherDomain(context.chainId, context.escrow),
+          types: voucherTypes,
+          primaryType: 'Voucher',
+          message: voucher,
+        }),
+        signature: twin,
+      }),
+    ).toBe(account.address)
     expect(() => canonicalSignature(twin)).toThrow(PaymentError)
   })
 
@@ -49,17 +71,26 @@ describe('voucher signatures', () => {
     const signature = await signVoucher(account, context, voucher)
     const signer = account.address.toLowerCase()
     expect(await recoverVoucherSigner({ ...context, chainId: 1 }, { ...voucher, signature })).not.toBe(signer)
-    expect(await recoverVoucherSigner({ ...context, escrow: '0x0000000000000000000000000000000000000001' }, { ...voucher, signature })).not.toBe(signer)
+    expect(
+      await recoverVoucherSigner({ ...context, escrow: '0x0000000000000000000000000000000000000001' }, { ...voucher, signature }),
+    ).not.toBe(signer)
     expect(await recoverVoucherSigner(context, { ...voucher, cumulativeAmount: 250_001n, signature })).not.toBe(signer)
   })
 
   it('digests exactly as viem hashTypedData, per domain, and refuses what EIP-712 cannot encode', () => {
-    const domains = [context, { chainId: 1, escrow: context.escrow }, { chainId: 4217, escrow: '0x00000000000000000000000000000000000000aa' as const }]
+    const domains = [
+      context,
+      { chainId: 1, escrow: context.escrow },
+      { chainId: 4217, escrow: '0x00000000000000000000000000000000000000aa' as const },
+    ]
     for (const domain of domains) {
       for (const cumulativeAmount of [0n, 1n, 250_000n, 2n ** 128n - 1n]) {
-        const channelId = `0x${crypto.getRandomValues(new Uint8Array(32)).reduce((hex, byte) => hex + byte.toString(16).padStart(2, '0'), '')}` as Hex
+        const channelId =
+          `0x${crypto.getRandomValues(new Uint8Array(32)).reduce((hex, byte) => hex + byte.toString(16).padStart(2, '0'), '')}` as Hex
         const message = { channelId, cumulativeAmount }
-        expect(voucherDigest(domain, message)).toBe(hashTypedData({ domain: voucherDomain(domain.chainId, domain.escrow), types: voucherTypes, primaryType: 'Voucher', message }))
+        expect(voucherDigest(domain, message)).toBe(
+          hashTypedData({ domain: voucherDomain(domain.chainId, domain.escrow), types: voucherTypes, primaryType: 'Voucher', message }),
+        )
       }
     }
     expect(() => voucherDigest(context, { ...voucher, cumulativeAmount: 2n ** 128n })).toThrow()

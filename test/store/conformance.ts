@@ -88,7 +88,9 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       const channelId = freshChannelId()
       await put(store, newChannel(channelId))
       await change(store, channelId, (s) => acceptVoucher(s, { amount: 500n, signature: signature(1) }, { minDelta: 0n, now: 1 }))
-      await expect(change(store, channelId, (s) => acceptVoucher(s, { amount: 400n, signature: signature(2) }, { minDelta: 0n, now: 2 }))).rejects.toThrow(PaymentError)
+      await expect(
+        change(store, channelId, (s) => acceptVoucher(s, { amount: 400n, signature: signature(2) }, { minDelta: 0n, now: 2 })),
+      ).rejects.toThrow(PaymentError)
       expect((await store.getChannel(channelId))?.acceptedCumulative).toBe(500n)
     })
 
@@ -117,7 +119,9 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
         }),
       )
       const paid = outcomes.filter((outcome) => outcome.status === 'fulfilled').length
-      const refused = outcomes.filter((outcome) => outcome.status === 'rejected' && outcome.reason instanceof InsufficientAuthorization).length
+      const refused = outcomes.filter(
+        (outcome) => outcome.status === 'rejected' && outcome.reason instanceof InsufficientAuthorization,
+      ).length
       expect(paid).toBe(20)
       expect(refused).toBe(20)
       const state = (await store.getChannel(channelId))!
@@ -139,7 +143,9 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       await put(store, acceptVoucher(newChannel(channelId), { amount: 100n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
       const now = Date.now()
       await change(store, channelId, (s) => reserve(s, 'crashed', 100n, now + 50, now))
-      await expect(change(store, channelId, (s) => reserve(s, 'next', 100n, now + 60_000, now + 10))).rejects.toBeInstanceOf(InsufficientAuthorization)
+      await expect(change(store, channelId, (s) => reserve(s, 'next', 100n, now + 60_000, now + 10))).rejects.toBeInstanceOf(
+        InsufficientAuthorization,
+      )
       await change(store, channelId, (s) => reserve(s, 'next', 100n, now + 60_000, now + 51))
       expect(Object.keys((await store.getChannel(channelId))!.reservations)).toEqual(['next'])
     })
@@ -159,7 +165,11 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       const claims = await Promise.all(Array.from({ length: 5 }, () => store.claimRequest(key, Date.now() + 60_000)))
       expect(claims.filter((claim) => claim === undefined)).toHaveLength(1)
       expect(claims.filter((claim) => claim?.state === 'pending')).toHaveLength(4)
-      const response = { status: 200, headers: { 'Content-Type': 'application/json', 'Payment-Receipt': 'eyJ4IjoxfQ' }, body: '{"ok":true,"text":"é"}' }
+      const response = {
+        status: 200,
+        headers: { 'Content-Type': 'application/json', 'Payment-Receipt': 'eyJ4IjoxfQ' },
+        body: '{"ok":true,"text":"é"}',
+      }
       await store.completeRequest(key, response, Date.now() + 60_000)
       expect(await store.getRequest(key)).toEqual({ state: 'done', response })
       expect(await store.claimRequest(key, Date.now() + 60_000)).toEqual({ state: 'done', response })

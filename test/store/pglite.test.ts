@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { afterAll, describe, expect, it } from 'vitest'
 import { pgliteStore, type SqlSessionStore } from '../../src/index.js'
-import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
 import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
+import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
 
 // One database per kind, shared by the suite's tests (the suite expects stores that may be shared).
 const dir = mkdtempSync(join(tmpdir(), 'mpp-pglite-'))

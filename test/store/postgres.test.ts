@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type PostgresServer, startPostgres } from '../../scripts/postgres.js'
 import { postgresStore, type SqlSessionStore } from '../../src/index.js'
 import { acceptVoucher, assertInvariant, reservedOf } from '../../src/session/channel.js'
-import { type PostgresServer, startPostgres } from '../../scripts/postgres.js'
 import { runTsx } from '../support/processes.js'
-import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
 import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
+import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
 
 const workerScript = fileURLToPath(new URL('../support/channel-worker.ts', import.meta.url))
 
@@ -50,21 +50,30 @@ describe('PostgreSQL across processes', () => {
   it('serialises reserve/commit on one channel from 4 processes: the invariant holds, spent is the sum of commits', async () => {
     const channelId = freshChannelId()
     const accepted = 4_000n
-    const initial = acceptVoucher(newChannel(channelId, 20_000n), { amount: accepted, signature: `0x${'22'.repeat(64)}1b` }, { minDelta: 0n, now: 0 })
+    const initial = acceptVoucher(
+      newChannel(channelId, 20_000n),
+      { amount: accepted, signature: `0x${'22'.repeat(64)}1b` },
+      { minDelta: 0n, now: 0 },
+    )
     await store.updateChannel(channelId, () => ({ state: initial, result: undefined }))
     // 4 processes × 4 loops × 60 reservations of 1..40, ~80% committed at about half: about twice what was accepted, so the last ones are refused.
     // They start together: each waits on an advisory lock this test holds until all four wait.
-    const barrier = 0x6d70705f62617272
+    const barrier = 0x6d70705f6261
     const gate = new pg.Client({ connectionString: server.connectionString })
     await gate.connect()
     let outputs: string[]
     try {
       await gate.query('SELECT pg_advisory_lock($1)', [barrier])
       const running = Promise.all(
-        Array.from({ length: 4 }, () => runTsx(workerScript, [JSON.stringify({ connectionString: server.connectionString, channelId, iterations: 60, concurrency: 4, barrier })])),
+        Array.from({ length: 4 }, () =>
+          runTsx(workerScript, [
+            JSON.stringify({ connectionString: server.connectionString, channelId, iterations: 60, concurrency: 4, barrier }),
+          ]),
+        ),
       )
       running.catch(() => {}) // awaited below
-      const waiting = async () => (await gate.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0]!.n
+      const waiting = async () =>
+        (await gate.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0]!.n
       for (;;) {
         const count = await Promise.race([waiting(), running.then(() => 'finished')])
         if (count === '4') break

@@ -5,8 +5,8 @@
 // one channel in the shared database, `concurrency` loops at a time, and prints
 // one JSON line: what it committed and what was refused.
 import pg from 'pg'
-import { postgresStore } from '../../src/store/postgres.js'
 import { commit, InsufficientAuthorization, release, reserve } from '../../src/session/channel.js'
+import { postgresStore } from '../../src/store/postgres.js'
 
 const { connectionString, channelId, iterations, concurrency, barrier } = JSON.parse(process.argv[2] ?? '{}') as {
   connectionString: string
@@ -33,7 +33,10 @@ async function loop(worker: number) {
     const id = `p${process.pid}-w${worker}-i${i}`
     const amount = BigInt(1 + (next() % 40))
     try {
-      await store.updateChannel(channelId, (state) => ({ state: reserve(state!, id, amount, Date.now() + 60_000, Date.now()), result: undefined }))
+      await store.updateChannel(channelId, (state) => ({
+        state: reserve(state!, id, amount, Date.now() + 60_000, Date.now()),
+        result: undefined,
+      }))
     } catch (error) {
       if (!(error instanceof InsufficientAuthorization)) throw error
       refused++

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import type { Hex } from 'viem'
 import { deployEscrow, startAnvil, testAccounts, testClient } from '../../scripts/local-chain.js'
+import { startPostgres } from '../../scripts/postgres.js'
 import type { ChannelState } from '../../src/session/channel.js'
 import { decodeChannel, type EncodedChannel } from '../../src/store/codec.js'
 import { startFakeUpstream } from './fake-upstream.js'
-import { startPostgres } from '../../scripts/postgres.js'
 import { startTsxServer } from './processes.js'
 
 const gatewayScript = fileURLToPath(new URL('./gateway-process.ts', import.meta.url))

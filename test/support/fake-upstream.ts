@@ -40,7 +40,11 @@ export async function startFakeUpstream(options: { startTimeoutMs?: number } = {
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000)
   })
-  const listening = await waitForOutput(child, /^\{"port":(\d+)\}$/m, { what: 'the fake upstream', timeoutMs: startTimeoutMs, diagnostics: () => stderr })
+  const listening = await waitForOutput(child, /^\{"port":(\d+)\}$/m, {
+    what: 'the fake upstream',
+    timeoutMs: startTimeoutMs,
+    diagnostics: () => stderr,
+  })
   const port = Number(listening[1])
   const startMs = performance.now() - started
 

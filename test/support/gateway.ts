@@ -2,11 +2,18 @@
 // chat-completions gateway in front of a fake OpenAI-compatible upstream process.
 import { type Address, http, type LocalAccount } from 'viem'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
+import { deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
 import { createGateway } from '../../src/app.js'
 import type { ModelPrice } from '../../src/chat/catalogue.js'
 import { type ChatBackend, openAiUpstream } from '../../src/chat/upstream.js'
-import { memoryStore, sessionClient, viemEscrow, type PaymentLogEntry, type SessionStore, type TempoSessionOptions } from '../../src/index.js'
-import { deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
+import {
+  memoryStore,
+  type PaymentLogEntry,
+  type SessionStore,
+  sessionClient,
+  type TempoSessionOptions,
+  viemEscrow,
+} from '../../src/index.js'
 import { startFakeUpstream } from './fake-upstream.js'
 
 export const bucketSize = 100_000n
@@ -45,7 +52,14 @@ export async function startGatewayFixture(session: Partial<TempoSessionOptions> 
   const upstream = await startFakeUpstream()
   const escrowAddress = await deployEscrow(testClient(anvil, testAccounts[3]!))
   const payee = testAccounts[4]!
-  const escrow = viemEscrow({ address: escrowAddress, chain: anvil.chain, rpcUrl: anvil.rpcUrl, payee, fees: zeroFees, pollingIntervalMs: 10 })
+  const escrow = viemEscrow({
+    address: escrowAddress,
+    chain: anvil.chain,
+    rpcUrl: anvil.rpcUrl,
+    payee,
+    fees: zeroFees,
+    pollingIntervalMs: 10,
+  })
   const memory = memoryStore()
   const faults = faultyStore(memory)
   const openAi = openAiUpstream({ baseUrl: upstream.baseUrl, timeoutMs: 1_000 })
@@ -102,11 +116,18 @@ export async function startGatewayFixture(session: Partial<TempoSessionOptions> 
 
 export const completionsUrl = 'http://gateway.test/v1/mpp/chat/completions'
 
-export function chatRequest(model: string, options: { maxTokens?: number; content?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}) {
+export function chatRequest(
+  model: string,
+  options: { maxTokens?: number; content?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+) {
   return {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...options.headers },
-    body: JSON.stringify({ model, max_tokens: options.maxTokens ?? 100, messages: [{ role: 'user', content: options.content ?? 'What is a voucher?' }] }),
+    body: JSON.stringify({
+      model,
+      max_tokens: options.maxTokens ?? 100,
+      messages: [{ role: 'user', content: options.content ?? 'What is a voucher?' }],
+    }),
     ...(options.signal ? { signal: options.signal } : {}),
   }
 }

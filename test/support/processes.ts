@@ -9,7 +9,11 @@ import { killOnExit, stopper, waitForOutput } from '../../scripts/processes.js'
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Runs `script` to completion; resolves with its stdout, rejects with its stderr when it fails. */
-export function runTsx(script: string, args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+export function runTsx(
+  script: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: repoRoot,
@@ -48,13 +52,29 @@ export type ServerProcess = {
  * 127.0.0.1. Its stdin stays a pipe from this process: if this process dies
  * without cleaning up, the script sees stdin close and exits.
  */
-export async function startTsxServer(script: string, env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<ServerProcess> {
+export async function startTsxServer(
+  script: string,
+  env: Record<string, string>,
+  options: { startTimeoutMs?: number } = {},
+): Promise<ServerProcess> {
   const started = performance.now()
-  const child = killOnExit(spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const child = killOnExit(
+    spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  )
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)))
-  const listening = await waitForOutput(child, /^\{"port":(\d+)\}$/m, { what: script, timeoutMs: options.startTimeoutMs ?? 30_000, diagnostics: () => stderr })
+  const listening = await waitForOutput(child, /^\{"port":(\d+)\}$/m, {
+    what: script,
+    timeoutMs: options.startTimeoutMs ?? 30_000,
+    diagnostics: () => stderr,
+  })
   const port = Number(listening[1])
   return {
     url: `http://127.0.0.1:${port}`,

@@ -3,13 +3,13 @@
 import { Hono } from 'hono'
 import { type Address, http, type LocalAccount } from 'viem'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
-import { Challenge, Credential, payment, paymentErrorHandler, type PaymentLogEntry } from '../../src/index.js'
-import { sessionClient, type SessionClientOptions } from '../../src/client/session-client.js'
-import { viemEscrow, type ViemEscrowOptions } from '../../src/escrow/viem-escrow.js'
-import { tempoSession, type TempoSessionOptions } from '../../src/session/method.js'
+import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
+import { type SessionClientOptions, sessionClient } from '../../src/client/session-client.js'
+import { type ViemEscrowOptions, viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { Challenge, Credential, type PaymentLogEntry, payment, paymentErrorHandler } from '../../src/index.js'
+import { type TempoSessionOptions, tempoSession } from '../../src/session/method.js'
 import { fixedPrice } from '../../src/session/pricing.js'
 import { memoryStore } from '../../src/store/memory.js'
-import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
 
 export const price = 100_000n
 export const secretKey = 'session-test-secret-key-at-least-32-bytes'
@@ -17,7 +17,9 @@ export const secretKey = 'session-test-secret-key-at-least-32-bytes'
 export type SessionFixture = Awaited<ReturnType<typeof startSession>>
 
 /** Starts anvil, deploys the escrow and builds the app; `stop()` when done. */
-export async function startSession(options: { method?: Partial<TempoSessionOptions>; escrow?: Pick<ViemEscrowOptions, 'gas' | 'timeoutMs'>; withPayeeKey?: boolean } = {}) {
+export async function startSession(
+  options: { method?: Partial<TempoSessionOptions>; escrow?: Pick<ViemEscrowOptions, 'gas' | 'timeoutMs'>; withPayeeKey?: boolean } = {},
+) {
   const anvil: Anvil = await startAnvil({ tempo: true })
   const deployer = testClient(anvil, testAccounts[3]!)
   const escrowAddress = await deployEscrow(deployer)

@@ -26,7 +26,16 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
       const store = open()
       const channelId = freshChannelId()
       const far = Date.now() + 60_000
-      await store.updateChannel(channelId, () => ({ state: reserve(acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }), 'r', 500n, far, Date.now()), result: undefined }))
+      await store.updateChannel(channelId, () => ({
+        state: reserve(
+          acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }),
+          'r',
+          500n,
+          far,
+          Date.now(),
+        ),
+        result: undefined,
+      }))
       const key = `commit-${channelId}`
       expect(await store.claimRequest(key, far)).toBeUndefined()
       const response = { status: 200, headers: { 'Payment-Receipt': 'receipt' }, body: 'paid \u0000 answer é' }
@@ -54,7 +63,9 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
       const channelId = freshChannelId()
       const created = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          store.updateChannel(channelId, (current: ChannelState | undefined) => (current === undefined ? { state: { ...newChannel(channelId), chainReadAt: i }, result: true } : { result: false })),
+          store.updateChannel(channelId, (current: ChannelState | undefined) =>
+            current === undefined ? { state: { ...newChannel(channelId), chainReadAt: i }, result: true } : { result: false },
+          ),
         ),
       )
       expect(created.filter(Boolean)).toHaveLength(1)
@@ -87,12 +98,23 @@ export function describeSqlStoreInstances(name: string, open: () => [SqlSessionS
     it('decides on the row as the other instance left it, not on what this one last wrote', async () => {
       const [a, b] = open()
       const channelId = freshChannelId()
-      await a.updateChannel(channelId, () => ({ state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }), result: undefined }))
-      await b.updateChannel(channelId, (current: ChannelState | undefined) => ({ state: acceptVoucher(current!, { amount: 2_000n, signature }, { minDelta: 0n, now: 0 }), result: undefined }))
+      await a.updateChannel(channelId, () => ({
+        state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }),
+        result: undefined,
+      }))
+      await b.updateChannel(channelId, (current: ChannelState | undefined) => ({
+        state: acceptVoucher(current!, { amount: 2_000n, signature }, { minDelta: 0n, now: 0 }),
+        result: undefined,
+      }))
       // Writes nothing: answered from a fresh read.
-      expect(await a.updateChannel(channelId, (current: ChannelState | undefined) => ({ result: current!.acceptedCumulative }))).toBe(2_000n)
+      expect(await a.updateChannel(channelId, (current: ChannelState | undefined) => ({ result: current!.acceptedCumulative }))).toBe(
+        2_000n,
+      )
       // Throws on what `a` last wrote (1,000 accepted), succeeds on the row (2,000): decided on the row, and b's voucher kept.
-      await a.updateChannel(channelId, (current: ChannelState | undefined) => ({ state: reserve(current!, 'r', 1_500n, Date.now() + 60_000, Date.now()), result: undefined }))
+      await a.updateChannel(channelId, (current: ChannelState | undefined) => ({
+        state: reserve(current!, 'r', 1_500n, Date.now() + 60_000, Date.now()),
+        result: undefined,
+      }))
       const state = (await b.getChannel(channelId))!
       expect(state.acceptedCumulative).toBe(2_000n)
       expect(state.reservations.r?.amount).toBe(1_500n)
@@ -102,7 +124,10 @@ export function describeSqlStoreInstances(name: string, open: () => [SqlSessionS
       const [a, b] = open()
       const channelId = freshChannelId()
       await a.updateChannel(channelId, () => ({ state: { ...newChannel(channelId), chainReadAt: 0 }, result: undefined }))
-      const increment = (current: ChannelState | undefined) => ({ state: { ...current!, chainReadAt: current!.chainReadAt + 1 }, result: undefined })
+      const increment = (current: ChannelState | undefined) => ({
+        state: { ...current!, chainReadAt: current!.chainReadAt + 1 },
+        result: undefined,
+      })
       await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).updateChannel(channelId, increment)))
       expect((await a.getChannel(channelId))!.chainReadAt).toBe(60)
     })

@@ -1,13 +1,13 @@
 import { Hono } from 'hono'
 import {
+  type Authorization,
   Challenge,
   Credential,
-  payment,
   PaymentError,
-  type Authorization,
   type PaymentLogEntry,
   type PaymentMethod,
   type PaymentOptions,
+  payment,
   type Receipt,
 } from '../../src/index.js'
 
@@ -42,7 +42,10 @@ export function testMethod(options: { commitError?: unknown; challengeError?: un
       await consumeChallenge()
       calls.authorized++
       const { payload } = credential
-      if (typeof payload.fail === 'string') throw new PaymentError(payload.fail as never, 'The test method refused.', { extensions: { channelId: '0xab', requiredCumulative: 2_000_000n } })
+      if (typeof payload.fail === 'string')
+        throw new PaymentError(payload.fail as never, 'The test method refused.', {
+          extensions: { channelId: '0xab', requiredCumulative: 2_000_000n },
+        })
       if (payload.action === 'manage') return { kind: 'respond', status: 204, receipt: receipt(credential.challenge.id) }
       if (payload.proof !== 'paid') throw new PaymentError('mpp_payment_verification_failed', 'Bad proof.')
       return {
@@ -88,7 +91,11 @@ export function testApp(
 }
 
 /** Answers a 402 the way a client does: echo its challenge with a payload. */
-export function credentialFor(response: Response, payload: Record<string, unknown>, change: (challenge: Challenge) => Challenge = (c) => c) {
+export function credentialFor(
+  response: Response,
+  payload: Record<string, unknown>,
+  change: (challenge: Challenge) => Challenge = (c) => c,
+) {
   const challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
   return Credential.format({ challenge: change(challenge), payload })
 }

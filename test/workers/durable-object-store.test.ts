@@ -32,11 +32,17 @@ describe('durable objects store: compare-and-set', () => {
     let conflicts = 0
     // Two store instances stand for two isolates: no shared memory, only the channel's object.
     const [a, b] = [0, 1].map(() => durableObjectStore(env, { onConflict: () => conflicts++ }))
-    await a!.updateChannel(channelId, () => ({ state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }), result: undefined }))
+    await a!.updateChannel(channelId, () => ({
+      state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }),
+      result: undefined,
+    }))
     const increments = 30
     await Promise.all(
       Array.from({ length: increments }, (_, i) =>
-        (i % 2 === 0 ? a! : b!).updateChannel(channelId, (current) => ({ state: { ...current!, spent: current!.spent + 1n }, result: undefined })),
+        (i % 2 === 0 ? a! : b!).updateChannel(channelId, (current) => ({
+          state: { ...current!, spent: current!.spent + 1n },
+          result: undefined,
+        })),
       ),
     )
     const state = (await a!.getChannel(channelId))!
@@ -60,7 +66,10 @@ describe('durable objects store: compare-and-set', () => {
         return real.compareAndSet(version, json)
       },
     }
-    const contended = { ...env, CHANNELS: { idFromName: (name: string) => env.CHANNELS.idFromName(name), get: () => rival } } as unknown as typeof env
+    const contended = {
+      ...env,
+      CHANNELS: { idFromName: (name: string) => env.CHANNELS.idFromName(name), get: () => rival },
+    } as unknown as typeof env
     let runs = 0
     const update = durableObjectStore(contended, { maxAttempts: 3 }).updateChannel(channelId, (current) => {
       runs += 1
@@ -108,8 +117,14 @@ describe('durable objects store: idempotency records completed with the state', 
       },
       getRequest: (k: string) => real.getRequest(k),
     }
-    const contended = { ...env, CHANNELS: { idFromName: (name: string) => env.CHANNELS.idFromName(name), get: () => rival } } as unknown as typeof env
-    const update = durableObjectStore(contended, { maxAttempts: 2 }).updateChannel(channelId, () => ({ ...put(channelId), completeRequest: { key, response, expiresAt: Date.now() + 60_000 } }))
+    const contended = {
+      ...env,
+      CHANNELS: { idFromName: (name: string) => env.CHANNELS.idFromName(name), get: () => rival },
+    } as unknown as typeof env
+    const update = durableObjectStore(contended, { maxAttempts: 2 }).updateChannel(channelId, () => ({
+      ...put(channelId),
+      completeRequest: { key, response, expiresAt: Date.now() + 60_000 },
+    }))
     await expect(update).rejects.toThrow(/compare-and-set/)
     expect(await durableObjectStore(env).getRequest(key)).toBeUndefined()
   })

@@ -1,9 +1,10 @@
 // Runs in Node before the workerd suite: a real anvil (Tempo mode) with the
 // escrow deployed. Its RPC URL, the escrow and the keys reach the Worker as
 // bindings (vitest.workers.config.ts) and the tests through `inject`.
-import type { TestProject } from 'vitest/node'
+
 import { toHex } from 'viem'
 import type { HDAccount } from 'viem/accounts'
+import type { TestProject } from 'vitest/node'
 import { deployEscrow, startAnvil, testAccounts, testClient } from '../../scripts/local-chain.js'
 
 declare module 'vitest' {
@@ -29,7 +30,10 @@ export default async function setup(project: TestProject) {
     project.provide('rpcUrl', anvil.rpcUrl)
     project.provide('escrowAddress', escrowAddress)
     project.provide('payeeKey', privateKeyOf(testAccounts[4]!))
-    project.provide('payerKeys', [5, 6, 7].map((i) => privateKeyOf(testAccounts[i]!)))
+    project.provide(
+      'payerKeys',
+      [5, 6, 7].map((i) => privateKeyOf(testAccounts[i]!)),
+    )
   } catch (error) {
     await anvil.stop()
     throw error

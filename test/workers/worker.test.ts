@@ -5,7 +5,7 @@ import { env, exports } from 'cloudflare:workers'
 import { type Address, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, inject, it } from 'vitest'
-import { Challenge, computeChallengeId, Credential, Receipt, sessionClient, signVoucher, tempoChain } from '../../src/index.js'
+import { Challenge, Credential, computeChallengeId, Receipt, sessionClient, signVoucher, tempoChain } from '../../src/index.js'
 import { durableObjectStore } from '../../src/store/durable-object.js'
 import worker, { gatewayFor } from '../../src/worker.js'
 
@@ -43,23 +43,42 @@ describe('the Worker', () => {
     expect(models.data.map((model) => model.id)).toEqual(['local-echo'])
 
     const account = privateKeyToAccount(inject('payerKeys')[0] as Hex)
-    const client = sessionClient({ account, chain: chain(), transport: http(inject('rpcUrl')), deposit: 1_000_000n, fees: zeroFees, fetch: fetchWorker as typeof fetch })
+    const client = sessionClient({
+      account,
+      chain: chain(),
+      transport: http(inject('rpcUrl')),
+      deposit: 1_000_000n,
+      fees: zeroFees,
+      fetch: fetchWorker as typeof fetch,
+    })
     let spent = 0n
     for (const question of ['What is a voucher?', 'Who holds the deposit?']) {
       const response = await client.fetch(url, ask(question))
       expect(response.status).toBe(200)
       const completion = (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }
       spent += BigInt(completion.usage.prompt_tokens) * 10n + BigInt(completion.usage.completion_tokens) * 20n
-      expect(Receipt.parse(response.headers.get('Payment-Receipt')!)).toMatchObject({ spent: spent.toString(), acceptedCumulative: '100000' })
+      expect(Receipt.parse(response.headers.get('Payment-Receipt')!)).toMatchObject({
+        spent: spent.toString(),
+        acceptedCumulative: '100000',
+      })
     }
     const channel = [...client.channels.values()][0]!
     const store = durableObjectStore(env)
-    expect(await store.getChannel(channel.channelId)).toMatchObject({ spent, acceptedCumulative: 100_000n, deposit: 1_000_000n, payer: account.address.toLowerCase() })
+    expect(await store.getChannel(channel.channelId)).toMatchObject({
+      spent,
+      acceptedCumulative: 100_000n,
+      deposit: 1_000_000n,
+      payer: account.address.toLowerCase(),
+    })
 
     // A voucher credential used once is refused the second time: the challenge id was consumed in its shard.
     const unpaid = await fetchWorker(url, ask('once only'))
     const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
-    const signature = await signVoucher(account, { chainId: channel.chainId, escrow: channel.escrow }, { channelId: channel.channelId, cumulativeAmount: channel.signedCumulative })
+    const signature = await signVoucher(
+      account,
+      { chainId: channel.chainId, escrow: channel.escrow },
+      { channelId: channel.channelId, cumulativeAmount: channel.signedCumulative },
+    )
     const payload = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: channel.signedCumulative.toString(), signature }
     const paid = ask('once only', { Authorization: Credential.format({ challenge, payload }) })
     expect((await fetchWorker(url, paid)).status).toBe(200)
@@ -88,8 +107,12 @@ describe('the Worker', () => {
     const context = { waitUntil() {}, passThroughOnException() {}, props: {} }
     const response = await worker.fetch(new Request('https://gateway.test/health'), { ...env, MPP_SECRET_KEY: undefined }, context)
     expect(response.status).toBe(500)
-    expect(await response.json()).toEqual({ error: { message: 'The gateway is misconfigured: MPP_SECRET_KEY is required', type: 'server_error' } })
+    expect(await response.json()).toEqual({
+      error: { message: 'The gateway is misconfigured: MPP_SECRET_KEY is required', type: 'server_error' },
+    })
     const invalidKey = await worker.fetch(new Request('https://gateway.test/health'), { ...env, PAYEE_PRIVATE_KEY: '0x1234' }, context)
-    expect(await invalidKey.json()).toMatchObject({ error: { message: 'The gateway is misconfigured: check the Worker variables and secrets' } })
+    expect(await invalidKey.json()).toMatchObject({
+      error: { message: 'The gateway is misconfigured: check the Worker variables and secrets' },
+    })
   })
 })
