@@ -4,17 +4,20 @@ import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
 import { chatPricing } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import type { ChatBackend } from './chat/upstream.js'
-import type { Escrow } from './escrow/port.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
-import type { PaymentLogger } from './middleware/logger.js'
-import { payment, type SecretKey } from './middleware/payment.js'
-import { type TempoSessionOptions, tempoSession } from './session/method.js'
-import type { SessionStore } from './store/port.js'
+import { payment } from './middleware/payment.js'
+import type { SecretKey } from './payment/handler.js'
+import type { PaymentLogger } from './payment/logger.js'
+import { type TempoSession, tempoSession } from './session/engine.js'
+import type { Escrow } from './session/escrow.js'
+import type { TempoSessionOptions } from './session/options.js'
+import type { SessionStore } from './stores/store.js'
 
 export type GatewayConfig = {
   realm: string
   secretKey: SecretKey | readonly SecretKey[]
   escrow: Escrow
+  /** Channel accounting, idempotency records and used challenge ids: one store shared by every instance. */
   store: SessionStore
   /** The payee address channels must pay. */
   recipient: Address
@@ -25,32 +28,31 @@ export type GatewayConfig = {
   /** Models served and their prices. Default: the local backend's model. */
   catalogue?: readonly ModelPrice[]
   /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
-  session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency' | 'pricing'>>
+  session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency'>>
   logger?: PaymentLogger
 }
 
 /** The gateway as one Hono app, the same on Node and on Workers. */
-export function createGateway(config: GatewayConfig) {
+export function createGateway(config: GatewayConfig): { app: Hono; session: TempoSession } {
   const catalogue = config.catalogue ?? defaultCatalogue
-  const chat = chatPricing(catalogue)
-  const method = tempoSession({
+  const session = tempoSession({
     escrow: config.escrow,
     store: config.store,
     recipient: config.recipient,
     currency: config.currency,
-    pricing: chat.pricing,
     ...config.session,
   })
   const paid = payment({
     realm: config.realm,
     secretKey: config.secretKey,
-    method,
+    method: session,
     challenges: config.store,
+    pricing: chatPricing(catalogue),
     ...(config.logger ? { logger: config.logger } : {}),
   })
   const app = new Hono()
   app.onError(paymentErrorHandler)
   app.get('/health', (c) => c.json({ ok: true }))
-  app.route('/', chatRoutes({ backend: config.backend, catalogue, chat, paid }))
-  return { app, method }
+  app.route('/', chatRoutes({ backend: config.backend, catalogue, paid }))
+  return { app, session }
 }

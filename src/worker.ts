@@ -1,12 +1,13 @@
 // The Cloudflare Workers entry: the same Hono app as on Node (createGateway:
 // chat completions, models, health), configured from the Worker's vars and
-// secrets (the variable names of src/node.ts, see src/config.ts), with channel
+// secrets (the variable names of src/node.ts, see src/env.ts), with channel
 // state, challenge ids and idempotency records in Durable Objects.
 // No `nodejs_compat` needed: viem, @noble/hashes, jose and hono run as they are.
 import type { ExecutionContext, Hono } from 'hono'
 import { createGateway } from './app.js'
-import { type GatewayEnv, gatewayConfigFromEnv } from './config.js'
-import { ChannelObject, type DurableObjectStoreEnv, durableObjectStore, KeyShard } from './store/durable-object.js'
+import { type GatewayEnv, gatewayConfigFromEnv } from './env.js'
+import { ConfigError } from './errors/config-error.js'
+import { ChannelObject, type DurableObjectStoreEnv, durableObjectStore, KeyShard } from './stores/durable-object.js'
 
 // The Durable Object classes must be exported by the Worker's main module.
 export { ChannelObject, KeyShard }
@@ -36,11 +37,11 @@ export default {
     try {
       app = gatewayFor(env)
     } catch (error) {
-      // A configuration error (a missing secret, an invalid key or catalogue). Only a missing
-      // variable's name is said, in the response and the log: other messages might quote a secret.
-      const missing = error instanceof Error && /^[A-Z_]+ is required$/.test(error.message) ? error.message : undefined
-      console.error(`gateway configuration error: ${missing ?? (error instanceof Error ? error.name : 'unknown')}`)
-      const detail = missing ?? 'check the Worker variables and secrets'
+      // A ConfigError names the variable and its rule, never its value; anything else is named by its class only.
+      const detail = error instanceof ConfigError ? error.message : 'check the Worker variables and secrets'
+      console.error(
+        `gateway configuration error: ${error instanceof ConfigError ? error.message : error instanceof Error ? error.name : 'unknown'}`,
+      )
       return Response.json({ error: { message: `The gateway is misconfigured: ${detail}`, type: 'server_error' } }, { status: 500 })
     }
     return app.fetch(request, env, ctx)

@@ -14,12 +14,28 @@ export const defaultCatalogue: readonly ModelPrice[] = [
   { id: 'local-echo', inputTokenPrice: 10n, outputTokenPrice: 20n, maxOutputTokens: 256 },
 ]
 
-const price = z.union([z.string().regex(/^\d+$/), z.int().min(0)]).transform((value) => BigInt(value))
-const catalogueSchema = z
-  .array(z.object({ id: z.string().min(1), inputTokenPrice: price, outputTokenPrice: price, maxOutputTokens: z.int().min(1) }))
-  .min(1)
+const price = z.bigint({ error: 'must be a price in base units per token (bigint)' }).refine((value) => value >= 0n, 'must be ≥ 0')
+/** A model as code gives it (prices as bigint). */
+export const modelPriceSchema = z.object({
+  id: z.string({ error: 'must be a model id' }).min(1, 'must be a model id'),
+  inputTokenPrice: price,
+  outputTokenPrice: price,
+  maxOutputTokens: z.int({ error: 'must be a positive integer' }).min(1, 'must be a positive integer'),
+})
 
-/** Parses a catalogue from JSON (e.g. the `MODEL_CATALOGUE` variable); throws at boot on anything invalid. */
+// JSON carries prices as decimal strings or integers.
+const jsonPrice = z.union([z.string().regex(/^\d+$/, 'must be a decimal integer'), z.int().min(0)]).transform((value) => BigInt(value))
+const jsonCatalogue = z
+  .array(modelPriceSchema.extend({ inputTokenPrice: jsonPrice, outputTokenPrice: jsonPrice }), { error: 'must be a JSON list of models' })
+  .min(1, 'must list at least one model')
+
+/** Parses a catalogue from JSON (the `MODEL_CATALOGUE` variable); throws on anything invalid. */
 export function parseCatalogue(json: string): ModelPrice[] {
-  return catalogueSchema.parse(JSON.parse(json))
+  let value: unknown
+  try {
+    value = JSON.parse(json)
+  } catch {
+    value = undefined
+  }
+  return jsonCatalogue.parse(value)
 }

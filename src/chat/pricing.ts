@@ -1,13 +1,15 @@
-import type { Context } from 'hono'
+import { z } from 'zod'
 import type { ErrorSpec } from '../errors/codes.js'
+import { parseConfig } from '../errors/config-error.js'
 import { PaymentError, ProblemError } from '../errors/payment-error.js'
-import type { Pricing, Quote } from '../session/pricing.js'
-import type { ModelPrice } from './catalogue.js'
+import type { Cost, Pricing, Quote } from '../payment/pricing.js'
+import type { PaidRequest } from '../payment/request.js'
+import { type ModelPrice, modelPriceSchema } from './catalogue.js'
 import { estimatePromptTokens } from './tokens.js'
 import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
-/** A priced chat request: what the handler sends upstream and what it may cost. */
-export type ChatQuote = { request: ChatCompletionRequest; model: ModelPrice; quote: Quote }
+/** A priced chat request: the route's quote, plus what the handler sends upstream. Absent on a bodiless management request. */
+export type ChatQuote = Quote & { chat?: { request: ChatCompletionRequest; model: ModelPrice } }
 
 const modelNotFound: ErrorSpec = {
   status: 404,
@@ -22,88 +24,76 @@ const modelNotFound: ErrorSpec = {
 const utf8 = new TextDecoder()
 const invalid = (detail: string) => new PaymentError('mpp_request_quote_invalid', detail)
 
+const catalogueSchema = z
+  .array(modelPriceSchema, { error: 'must be a list of models' })
+  .min(1, 'must list at least one model')
+  .refine((models) => new Set(models.map((model) => model.id)).size === models.length, 'model ids must be unique')
+
+/** The charge for `usage` at `model`'s prices. */
+export function chatCost(model: ModelPrice, usage: ChatUsage): Cost {
+  const amount = BigInt(usage.prompt_tokens) * model.inputTokenPrice + BigInt(usage.completion_tokens) * model.outputTokenPrice
+  return { amount, units: usage.prompt_tokens + usage.completion_tokens }
+}
+
 /**
  * Per-token pricing of OpenAI-style chat completions. The quote is the most a
  * request can cost: estimated prompt tokens × input price + the completion
  * token limit (`max_tokens`/`max_completion_tokens`, else the model's maximum)
- * × output price. The cost is the upstream's `usage` × the same prices (the
- * engine caps it at the quote). A bodiless `HEAD` (a voucher top-up) is quoted
- * at zero so it can get a challenge.
+ * × output price. The handler charges the upstream's `usage` × the same prices
+ * (`chatCost`; the engine caps it at the quote). A bodiless `HEAD` (a voucher
+ * top-up) is quoted at zero so it can get a challenge. The catalogue is
+ * validated here: a bad one throws a `ConfigError` at start.
  */
-export function chatPricing(catalogue: readonly ModelPrice[]) {
+export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote> {
+  parseConfig(catalogueSchema, catalogue, 'catalogue')
   const models = new Map(catalogue.map((model) => [model.id, model]))
-  const [headline] = catalogue
-  if (headline === undefined) throw new Error('chatPricing(): the catalogue is empty')
-  // Parsed once per request, whoever asks first (challenge, engine or handler).
-  const quotes = new WeakMap<Request, Promise<ChatQuote>>()
-  const usages = new WeakMap<Request, { usage: ChatUsage; model: ModelPrice }>()
-
+  const headline = catalogue[0]!
   const terms = (model: ModelPrice) => ({
     model: model.id,
     inputTokenPrice: model.inputTokenPrice.toString(),
     outputTokenPrice: model.outputTokenPrice.toString(),
   })
+  const management: ChatQuote = { total: 0n, units: 0, unitPrice: headline.outputTokenPrice, unitType: 'llm_token', terms: terms(headline) }
 
-  async function price(context: Context): Promise<ChatQuote> {
-    let body: unknown
+  return function priceChat({ request, body }: PaidRequest): ChatQuote {
+    if (request.method === 'HEAD') return management
+    let json: unknown
     try {
-      // From the bytes the middleware read (Hono caches them): `req.json()` would
-      // rebuild a Response around them just to parse, a large share of a 402's cost.
-      body = JSON.parse(utf8.decode(await context.req.arrayBuffer()))
+      // From the bytes the payment layer read: `Request.json()` would need a second copy of the body.
+      json = JSON.parse(utf8.decode(body))
     } catch {
       throw invalid('The request body is not JSON.')
     }
-    const parsed = chatCompletionRequestSchema.safeParse(body)
+    const parsed = chatCompletionRequestSchema.safeParse(json)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
       throw invalid(`Invalid chat completion request at ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}.`)
     }
-    const request = parsed.data
-    const model = models.get(request.model)
-    if (model === undefined)
+    const chat = parsed.data
+    const model = models.get(chat.model)
+    if (model === undefined) {
       throw new ProblemError(
         'model_not_found',
         modelNotFound,
-        `The model ${JSON.stringify(request.model.slice(0, 64))} does not exist; GET /v1/models lists the models.`,
+        `The model ${JSON.stringify(chat.model.slice(0, 64))} does not exist; GET /v1/models lists the models.`,
       )
-    if (request.stream === true)
+    }
+    if (chat.stream === true)
       throw new PaymentError('mpp_streaming_unavailable', 'Streaming is not available on this route yet; send "stream": false.')
-    if (request.n !== undefined && request.n !== 1) throw invalid('Only n = 1 is supported.')
-    const limit = completionTokenLimit(request) ?? model.maxOutputTokens
+    if (chat.n !== undefined && chat.n !== 1) throw invalid('Only n = 1 is supported.')
+    const limit = completionTokenLimit(chat) ?? model.maxOutputTokens
     if (limit < 1 || limit > model.maxOutputTokens)
       throw invalid(`The completion token limit must be between 1 and ${model.maxOutputTokens} for ${model.id}.`)
-    const total = BigInt(estimatePromptTokens(request)) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
+    const promptTokens = estimatePromptTokens(chat)
+    const total = BigInt(promptTokens) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
     if (total <= 0n) throw invalid('No positive quote can be derived for this request.')
-    return { request, model, quote: { total, unitPrice: model.outputTokenPrice, unitType: 'llm_token', terms: terms(model) } }
-  }
-
-  /** The priced request (memoised per request). */
-  function chatQuote(context: Context): Promise<ChatQuote> {
-    let quoted = quotes.get(context.req.raw)
-    if (quoted === undefined) {
-      quoted = price(context)
-      quotes.set(context.req.raw, quoted)
+    return {
+      total,
+      units: promptTokens + limit,
+      unitPrice: model.outputTokenPrice,
+      unitType: 'llm_token',
+      terms: terms(model),
+      chat: { request: chat, model },
     }
-    return quoted
   }
-
-  const pricing: Pricing = {
-    async quote(context) {
-      if (context.req.method === 'HEAD')
-        return { total: 0n, unitPrice: headline.outputTokenPrice, unitType: 'llm_token', terms: terms(headline) }
-      return (await chatQuote(context)).quote
-    },
-    cost(context) {
-      const reported = usages.get(context.req.raw)
-      if (reported === undefined) throw new Error('chat cost asked before the handler reported usage')
-      const { usage, model } = reported
-      const amount = BigInt(usage.prompt_tokens) * model.inputTokenPrice + BigInt(usage.completion_tokens) * model.outputTokenPrice
-      return { amount, units: usage.prompt_tokens + usage.completion_tokens }
-    },
-  }
-  /** The handler reports what inference consumed; `cost` charges it. */
-  const reportUsage = (context: Context, model: ModelPrice, usage: ChatUsage) => {
-    usages.set(context.req.raw, { usage, model })
-  }
-  return { pricing, chatQuote, reportUsage }
 }

@@ -1,23 +1,26 @@
 import { Hono, type MiddlewareHandler } from 'hono'
+import type { PaymentVariables } from '../middleware/payment.js'
+import type { SessionPayment } from '../session/payment.js'
 import type { ModelPrice } from './catalogue.js'
-import type { chatPricing } from './pricing.js'
+import { type ChatQuote, chatCost } from './pricing.js'
 import type { ChatBackend } from './upstream.js'
+
+export type ChatRoutesOptions = {
+  backend: ChatBackend
+  catalogue: readonly ModelPrice[]
+  /** The payment middleware for the completions route, priced with `chatPricing`. */
+  paid: MiddlewareHandler<{ Variables: PaymentVariables<SessionPayment, ChatQuote> }>
+}
 
 /**
  * The OpenAI-compatible routes: `GET /v1/models` (free: the catalogue and its
  * prices) and `POST /v1/mpp/chat/completions` behind `paid`. The handler sends
- * the priced request upstream and reports `usage`; the middleware commits the
- * cost and attaches the receipt, or releases on any failure. `GET` (so `HEAD`)
- * on the completions path exists only for voucher top-ups.
+ * the priced request upstream and charges its `usage`; the middleware commits
+ * the cost and attaches the receipt, or releases on any failure. `GET` (so
+ * `HEAD`) on the completions path exists only for voucher top-ups.
  */
-export function chatRoutes(options: {
-  backend: ChatBackend
-  catalogue: readonly ModelPrice[]
-  chat: ReturnType<typeof chatPricing>
-  paid: MiddlewareHandler
-}) {
-  const { backend, catalogue, chat, paid } = options
-  const app = new Hono()
+export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
+  const app = new Hono<{ Variables: PaymentVariables<SessionPayment, ChatQuote> }>()
 
   app.get('/v1/models', (c) =>
     c.json({
@@ -33,9 +36,11 @@ export function chatRoutes(options: {
   )
 
   app.post('/v1/mpp/chat/completions', paid, async (c) => {
-    const { request, model } = await chat.chatQuote(c)
-    const completion = await backend.complete(request, { signal: c.req.raw.signal })
-    chat.reportUsage(c, model, completion.usage)
+    const { payment } = c.var
+    const { chat } = payment.quote
+    if (chat === undefined) throw new Error('a priced completion request carries its chat request')
+    const completion = await backend.complete(chat.request, { signal: c.req.raw.signal })
+    payment.charge(chatCost(chat.model, completion.usage))
     return c.json(completion)
   })
   app.get('/v1/mpp/chat/completions', paid, (c) =>

@@ -1,6 +1,9 @@
+import { z } from 'zod'
 import type { ErrorSpec } from '../errors/codes.js'
+import { parseConfig } from '../errors/config-error.js'
 import { ProblemError } from '../errors/payment-error.js'
 import type { Problem } from '../errors/problem.js'
+import { callable, httpUrl, integer } from '../util/config.js'
 import { type ChatCompletion, type ChatCompletionRequest, chatCompletionSchema } from './types.js'
 
 export type CompleteOptions = {
@@ -106,6 +109,14 @@ export function upstreamProblem(error: UpstreamError): Problem {
   return { code: error.code, spec: error.spec, detail: error.detail, retryAfter: error.retryAfter }
 }
 
+const optionsSchema = z.object({
+  baseUrl: httpUrl,
+  apiKey: z.string().min(1, 'must be a non-empty key').optional(),
+  timeoutMs: integer(1).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  fetch: callable<typeof fetch>().optional(),
+})
+
 export type OpenAiUpstreamOptions = {
   /** Base URL of any OpenAI-compatible API, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
   baseUrl: string
@@ -120,7 +131,8 @@ export type OpenAiUpstreamOptions = {
 
 /** A {@link ChatBackend} over any OpenAI-compatible `POST {baseUrl}/chat/completions`. Logs nothing. */
 export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
-  // Parsed once, so a bad base URL fails at startup rather than as an "unavailable" upstream.
+  // Validated once, so a bad base URL fails at startup rather than as an "unavailable" upstream.
+  parseConfig(optionsSchema, options, 'openAiUpstream')
   const endpoint = new URL(`${options.baseUrl.replace(/\/+$/, '')}/chat/completions`)
   const timeoutMs = options.timeoutMs ?? 60_000
   const fetcher = options.fetch ?? globalThis.fetch

@@ -2,7 +2,6 @@ import {
   type Address,
   type Chain,
   createWalletClient,
-  encodeAbiParameters,
   encodeFunctionData,
   type Hex,
   keccak256,
@@ -15,7 +14,9 @@ import { tip20Abi } from '../../contracts-abi/tip20.js'
 import { Challenge, type JsonObject } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
 import { Receipt } from '../protocol/receipt.js'
-import { signVoucher } from '../session/voucher.js'
+import { computeChannelId } from '../session/v1/channel-id.js'
+import { signVoucher } from '../session/v1/voucher.js'
+import { SessionClientError } from './errors.js'
 
 export type SessionClientOptions = {
   /** The payer: signs open/topUp transactions and vouchers. */
@@ -57,11 +58,25 @@ type RequestInit = { method?: string; headers?: Record<string, string>; body?: s
 
 const maxRounds = 4
 
+/** A refused management action, with the server's problem code and detail (never the credential). */
+async function refused(action: string, response: Response): Promise<SessionClientError> {
+  const problem = (await response.json().catch(() => ({}))) as { code?: unknown; detail?: unknown }
+  return new SessionClientError(
+    'refused',
+    `${action} refused: ${response.status} ${String(problem.code ?? '')} ${String(problem.detail ?? '')}`.trim(),
+    {
+      status: response.status,
+    },
+  )
+}
+
 /**
  * A client of the Tempo session intent: answers `402` challenges by opening a
  * channel on the escrow (or reusing one), signing cumulative vouchers for what
  * the server asks (never above the deposit), topping up and closing.
  */
+export type SessionClient = ReturnType<typeof sessionClient>
+
 export function sessionClient(options: SessionClientOptions) {
   const { account } = options
   const payer = account.address.toLowerCase() as Address
@@ -120,7 +135,7 @@ export function sessionClient(options: SessionClientOptions) {
           ...fees,
         })
         const receipt = await wallet.waitForTransactionReceipt({ hash })
-        if (receipt.status !== 'success') throw new Error('approve transaction reverted')
+        if (receipt.status !== 'success') throw new SessionClientError('transaction_reverted', 'the approve transaction reverted')
       }
       const nonce = await wallet.getTransactionCount({ address: payer, blockTag: 'pending' })
       return wallet.signTransaction({ to, data, gas, nonce, type: 'eip1559', ...fees } as Parameters<typeof wallet.signTransaction>[0])
@@ -138,7 +153,8 @@ export function sessionClient(options: SessionClientOptions) {
 
   async function voucherPayload(channel: ClientChannel, target: bigint): Promise<JsonObject> {
     const ceiling = options.maxCumulative ?? channel.deposit
-    if (target > ceiling) throw new Error(`refusing to sign ${target}: above this channel's limit ${ceiling}`)
+    if (target > ceiling)
+      throw new SessionClientError('limit_exceeded', `refusing to sign ${target}: above this channel's limit ${ceiling}`)
     if (target > channel.signedCumulative) {
       channel.signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: target })
       channel.signedCumulative = target
@@ -154,23 +170,18 @@ export function sessionClient(options: SessionClientOptions) {
   async function openPayload(challenge: Challenge): Promise<JsonObject> {
     const t = terms(challenge)
     const deposit = options.deposit ?? t.suggestedDeposit
-    if (deposit === undefined) throw new Error('no deposit configured and the challenge suggests none')
+    if (deposit === undefined) throw new SessionClientError('deposit_unknown', 'no deposit configured and the challenge suggests none')
     const salt = keccak256(crypto.getRandomValues(new Uint8Array(32)))
     const authorizedSigner = '0x0000000000000000000000000000000000000000'
-    const channelId = keccak256(
-      encodeAbiParameters(
-        [
-          { type: 'address' },
-          { type: 'address' },
-          { type: 'address' },
-          { type: 'bytes32' },
-          { type: 'address' },
-          { type: 'address' },
-          { type: 'uint256' },
-        ],
-        [payer, t.payee, t.token, salt, authorizedSigner, t.escrow, BigInt(t.chainId)],
-      ),
-    )
+    const channelId = computeChannelId({
+      payer,
+      payee: t.payee,
+      token: t.token,
+      salt,
+      authorizedSigner,
+      escrow: t.escrow,
+      chainId: t.chainId,
+    })
     const data = encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [t.payee, t.token, deposit, salt, authorizedSigner] })
     const transaction = await signTransaction(t.escrow, data, { token: t.token, amount: deposit })
     const initial = t.requiredCumulative ?? t.amount
@@ -234,13 +245,17 @@ export function sessionClient(options: SessionClientOptions) {
   async function challengeFor(url: string, init: RequestInit) {
     const response = await send(url, init)
     const challenge = response.status === 402 ? sessionChallenge(response) : undefined
-    if (challenge === undefined) throw new Error(`expected a 402 session challenge, got ${response.status}`)
+    if (challenge === undefined) {
+      throw new SessionClientError('challenge_missing', `expected a 402 session challenge, got ${response.status}`, {
+        status: response.status,
+      })
+    }
     return challenge
   }
 
   async function topUpChannel(url: string, init: RequestInit, challenge: Challenge, channel: ClientChannel, amount: bigint) {
     const response = await pay(url, init, challenge, await topUpPayload(channel, amount))
-    if (response.status !== 200) throw new Error(`top-up refused: ${response.status} ${await response.text()}`)
+    if (response.status !== 200) throw await refused('top-up', response)
     channel.deposit += amount
     return Receipt.parse(response.headers.get('Payment-Receipt')!)
   }
@@ -283,7 +298,7 @@ export function sessionClient(options: SessionClientOptions) {
     async topUp(url: string, amount: bigint, init: RequestInit = {}) {
       const challenge = await challengeFor(url, init)
       const channel = channels.get(terms(challenge).key)
-      if (channel === undefined) throw new Error('no open channel for this payee')
+      if (channel === undefined) throw new SessionClientError('channel_missing', 'no open channel for this payee')
       return topUpChannel(url, init, challenge, channel, amount)
     },
 
@@ -292,8 +307,10 @@ export function sessionClient(options: SessionClientOptions) {
       const challenge = await challengeFor(url, init)
       const t = terms(challenge)
       const channel = channels.get(t.key)
-      if (channel === undefined) throw new Error('no open channel for this payee')
-      if (channel.spent > channel.signedCumulative) throw new Error('the server reports more spent than this client authorized')
+      if (channel === undefined) throw new SessionClientError('channel_missing', 'no open channel for this payee')
+      if (channel.spent > channel.signedCumulative) {
+        throw new SessionClientError('server_overreport', 'the server reports more spent than this client authorized')
+      }
       const signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: channel.spent })
       const response = await pay(url, init, challenge, {
         action: 'close',
@@ -301,7 +318,7 @@ export function sessionClient(options: SessionClientOptions) {
         cumulativeAmount: channel.spent.toString(),
         signature,
       })
-      if (response.status !== 200) throw new Error(`close refused: ${response.status} ${await response.text()}`)
+      if (response.status !== 200) throw await refused('close', response)
       channels.delete(t.key)
       return Receipt.parse(response.headers.get('Payment-Receipt')!)
     },

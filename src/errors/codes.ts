@@ -1,5 +1,5 @@
 /**
- * The error contract (`shared/design/errors.md`) as one table. The set of codes is
+ * The error contract (`docs/errors.md`) as one table. The set of codes is
  * closed: a client's `switch` on `code` stays finite.
  */
 export const problemTypeBase = 'https://paymentauth.org/problems/'

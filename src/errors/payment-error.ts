@@ -40,7 +40,7 @@ export class ProblemError extends Error {
   }
 }
 
-/** A payment failure: `code` selects its row of the error table (`shared/design/errors.md`). */
+/** A payment failure: `code` selects its row of the error table (`docs/errors.md`). */
 export class PaymentError extends ProblemError {
   override name = 'PaymentError'
   declare readonly code: ErrorCode

@@ -18,7 +18,7 @@ export type ProblemContext = {
 const wire = (value: string | number | boolean | bigint) => (typeof value === 'bigint' ? value.toString() : value)
 
 /**
- * Renders the error envelope of `shared/design/errors.md`: RFC 9457 Problem
+ * Renders the error envelope of `docs/errors.md`: RFC 9457 Problem
  * Details and an OpenAI-style `error` object in one `application/problem+json`
  * body, with `X-Request-Id`, `Retry-After` and the fresh challenge as headers.
  */

@@ -8,22 +8,14 @@
 // Rejections are `mpp_payment_verification_failed` with a short detail that
 // tells the client what to change. Details never quote the transaction or its
 // signature.
-import {
-  type Address,
-  decodeFunctionData,
-  encodeAbiParameters,
-  type Hex,
-  keccak256,
-  numberToHex,
-  parseTransaction,
-  recoverAddress,
-  recoverTransactionAddress,
-} from 'viem'
+import { type Address, decodeFunctionData, type Hex, numberToHex, parseTransaction, recoverAddress, recoverTransactionAddress } from 'viem'
 import { Transaction } from 'viem/tempo'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
 import { PaymentError } from '../errors/payment-error.js'
-import type { EscrowCall } from './port.js'
+import type { EscrowCall } from '../session/escrow.js'
+import { computeChannelId } from '../session/v1/channel-id.js'
+import { secp256k1HalfOrder } from '../util/secp256k1.js'
 
 /** The escrow deployment a transaction must target. */
 export type EscrowTarget = {
@@ -39,8 +31,6 @@ export type EscrowTarget = {
  * server RLP-decode megabytes.
  */
 export const maxTransactionBytes = 16 * 1024
-
-const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
 
 type Call = { to: Address; data: Hex }
 
@@ -147,7 +137,7 @@ async function decodeEip1559(serialized: Hex, chainId: number): Promise<Decoded>
 
 /** Canonical signatures only: r, s in [1, n) and low s, as the chain itself requires. */
 function checkSignatureRange(r: bigint, s: bigint) {
-  if (r <= 0n || s <= 0n || r > 2n * SECP256K1_HALF_N || s > SECP256K1_HALF_N) {
+  if (r <= 0n || s <= 0n || r > 2n * secp256k1HalfOrder || s > secp256k1HalfOrder) {
     reject('The transaction signature is invalid (it must be a canonical low-s secp256k1 signature).')
   }
 }
@@ -242,29 +232,4 @@ function checkApprove(calls: readonly Call[], others: readonly Call[], token: Ad
   if (tokenCall.functionName !== 'approve') reject(`The call to the token must be approve; it is ${tokenCall.functionName}.`)
   const spender = lower(tokenCall.args[0])
   if (spender !== escrow) reject(`The approve call must approve the escrow ${escrow}; it approves ${spender}.`)
-}
-
-/** keccak256(abi.encode(payer, payee, token, salt, authorizedSigner, escrow, chainId)), as the contract's `computeChannelId`. */
-export function computeChannelId(p: {
-  payer: Address
-  payee: Address
-  token: Address
-  salt: Hex
-  authorizedSigner: Address
-  escrow: Address
-  chainId: number
-}): Hex {
-  const encoded = encodeAbiParameters(
-    [
-      { type: 'address' },
-      { type: 'address' },
-      { type: 'address' },
-      { type: 'bytes32' },
-      { type: 'address' },
-      { type: 'address' },
-      { type: 'uint256' },
-    ],
-    [p.payer, p.payee, p.token, p.salt, p.authorizedSigner, p.escrow, BigInt(p.chainId)],
-  )
-  return keccak256(encoded)
 }

@@ -35,10 +35,14 @@ import {
   type Transport,
   WebSocketRequestError,
 } from 'viem'
+import { z } from 'zod'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import type { ErrorCode } from '../errors/codes.js'
+import { parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
-import type { Escrow, EscrowCall, OnChainChannel } from './port.js'
+import type { Escrow, EscrowCall, OnChainChannel } from '../session/escrow.js'
+import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
+import { sleep } from '../util/sleep.js'
 import { decodeEscrowTransaction } from './transaction.js'
 
 export type ViemEscrowOptions = {
@@ -65,7 +69,27 @@ class DeadlineError extends Error {
   override name = 'DeadlineError'
 }
 
+const optionsSchema = z
+  .object({
+    address: addressRule,
+    chain: z.object({ id: integer(1) }, { error: 'must be a viem chain object' }),
+    payee: z
+      .object({ address: addressRule, signTransaction: callable() }, { error: 'must be a local account that can sign transactions' })
+      .optional(),
+    gas: z.object({ settle: amount(21_000n).optional(), close: amount(21_000n).optional() }).optional(),
+    fees: z.object({ maxFeePerGas: amount(0n), maxPriorityFeePerGas: amount(0n) }).optional(),
+    timeoutMs: integer(1).optional(),
+    pollingIntervalMs: integer(1).optional(),
+    rpcUrl: httpUrl.optional(),
+    transport: callable().optional(),
+  })
+  .refine((options) => (options.rpcUrl === undefined) !== (options.transport === undefined), {
+    message: 'needs exactly one of rpcUrl and transport',
+  })
+
+/** The `Escrow` port over viem. Options are validated here: a bad one throws a `ConfigError` at start. */
 export function viemEscrow(options: ViemEscrowOptions): Escrow {
+  parseConfig(optionsSchema, options, 'viemEscrow')
   const address = options.address.toLowerCase() as Address
   const { chain, payee, fees } = options
   const timeoutMs = options.timeoutMs ?? 30_000
@@ -256,7 +280,6 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
 
 // ------------------------------------------------------------------ helpers
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const isBytes32 = (value: unknown): value is Hex => typeof value === 'string' && /^0x[0-9a-fA-F]{64}$/.test(value)
 const isHexBytes = (value: unknown): value is Hex => typeof value === 'string' && /^0x(?:[0-9a-fA-F]{2})*$/.test(value)
 

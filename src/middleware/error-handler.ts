@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import { errorResponse } from '../errors/problem.js'
-import { resolveRequestId } from './request-id.js'
+import { resolveRequestId } from '../payment/request-id.js'
 
 /**
  * A Hono `onError` for apps that use the payment middleware. Hono's default

@@ -206,17 +206,21 @@ export const Challenge = {
   },
 
   /**
-   * Parses the Payment challenges of a `WWW-Authenticate` value (several
-   * challenges in one value, or several header lines joined with `, `), skipping
-   * other schemes. One Payment challenge comes back as itself, several as an
-   * array; none, or any malformed one, throws a `WireError`.
+   * Parses the one Payment challenge of a `WWW-Authenticate` value, skipping
+   * other schemes. None, several (use `parseAll`), or a malformed one throws a
+   * `WireError`.
    */
-  parse(headerValue: string): Challenge | Challenge[] {
+  parse(headerValue: string): Challenge {
     const challenges = Challenge.parseAll(headerValue)
-    return challenges.length === 1 ? challenges[0]! : challenges
+    if (challenges.length !== 1) throw new WireError('challenge', `expected one Payment challenge, found ${challenges.length}`)
+    return challenges[0]!
   },
 
-  /** Like `parse`, always returning an array (of at least one challenge). */
+  /**
+   * Parses every Payment challenge of a `WWW-Authenticate` value (several
+   * challenges in one value, or several header lines joined with `, `),
+   * skipping other schemes. None, or any malformed one, throws a `WireError`.
+   */
   parseAll(headerValue: string): Challenge[] {
     const challenges = parseAuthChallenges(headerValue)
       .filter((challenge) => challenge.scheme.toLowerCase() === 'payment')

@@ -1,6 +1,6 @@
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
-import type { OnChainChannel } from '../escrow/port.js'
+import type { OnChainChannel } from './escrow.js'
 
 /** A voucher the server accepted: canonical signature, amount in base units. */
 export type AcceptedVoucher = { amount: bigint; signature: Hex }
@@ -44,7 +44,7 @@ export const expectedSigner = (state: Pick<ChannelState, 'payer' | 'authorizedSi
   state.authorizedSigner === zeroAddress ? state.payer : state.authorizedSigner
 
 /** A channel the store has not seen: everything already settled counts as spent and accepted. */
-export function channelFromChain(channelId: Hex, chain: OnChainChannel, now: number): ChannelState {
+export function fromChain(channelId: Hex, chain: OnChainChannel, now: number): ChannelState {
   return {
     channelId,
     ...chain,

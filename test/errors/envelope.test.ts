@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { Challenge, type ErrorCode, errorCodes, PaymentError, paymentErrorHandler, problemTypeBase } from '../../src/index.js'
+import { type ErrorCode, errorCodes, problemTypeBase } from '../../src/errors/codes.js'
+import { PaymentError } from '../../src/errors/payment-error.js'
+import { paymentErrorHandler } from '../../src/middleware/error-handler.js'
+import { Challenge } from '../../src/protocol/challenge.js'
 import { credentialFor, json, testApp } from '../support/test-method.js'
 
 const codes = Object.keys(errorCodes) as ErrorCode[]
 
 // The rows of the contract's table: | `code` | HTTP | problem type | retryable | challenge | when |
 const contract = new Map(
-  readFileSync(new URL('../../../shared/design/errors.md', import.meta.url), 'utf8')
+  readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8')
     .split('\n')
     .map((line) => /^\| `([a-z_]+)` \| (\d{3}) \| `([^`]+)`.*?\| (true|false) \| (fresh|none) \|/.exec(line))
     .filter((match) => match !== null)
@@ -19,7 +22,7 @@ const contract = new Map(
 )
 
 describe('the error table', () => {
-  it('has exactly the codes of shared/design/errors.md, with the same status, type, retryable and challenge', () => {
+  it('has exactly the codes of docs/errors.md, with the same status, type, retryable and challenge', () => {
     expect(new Set(codes)).toEqual(new Set(contract.keys()))
     for (const code of codes) {
       const { status, type, retryable, challenge } = errorCodes[code]

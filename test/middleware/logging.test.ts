@@ -1,6 +1,9 @@
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { payment, paymentErrorHandler } from '../../src/index.js'
+import { paymentErrorHandler } from '../../src/middleware/error-handler.js'
+import { payment } from '../../src/middleware/payment.js'
+import { fixedPrice } from '../../src/payment/pricing.js'
+import { memoryStore } from '../../src/stores/memory.js'
 import { credentialFor, json, secretKey, testMethod } from '../support/test-method.js'
 
 const prompt = 'TOP-SECRET-PROMPT-4f1c'
@@ -29,17 +32,20 @@ describe('payment middleware logging', () => {
     const lines = await captureConsole(async () => {
       const { method } = testMethod()
       const failing = testMethod({ commitError: new Error(`commit failed for ${prompt}`) })
+      const ports = { challenges: memoryStore(), pricing: fixedPrice(100n) }
       const app = new Hono()
       app.onError(paymentErrorHandler)
       // The default logger (console) on every route.
-      app.post('/v1/chat', payment({ realm: 'api.example.com', secretKey, method }), async (c) => {
+      app.post('/v1/chat', payment({ realm: 'api.example.com', secretKey, method, ...ports }), async (c) => {
         const input = await c.req.json<{ prompt: string }>()
         return c.json({ completion, echoed: input.prompt.length })
       })
-      app.post('/v1/throws', payment({ realm: 'api.example.com', secretKey, method }), () => {
+      app.post('/v1/throws', payment({ realm: 'api.example.com', secretKey, method, ...ports }), () => {
         throw new Error(`handler failed on ${prompt}`)
       })
-      app.post('/v1/commit-fails', payment({ realm: 'api.example.com', secretKey, method: failing.method }), (c) => c.json({ completion }))
+      app.post('/v1/commit-fails', payment({ realm: 'api.example.com', secretKey, method: failing.method, ...ports }), (c) =>
+        c.json({ completion }),
+      )
 
       const request = async (path: string, payload: Record<string, unknown>) => {
         const unpaid = await app.request(path, json({ prompt }))

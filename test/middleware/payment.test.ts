@@ -1,6 +1,13 @@
 import type { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { base64url, bodyDigest, Challenge, computeChallengeId, payment, Receipt } from '../../src/index.js'
+import { ConfigError } from '../../src/errors/config-error.js'
+import { payment } from '../../src/middleware/payment.js'
+import { fixedPrice } from '../../src/payment/pricing.js'
+import { base64url } from '../../src/protocol/base64url.js'
+import { bodyDigest } from '../../src/protocol/body-digest.js'
+import { Challenge, computeChallengeId } from '../../src/protocol/challenge.js'
+import { Receipt } from '../../src/protocol/receipt.js'
+import { memoryStore } from '../../src/stores/memory.js'
 import { credentialFor, json, secretKey, testApp, testMethod } from '../support/test-method.js'
 
 const body = { model: 'm', messages: [{ role: 'user', content: 'hi' }] }
@@ -56,7 +63,7 @@ describe('payment middleware: unpaid request', () => {
   })
 
   it('answers a request that cannot be priced with the quote error and no challenge', async () => {
-    const { PaymentError } = await import('../../src/index.js')
+    const { PaymentError } = await import('../../src/errors/payment-error.js')
     const { app } = testApp({ method: { challengeError: new PaymentError('mpp_request_quote_invalid', 'max_tokens must be positive.') } })
     const response = await app.request('/v1/echo', json(body))
     expect(response.status).toBe(400)
@@ -316,14 +323,23 @@ describe('payment middleware: request ids and options', () => {
     }
   })
 
-  it('fails at construction on misconfiguration', () => {
+  it('fails at construction on misconfiguration, naming the option', () => {
     const { method } = testMethod()
-    expect(() => payment({ realm: 'r', secretKey: 'short', method })).toThrow(/32 bytes/)
-    expect(() => payment({ realm: 'r', secretKey: [], method })).toThrow(/32 bytes/)
-    expect(() => payment({ realm: 'r', secretKey: [secretKey, 'short'], method })).toThrow(/32 bytes/)
-    expect(() => payment({ realm: '', secretKey, method })).toThrow(/realm/)
-    expect(() => payment({ realm: 'a\r\nb', secretKey, method })).toThrow()
-    expect(() => payment({ realm: 'r', secretKey, method: { ...method, name: 'Test' } })).toThrow(/lowercase/)
-    expect(() => payment({ realm: 'r', secretKey, method, challengeTtl: 0 })).toThrow(/challengeTtl/)
+    const ports = { challenges: memoryStore(), pricing: fixedPrice(1n) }
+    const refused = (options: Partial<Parameters<typeof payment>[0]>, subject: string, rule: RegExp) => {
+      const build = () => payment({ realm: 'r', secretKey, method, ...ports, ...options })
+      expect(build).toThrow(ConfigError)
+      expect(build).toThrow(expect.objectContaining({ subject, rule: expect.stringMatching(rule) }))
+    }
+    refused({ secretKey: 'short' }, 'payment.secretKey.0', /32 bytes/)
+    refused({ secretKey: [] }, 'payment.secretKey', /32 bytes/)
+    refused({ secretKey: [secretKey, 'short'] }, 'payment.secretKey.1', /32 bytes/)
+    refused({ realm: '' }, 'payment.realm', /non-empty/)
+    refused({ realm: 'a\r\nb' }, 'payment.realm', /control characters/)
+    refused({ method: { ...method, name: 'Test' } }, 'payment.method.name', /lowercase/)
+    refused({ challengeTtl: 0 }, 'payment.challengeTtl', /integer ≥ 1/)
+    // No silent per-process default: single use must hold across instances.
+    refused({ challenges: undefined as never }, 'payment.challenges', /consumeChallenge/)
+    refused({ pricing: undefined as never }, 'payment.pricing', /function/)
   })
 })

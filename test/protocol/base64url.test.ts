@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { base64url, WireError } from '../../src/index.js'
+import { base64url } from '../../src/protocol/base64url.js'
+import { WireError } from '../../src/protocol/wire-error.js'
 
 const bytes = (...values: number[]) => new Uint8Array(values)
 

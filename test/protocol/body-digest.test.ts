@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bodyDigest, verifyBodyDigest } from '../../src/index.js'
+import { bodyDigest, verifyBodyDigest } from '../../src/protocol/body-digest.js'
 
 const utf8 = (text: string) => new TextEncoder().encode(text)
 

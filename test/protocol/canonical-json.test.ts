@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { canonicalJson, WireError } from '../../src/index.js'
-import { isCanonicalizable } from '../../src/protocol/canonical-json.js'
+import { canonicalJson, isCanonicalizable } from '../../src/protocol/canonical-json.js'
+import { WireError } from '../../src/protocol/wire-error.js'
 
 describe('canonicalJson (RFC 8785)', () => {
   it('matches the RFC 8785 §3.2.2 sample', () => {

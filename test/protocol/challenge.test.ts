@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { base64url, Challenge, canonicalJson, computeChallengeId, WireError } from '../../src/index.js'
+import { base64url } from '../../src/protocol/base64url.js'
+import { canonicalJson } from '../../src/protocol/canonical-json.js'
+import { Challenge, computeChallengeId } from '../../src/protocol/challenge.js'
+import { WireError } from '../../src/protocol/wire-error.js'
 
 const secretKey = 'k'.repeat(32)
 const request = {
@@ -96,7 +99,9 @@ describe('Challenge.format / Challenge.parse', () => {
   it('parses several challenges in one value and several header lines joined by ", "', () => {
     const other = Challenge.create({ ...base, secretKey, intent: 'charge' })
     const joined = `${Challenge.format(challenge)}, ${Challenge.format(other)}`
-    expect(Challenge.parse(joined)).toEqual([challenge, other])
+    expect(Challenge.parseAll(joined)).toEqual([challenge, other])
+    // `parse` is for exactly one: several is an error, not a silent pick.
+    expect(() => Challenge.parse(joined)).toThrow(WireError)
     const headers = new Headers()
     headers.append('WWW-Authenticate', Challenge.format(challenge))
     headers.append('WWW-Authenticate', 'Bearer realm="x", error="invalid_token"')

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { base64url, Challenge, Credential, maxCredentialLength, WireError } from '../../src/index.js'
+import { base64url } from '../../src/protocol/base64url.js'
+import { Challenge } from '../../src/protocol/challenge.js'
+import { Credential, maxCredentialLength } from '../../src/protocol/credential.js'
+import { WireError } from '../../src/protocol/wire-error.js'
 
 const challenge = Challenge.create({
   secretKey: 's'.repeat(32),

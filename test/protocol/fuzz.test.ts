@@ -1,6 +1,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { base64url, Challenge, Credential, canonicalJson, Receipt, WireError } from '../../src/index.js'
+import { base64url } from '../../src/protocol/base64url.js'
+import { canonicalJson } from '../../src/protocol/canonical-json.js'
+import { Challenge } from '../../src/protocol/challenge.js'
+import { Credential } from '../../src/protocol/credential.js'
+import { Receipt } from '../../src/protocol/receipt.js'
+import { WireError } from '../../src/protocol/wire-error.js'
 
 // Either the parser returns, or it throws its own typed error; nothing else.
 function onlyTypedErrors(parse: (input: string) => unknown, kind: WireError['kind']) {

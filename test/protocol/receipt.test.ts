@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { base64url, Receipt, WireError } from '../../src/index.js'
+import { base64url } from '../../src/protocol/base64url.js'
+import { Receipt } from '../../src/protocol/receipt.js'
+import { WireError } from '../../src/protocol/wire-error.js'
 
 const receipt: Receipt = {
   method: 'tempo',

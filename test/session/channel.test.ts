@@ -1,11 +1,11 @@
 import type { Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
-import { PaymentError } from '../../src/index.js'
+import { PaymentError } from '../../src/errors/payment-error.js'
 import {
   acceptVoucher,
   assertInvariant,
-  channelFromChain,
   commit,
+  fromChain,
   InsufficientAuthorization,
   release,
   reserve,
@@ -26,7 +26,7 @@ const chain = {
   finalized: false,
 } as const
 const sig = (n: number) => `0x${n.toString(16).padStart(130, '0')}` as Hex
-const fresh = () => channelFromChain(channelId, chain, 0)
+const fresh = () => fromChain(channelId, chain, 0)
 
 function codeOf(fn: () => unknown) {
   try {
@@ -103,7 +103,7 @@ describe('channel accounting', () => {
   })
 
   it('treats a new channel read from the chain as spent up to what is settled', () => {
-    const state = channelFromChain(channelId, { ...chain, settled: 400n }, 0)
+    const state = fromChain(channelId, { ...chain, settled: 400n }, 0)
     expect({ accepted: state.acceptedCumulative, spent: state.spent }).toEqual({ accepted: 400n, spent: 400n })
     assertInvariant(state)
   })

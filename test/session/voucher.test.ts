@@ -1,7 +1,7 @@
 import { type Hex, hashTypedData, parseSignature, recoverAddress, serializeCompactSignature, signatureToCompactSignature } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
-import { PaymentError } from '../../src/index.js'
+import { PaymentError } from '../../src/errors/payment-error.js'
 import {
   canonicalSignature,
   recoverVoucherSigner,
@@ -9,7 +9,7 @@ import {
   voucherDigest,
   voucherDomain,
   voucherTypes,
-} from '../../src/session/voucher.js'
+} from '../../src/session/v1/voucher.js'
 
 const account = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d')
 const context = { chainId: 4217, escrow: '0x1234567890abcdef1234567890abcdef12345678' } as const

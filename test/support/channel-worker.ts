@@ -6,7 +6,7 @@
 // one JSON line: what it committed and what was refused.
 import pg from 'pg'
 import { commit, InsufficientAuthorization, release, reserve } from '../../src/session/channel.js'
-import { postgresStore } from '../../src/store/postgres.js'
+import { postgresStore } from '../../src/stores/postgres.js'
 
 const { connectionString, channelId, iterations, concurrency, barrier } = JSON.parse(process.argv[2] ?? '{}') as {
   connectionString: string

@@ -3,10 +3,10 @@
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import type { Hex } from 'viem'
-import { deployEscrow, startAnvil, testAccounts, testClient } from '../../scripts/local-chain.js'
-import { startPostgres } from '../../scripts/postgres.js'
 import type { ChannelState } from '../../src/session/channel.js'
-import { decodeChannel, type EncodedChannel } from '../../src/store/codec.js'
+import { decodeChannel, type EncodedChannel } from '../../src/stores/codec.js'
+import { deployEscrow, startAnvil, testAccounts, testClient } from '../harness/local-chain.js'
+import { startPostgres } from '../harness/postgres.js'
 import { startFakeUpstream } from './fake-upstream.js'
 import { startTsxServer } from './processes.js'
 

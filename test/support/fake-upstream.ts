@@ -4,7 +4,7 @@
 // fake-upstream-server.mjs: the `X-Fake-Upstream` header, else the `model`.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { killOnExit, stopper, waitForOutput } from '../../scripts/processes.js'
+import { killOnExit, stopper, waitForOutput } from '../harness/processes.js'
 
 const serverScript = fileURLToPath(new URL('./fake-upstream-server.mjs', import.meta.url))
 

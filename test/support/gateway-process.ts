@@ -14,12 +14,12 @@
 import { serve } from '@hono/node-server'
 import type { Address, Hex } from 'viem'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
-import { anvilChain, testAccounts, zeroFees } from '../../scripts/local-chain.js'
 import { createGateway } from '../../src/app.js'
 import { type ChatBackend, openAiUpstream } from '../../src/chat/upstream.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
-import type { SessionStore } from '../../src/store/port.js'
-import { postgresStore } from '../../src/store/postgres.js'
+import { postgresStore } from '../../src/stores/postgres.js'
+import type { SessionStore } from '../../src/stores/store.js'
+import { anvilChain, testAccounts, zeroFees } from '../harness/local-chain.js'
 import { catalogue } from './gateway.js'
 
 const env = (name: string) => {

@@ -2,18 +2,16 @@
 // chat-completions gateway in front of a fake OpenAI-compatible upstream process.
 import { type Address, http, type LocalAccount } from 'viem'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
-import { deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
 import { createGateway } from '../../src/app.js'
 import type { ModelPrice } from '../../src/chat/catalogue.js'
 import { type ChatBackend, openAiUpstream } from '../../src/chat/upstream.js'
-import {
-  memoryStore,
-  type PaymentLogEntry,
-  type SessionStore,
-  sessionClient,
-  type TempoSessionOptions,
-  viemEscrow,
-} from '../../src/index.js'
+import { sessionClient } from '../../src/client/session-client.js'
+import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import type { PaymentLogEntry } from '../../src/payment/logger.js'
+import type { TempoSessionOptions } from '../../src/session/options.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import type { SessionStore } from '../../src/stores/store.js'
+import { deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 import { startFakeUpstream } from './fake-upstream.js'
 
 export const bucketSize = 100_000n
@@ -76,7 +74,7 @@ export async function startGatewayFixture(session: Partial<TempoSessionOptions> 
     },
   }
   const logs: PaymentLogEntry[] = []
-  const { app, method } = createGateway({
+  const { app, session: method } = createGateway({
     realm: 'gateway.test',
     secretKey: 'gateway-test-secret-key-at-least-32-bytes',
     escrow,

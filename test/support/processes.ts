@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { killOnExit, stopper, waitForOutput } from '../../scripts/processes.js'
+import { killOnExit, stopper, waitForOutput } from '../harness/processes.js'
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 

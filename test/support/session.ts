@@ -3,13 +3,18 @@
 import { Hono } from 'hono'
 import { type Address, http, type LocalAccount } from 'viem'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
-import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from '../../scripts/local-chain.js'
 import { type SessionClientOptions, sessionClient } from '../../src/client/session-client.js'
 import { type ViemEscrowOptions, viemEscrow } from '../../src/escrow/viem-escrow.js'
-import { Challenge, Credential, type PaymentLogEntry, payment, paymentErrorHandler } from '../../src/index.js'
-import { type TempoSessionOptions, tempoSession } from '../../src/session/method.js'
-import { fixedPrice } from '../../src/session/pricing.js'
-import { memoryStore } from '../../src/store/memory.js'
+import { paymentErrorHandler } from '../../src/middleware/error-handler.js'
+import { payment } from '../../src/middleware/payment.js'
+import type { PaymentLogEntry } from '../../src/payment/logger.js'
+import { fixedPrice } from '../../src/payment/pricing.js'
+import { Challenge } from '../../src/protocol/challenge.js'
+import { Credential } from '../../src/protocol/credential.js'
+import { tempoSession } from '../../src/session/engine.js'
+import type { TempoSessionOptions } from '../../src/session/options.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 
 export const price = 100_000n
 export const secretKey = 'session-test-secret-key-at-least-32-bytes'
@@ -41,12 +46,18 @@ export async function startSession(
     store,
     recipient: payeeAddress,
     currency: pathUsdAddress,
-    pricing: fixedPrice(price),
     minDeposit: 1_000_000n,
     ...options.method,
   })
   const logs: PaymentLogEntry[] = []
-  const paid = payment({ realm: 'gateway.test', secretKey, method, challenges: store, logger: (entry) => logs.push(entry) })
+  const paid = payment({
+    realm: 'gateway.test',
+    secretKey,
+    method,
+    challenges: store,
+    pricing: fixedPrice(price),
+    logger: (entry) => logs.push(entry),
+  })
   const app = new Hono()
   app.onError(paymentErrorHandler)
   app.post('/v1/paid', paid, (c) => c.json({ channelId: c.var.payment.channelId, reserved: c.var.payment.reserved.toString() }))

@@ -2,9 +2,9 @@
 // error object back from a throwing update, the idempotent response written
 // atomically with the charge, first inserts of a channel racing, sweeping.
 import { describe, expect, it } from 'vitest'
-import type { SqlSessionStore } from '../../src/index.js'
 import { acceptVoucher, type ChannelState, commit, reserve } from '../../src/session/channel.js'
-import { freshChannelId, newChannel } from '../store/conformance.js'
+import type { SqlSessionStore } from '../../src/stores/postgres.js'
+import { freshChannelId, newChannel } from '../stores/conformance.js'
 
 const signature = `0x${'11'.repeat(64)}1b` as const
 
@@ -36,8 +36,8 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
         ),
         result: undefined,
       }))
-      const key = `commit-${channelId}`
-      expect(await store.claimRequest(key, far)).toBeUndefined()
+      const key = 'commit'
+      expect(await store.claimRequest(channelId, key, far)).toBeUndefined()
       const response = { status: 200, headers: { 'Payment-Receipt': 'receipt' }, body: 'paid \u0000 answer é' }
       // A record that cannot be written (an expiry no column takes) rolls the charge back too.
       await expect(
@@ -46,7 +46,7 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
           return { state: next, result: undefined, completeRequest: { key, response, expiresAt: Number.NaN } }
         }),
       ).rejects.toThrow()
-      expect(await store.getRequest(key)).toEqual({ state: 'pending' })
+      expect(await store.getRequest(channelId, key)).toEqual({ state: 'pending' })
       expect((await store.getChannel(channelId))!.spent).toBe(0n)
       // A commit that succeeds writes both.
       const spent = await store.updateChannel(channelId, (current: ChannelState | undefined) => {
@@ -54,7 +54,7 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
         return { state: next, result: next.spent, completeRequest: { key, response, expiresAt: far } }
       })
       expect(spent).toBe(300n)
-      expect(await store.getRequest(key)).toEqual({ state: 'done', response })
+      expect(await store.getRequest(channelId, key)).toEqual({ state: 'done', response })
       expect((await store.getChannel(channelId))!.spent).toBe(300n)
     })
 
@@ -74,16 +74,17 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
 
     it('sweeps expired challenges and idempotency records, and never a live one', async () => {
       const store = open()
-      const id = `sweep-${freshChannelId()}`
+      const channelId = freshChannelId()
+      const id = `sweep-${channelId}`
       expect(await store.consumeChallenge(`${id}-expired`, Date.now() - 1)).toBe(true)
       expect(await store.consumeChallenge(`${id}-live`, Date.now() + 60_000)).toBe(true)
-      expect(await store.claimRequest(`${id}-lapsed`, Date.now() - 1)).toBeUndefined()
-      expect(await store.claimRequest(`${id}-pending`, Date.now() + 60_000)).toBeUndefined()
+      expect(await store.claimRequest(channelId, 'lapsed', Date.now() - 1)).toBeUndefined()
+      expect(await store.claimRequest(channelId, 'pending', Date.now() + 60_000)).toBeUndefined()
       await store.sweep()
       // Forgotten once swept: the same expired id is new again; the live one is still used.
       expect(await store.consumeChallenge(`${id}-expired`, Date.now() + 60_000)).toBe(true)
       expect(await store.consumeChallenge(`${id}-live`, Date.now() + 60_000)).toBe(false)
-      expect(await store.getRequest(`${id}-pending`)).toEqual({ state: 'pending' })
+      expect(await store.getRequest(channelId, 'pending')).toEqual({ state: 'pending' })
     })
   })
 }

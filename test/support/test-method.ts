@@ -1,15 +1,13 @@
 import { Hono } from 'hono'
-import {
-  type Authorization,
-  Challenge,
-  Credential,
-  PaymentError,
-  type PaymentLogEntry,
-  type PaymentMethod,
-  type PaymentOptions,
-  payment,
-  type Receipt,
-} from '../../src/index.js'
+import { PaymentError } from '../../src/errors/payment-error.js'
+import { type PaymentOptions, payment } from '../../src/middleware/payment.js'
+import type { PaymentLogEntry } from '../../src/payment/logger.js'
+import type { Authorization, PaymentMethod } from '../../src/payment/method.js'
+import { fixedPrice } from '../../src/payment/pricing.js'
+import { Challenge } from '../../src/protocol/challenge.js'
+import { Credential } from '../../src/protocol/credential.js'
+import type { Receipt } from '../../src/protocol/receipt.js'
+import { memoryStore } from '../../src/stores/memory.js'
 
 export const secretKey = 'test-secret-key-of-at-least-32-bytes!'
 
@@ -68,12 +66,20 @@ export function testMethod(options: { commitError?: unknown; challengeError?: un
 
 /** A Hono app with the middleware on a few routes, and a log sink. */
 export function testApp(
-  options: { method?: Parameters<typeof testMethod>[0] } & Omit<Partial<PaymentOptions<{ payer: string }>>, 'method'> = {},
+  options: { method?: Parameters<typeof testMethod>[0] } & Partial<Omit<PaymentOptions<{ payer: string }>, 'method'>> = {},
 ) {
   const { method: methodOptions, ...paymentOptions } = options
   const { method, calls } = testMethod(methodOptions)
   const logs: PaymentLogEntry[] = []
-  const paid = payment({ realm: 'api.example.com', secretKey, method, logger: (entry) => logs.push(entry), ...paymentOptions })
+  const paid = payment({
+    realm: 'api.example.com',
+    secretKey,
+    method,
+    challenges: memoryStore(),
+    pricing: fixedPrice(100n),
+    logger: (entry) => logs.push(entry),
+    ...paymentOptions,
+  })
   const app = new Hono()
   app.post('/v1/echo', paid, async (c) => c.json({ payer: c.var.payment.payer, body: await c.req.json() }))
   app.post('/v1/other', paid, (c) => c.json({ other: true }))

@@ -5,14 +5,14 @@ import { runDurableObjectAlarm } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { acceptVoucher, reservedOf } from '../../src/session/channel.js'
-import { encodeChannel } from '../../src/store/codec.js'
-import { durableObjectStore, keyShardName } from '../../src/store/durable-object.js'
-import { describeStoreConformance, freshChannelId, newChannel } from '../store/conformance.js'
+import { encodeChannel } from '../../src/stores/codec.js'
+import { durableObjectStore, keyShardName } from '../../src/stores/durable-object.js'
+import { describeStoreConformance, freshChannelId, newChannel } from '../stores/conformance.js'
 
 describeStoreConformance('durable objects', () => durableObjectStore(env))
 
 const channelObject = (channelId: string) => env.CHANNELS.get(env.CHANNELS.idFromName(channelId))
-const shardObject = (kind: 'challenge' | 'request', key: string) => env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(kind, key)))
+const shardObject = (id: string) => env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id)))
 const signature = `0x${'11'.repeat(64)}1b` as const
 
 describe('durable objects store: compare-and-set', () => {
@@ -85,27 +85,26 @@ describe('durable objects store: idempotency records completed with the state', 
   const response = { status: 200, headers: { 'Payment-Receipt': 'eyJ4IjoxfQ' }, body: '{"ok":true}' }
   const put = (channelId: string) => ({ state: newChannel(channelId as `0x${string}`), result: undefined })
 
-  it("writes a record keyed by the channel in the channel's own transaction, and none when the update throws", async () => {
+  it("writes a channel's record in the channel's own transaction, and none when the update throws", async () => {
     const store = durableObjectStore(env)
     const channelId = freshChannelId()
-    const key = `${channelId}|retry-1|POST /v1/mpp/chat/completions|sha-256=:x:`
-    expect(await store.claimRequest(key, Date.now() + 60_000)).toBeUndefined()
+    const key = 'retry-1|POST /v1/mpp/chat/completions|sha-256=:x:'
+    expect(await store.claimRequest(channelId, key, Date.now() + 60_000)).toBeUndefined()
     await expect(
       store.updateChannel(channelId, () => {
         throw new Error('refused')
       }),
     ).rejects.toThrow('refused')
-    expect(await store.getRequest(key)).toEqual({ state: 'pending' })
+    expect(await store.getRequest(channelId, key)).toEqual({ state: 'pending' })
     await store.updateChannel(channelId, () => ({ ...put(channelId), completeRequest: { key, response, expiresAt: Date.now() + 60_000 } }))
-    expect(await store.getRequest(key)).toEqual({ state: 'done', response })
-    // It lives with the channel, not in a request shard.
+    expect(await store.getRequest(channelId, key)).toEqual({ state: 'done', response })
+    // It lives with the channel.
     expect(await channelObject(channelId).inspect()).toMatchObject({ requests: 1 })
-    expect(await shardObject('request', key).getRequest(key)).toBeUndefined()
   })
 
   it('writes no record when the compare-and-set loses for good', async () => {
     const channelId = freshChannelId()
-    const key = `${channelId}|lost|POST /x|`
+    const key = 'lost|POST /x|'
     const real = channelObject(channelId)
     await real.compareAndSet(0, JSON.stringify(encodeChannel(newChannel(channelId))))
     const rival = {
@@ -126,24 +125,18 @@ describe('durable objects store: idempotency records completed with the state', 
       completeRequest: { key, response, expiresAt: Date.now() + 60_000 },
     }))
     await expect(update).rejects.toThrow(/compare-and-set/)
-    expect(await durableObjectStore(env).getRequest(key)).toBeUndefined()
-  })
-
-  it('completes a record of another key after the state, in its shard', async () => {
-    const store = durableObjectStore(env)
-    const channelId = freshChannelId()
-    const key = `request-${channelId}`
-    await store.updateChannel(channelId, () => ({ ...put(channelId), completeRequest: { key, response, expiresAt: Date.now() + 60_000 } }))
-    expect(await shardObject('request', key).getRequest(key)).toEqual({ state: 'done', response })
-    expect(await store.getRequest(key)).toEqual({ state: 'done', response })
+    expect(await durableObjectStore(env).getRequest(channelId, key)).toBeUndefined()
   })
 
   it("sweeps a channel's expired records with the channel's alarm", async () => {
     const store = durableObjectStore(env)
     const channelId = freshChannelId()
     await store.updateChannel(channelId, () => put(channelId))
-    await store.claimRequest(`${channelId}|expired|r|`, Date.now() - 1)
-    await store.completeRequest(`${channelId}|live|r|`, response, Date.now() + 60_000)
+    await store.claimRequest(channelId, 'expired|r|', Date.now() - 1)
+    await store.updateChannel(channelId, () => ({
+      ...put(channelId),
+      completeRequest: { key: 'live|r|', response, expiresAt: Date.now() + 60_000 },
+    }))
     const object = channelObject(channelId)
     expect(await object.inspect()).toEqual({ requests: 2, expired: 1 })
     expect(await runDurableObjectAlarm(object)).toBe(true)
@@ -152,12 +145,11 @@ describe('durable objects store: idempotency records completed with the state', 
   })
 })
 
-describe('durable objects store: keys in shards, expiry', () => {
-  it('spreads keys over the 16 shards of each kind', () => {
-    const names = new Set(Array.from({ length: 400 }, (_, i) => keyShardName('challenge', `challenge-${i}`)))
+describe('durable objects store: challenge ids in shards, expiry', () => {
+  it('spreads challenge ids over the 16 shards', () => {
+    const names = new Set(Array.from({ length: 400 }, (_, i) => keyShardName(`challenge-${i}`)))
     expect(names.size).toBe(16)
     expect([...names].every((name) => /^challenge\/(\d|1[0-5])$/.test(name))).toBe(true)
-    expect(keyShardName('request', 'k')).toMatch(/^request\//)
   })
 
   it('treats an expired challenge id as absent', async () => {
@@ -168,26 +160,23 @@ describe('durable objects store: keys in shards, expiry', () => {
     expect(await store.consumeChallenge(id, Date.now() + 60_000)).toBe(false)
   })
 
-  it('sweeps expired challenge ids and idempotency records with the shard alarm, keeping live ones', async () => {
+  it('sweeps expired challenge ids with the shard alarm, keeping live ones', async () => {
     const store = durableObjectStore(env)
     const key = `sweep-${freshChannelId()}`
-    const challenges = shardObject('challenge', key)
-    const requests = shardObject('request', key)
+    const challenges = shardObject(key)
     await store.consumeChallenge(key, Date.now() + 60_000)
-    // Expired entries in the same shards: written directly, so no read removes them first.
+    // Expired entries in the same shard: written directly, so no read removes them first.
     for (let i = 0; i < 5; i++) await challenges.consumeChallenge(`${key}-expired-${i}`, Date.now() - 1)
-    await requests.claimRequest(`${key}-expired`, Date.now() - 1)
-    await requests.claimRequest(`${key}-live`, Date.now() + 60_000)
     expect((await challenges.inspect()).expired).toBeGreaterThanOrEqual(5)
-    expect((await requests.inspect()).expired).toBeGreaterThanOrEqual(1)
 
     expect(await runDurableObjectAlarm(challenges)).toBe(true)
-    expect(await runDurableObjectAlarm(requests)).toBe(true)
     expect((await challenges.inspect()).expired).toBe(0)
-    expect((await requests.inspect()).expired).toBe(0)
     expect(await store.consumeChallenge(key, Date.now() + 60_000)).toBe(false)
-    expect(await requests.getRequest(`${key}-live`)).toEqual({ state: 'pending' })
-    // Live entries remain, so each shard re-armed its alarm.
+    // Live entries remain, so the shard re-armed its alarm.
     expect(await runDurableObjectAlarm(challenges)).toBe(true)
+  })
+
+  it('refuses missing bindings at construction, naming the binding', () => {
+    expect(() => durableObjectStore({ CHANNELS: env.CHANNELS } as unknown as typeof env)).toThrow(/KEY_SHARDS/)
   })
 })

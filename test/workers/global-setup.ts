@@ -5,7 +5,7 @@
 import { toHex } from 'viem'
 import type { HDAccount } from 'viem/accounts'
 import type { TestProject } from 'vitest/node'
-import { deployEscrow, startAnvil, testAccounts, testClient } from '../../scripts/local-chain.js'
+import { deployEscrow, startAnvil, testAccounts, testClient } from '../harness/local-chain.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {

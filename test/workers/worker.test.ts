@@ -5,8 +5,13 @@ import { env, exports } from 'cloudflare:workers'
 import { type Address, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, inject, it } from 'vitest'
-import { Challenge, Credential, computeChallengeId, Receipt, sessionClient, signVoucher, tempoChain } from '../../src/index.js'
-import { durableObjectStore } from '../../src/store/durable-object.js'
+import { sessionClient } from '../../src/client/session-client.js'
+import { tempoChain } from '../../src/escrow/chain.js'
+import { Challenge, computeChallengeId } from '../../src/protocol/challenge.js'
+import { Credential } from '../../src/protocol/credential.js'
+import { Receipt } from '../../src/protocol/receipt.js'
+import { signVoucher } from '../../src/session/v1/voucher.js'
+import { durableObjectStore } from '../../src/stores/durable-object.js'
 import worker, { gatewayFor } from '../../src/worker.js'
 
 const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
@@ -102,17 +107,23 @@ describe('the Worker', () => {
     expect(await store.getChannel(channel.channelId)).toMatchObject({ finalized: true })
   })
 
-  it('builds the app once per env object, and names a missing secret instead of crashing', async () => {
+  it('builds the app once per env object, and names a missing or invalid variable (never its value) instead of crashing', async () => {
     expect(gatewayFor(env)).toBe(gatewayFor(env))
     const context = { waitUntil() {}, passThroughOnException() {}, props: {} }
     const response = await worker.fetch(new Request('https://gateway.test/health'), { ...env, MPP_SECRET_KEY: undefined }, context)
     expect(response.status).toBe(500)
     expect(await response.json()).toEqual({
-      error: { message: 'The gateway is misconfigured: MPP_SECRET_KEY is required', type: 'server_error' },
+      error: { message: 'The gateway is misconfigured: MPP_SECRET_KEY: is required', type: 'server_error' },
     })
     const invalidKey = await worker.fetch(new Request('https://gateway.test/health'), { ...env, PAYEE_PRIVATE_KEY: '0x1234' }, context)
-    expect(await invalidKey.json()).toMatchObject({
-      error: { message: 'The gateway is misconfigured: check the Worker variables and secrets' },
+    const body = await invalidKey.text()
+    expect(JSON.parse(body)).toMatchObject({
+      error: { message: 'The gateway is misconfigured: PAYEE_PRIVATE_KEY: must be a 0x-prefixed 32-byte hex private key' },
+    })
+    expect(body).not.toContain('0x1234')
+    const typo = await worker.fetch(new Request('https://gateway.test/health'), { ...env, VOUCHER_RATE_LIMIT: 'ten' }, context)
+    expect(await typo.json()).toMatchObject({
+      error: { message: expect.stringContaining('VOUCHER_RATE_LIMIT: must be a decimal integer') },
     })
   })
 })

@@ -1,0 +1,220 @@
+// Row 8: end to end over HTTP on loopback. This process starts anvil (Tempo
+// mode) and deploys the escrow, funds one payer key per client worker, starts
+// the gateway in a server process and the load in a client process, and stops
+// all three afterwards, whatever happens.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Hex } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { pathUsdAddress } from '../contracts-abi/tip20.js'
+import { deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient } from '../test/harness/local-chain.js'
+import { track } from './processes.js'
+
+export type E2eOptions = {
+  /** Client workers, each on its own channel, one request in flight each. Default 8. */
+  workers?: number
+  /** Untimed warm-up, ms. Default 2,000. */
+  warmupMs?: number
+  /** Timed run, ms. Default 10,000. */
+  durationMs?: number
+  /** Stop early after this many timed completions. Default 200,000. */
+  maxCompletions?: number
+  /** Server bucket size (base units). Default 100,000: a completion here costs ~800, so ~125 per bucket. */
+  bucketSize?: bigint
+  /** Then unpaid requests only (each a 402 and its challenge), ms. Default 5,000. */
+  challengeMs?: number
+}
+
+export type E2eResult = {
+  workers: number
+  channelsOpenedMs: number
+  seconds: number
+  completions: number
+  requests: number
+  refreshes: number
+  failures: number
+  completionsPerSecond: number
+  requestsPerSecond: number
+  roundTripsPerCompletion: number
+  latencyMs: { p50: number; p90: number; p99: number; max: number }
+  warmupCompletions: number
+  anvilStartMs: number
+  /** CPU over the timed window: cores kept busy, and CPU ms per paid completion, per process. */
+  cpu: { serverCores: number; clientCores: number; serverMsPerCompletion: number; clientMsPerCompletion: number }
+  /** The 402 alone over HTTP: challenges per second, and per second of the gateway's CPU (one core's worth). */
+  challenge: {
+    challenges: number
+    seconds: number
+    perSecond: number
+    serverCores: number
+    serverMicrosecondsPerChallenge: number
+    perServerCore: number
+  }
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
+// Children run from the repository root, where `--import tsx` resolves.
+const repoRoot = fileURLToPath(new URL('../', import.meta.url))
+const tsxLoader = ['--import', 'tsx']
+// BENCH_CPU_PROF_DIR=dir: the server and client processes write V8 CPU profiles there (node --cpu-prof).
+const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : []
+
+/** Spawns a TypeScript child with this Node; `line(pattern)` resolves with its first stdout line matching. */
+function child(file: string, env: Record<string, string>, timeoutMs: number) {
+  const spawned = track(
+    spawn(process.execPath, [...profile, ...tsxLoader, here(file)], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+  const lines: string[] = []
+  const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = []
+  let partial = ''
+  let stderr = ''
+  let exited: number | null | undefined
+  spawned.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4_000)
+  })
+  spawned.stdout.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split('\n')
+    partial = parts.pop()!
+    for (const line of parts) {
+      lines.push(line)
+      for (const waiter of waiting.filter((candidate) => candidate.pattern.test(line))) {
+        waiting.splice(waiting.indexOf(waiter), 1)
+        waiter.resolve(line)
+      }
+    }
+  })
+  const exit = new Promise<number | null>((resolve) =>
+    spawned.once('exit', (code) => {
+      exited = code
+      resolve(code)
+    }),
+  )
+  function line(pattern: RegExp): Promise<string> {
+    const seen = lines.find((candidate) => pattern.test(candidate))
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${file} printed no ${pattern} within ${timeoutMs} ms\n${stderr}`)), timeoutMs)
+      const settle = (value: string) => {
+        clearTimeout(timer)
+        resolve(value)
+      }
+      waiting.push({ pattern, resolve: settle })
+      void exit.then((code) => {
+        clearTimeout(timer)
+        reject(new Error(`${file} exited (${code ?? exited}) before printing ${pattern}\n${stderr}`))
+      })
+    })
+  }
+  return { process: spawned, line }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command.
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks
+}
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+
+async function stopChild(process_: ChildProcess) {
+  if (process_.exitCode !== null || process_.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => process_.once('exit', () => resolve()))
+  process_.kill('SIGTERM')
+  const timer = setTimeout(() => process_.kill('SIGKILL'), 3_000)
+  await exited
+  clearTimeout(timer)
+}
+
+export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult> {
+  const workers = options.workers ?? 8
+  const durationMs = options.durationMs ?? 10_000
+  const warmupMs = options.warmupMs ?? 2_000
+  const challengeMs = options.challengeMs ?? 5_000
+  const anvil = await startAnvil({ tempo: true })
+  track({ kill: () => void anvil.stop() })
+  const children: ChildProcess[] = []
+  try {
+    const funder = testClient(anvil, testAccounts[0]!)
+    const escrow = await deployEscrow(testClient(anvil, testAccounts[3]!))
+    const deposit = 1_000_000_000_000n
+    const payerKeys: Hex[] = []
+    for (let i = 0; i < workers; i++) {
+      const key = generatePrivateKey()
+      await fundPathUsd(funder, privateKeyToAccount(key).address, deposit)
+      payerKeys.push(key)
+    }
+
+    const server = child(
+      'e2e-server.ts',
+      {
+        BENCH_RPC_URL: anvil.rpcUrl,
+        BENCH_CHAIN_ID: String(anvil.chain.id),
+        BENCH_ESCROW: escrow,
+        BENCH_CURRENCY: pathUsdAddress,
+        BENCH_PAYEE_KEY: generatePrivateKey(),
+        BENCH_BUCKET_SIZE: String(options.bucketSize ?? 100_000n),
+      },
+      30_000,
+    )
+    children.push(server.process)
+    const url = (await server.line(/^listening /)).slice('listening '.length).trim()
+
+    const client = child(
+      'e2e-client.ts',
+      {
+        BENCH_URL: url,
+        BENCH_RPC_URL: anvil.rpcUrl,
+        BENCH_CHAIN_ID: String(anvil.chain.id),
+        BENCH_CURRENCY: pathUsdAddress,
+        BENCH_PAYER_KEYS: payerKeys.join(','),
+        BENCH_DEPOSIT: String(deposit),
+        BENCH_WARMUP_MS: String(warmupMs),
+        BENCH_DURATION_MS: String(durationMs),
+        BENCH_MAX_COMPLETIONS: String(options.maxCompletions ?? 200_000),
+        BENCH_CHALLENGE_MS: String(challengeMs),
+      },
+      durationMs + warmupMs + challengeMs + 90_000,
+    )
+    children.push(client.process)
+    // CPU time of both processes over the timed window: what one paid completion costs each side.
+    await client.line(/^window start$/)
+    const before = { server: cpuSeconds(server.process.pid!), client: cpuSeconds(client.process.pid!), at: performance.now() }
+    const resultLine = await client.line(/^\{/)
+    const after = { server: cpuSeconds(server.process.pid!), client: cpuSeconds(client.process.pid!), at: performance.now() }
+    const result = JSON.parse(resultLine) as Omit<E2eResult, 'anvilStartMs' | 'cpu' | 'challenge'>
+    const wall = (after.at - before.at) / 1000
+    await client.line(/^challenge window start$/)
+    const challengeBefore = { server: cpuSeconds(server.process.pid!), at: performance.now() }
+    const challenges = JSON.parse((await client.line(/^challenges /)).slice('challenges '.length)) as {
+      challenges: number
+      seconds: number
+    }
+    const challengeServerSeconds = cpuSeconds(server.process.pid!) - challengeBefore.server
+    return {
+      ...result,
+      anvilStartMs: Math.round(anvil.startMs),
+      cpu: {
+        serverCores: (after.server - before.server) / wall,
+        clientCores: (after.client - before.client) / wall,
+        serverMsPerCompletion: ((after.server - before.server) * 1000) / result.completions,
+        clientMsPerCompletion: ((after.client - before.client) * 1000) / result.completions,
+      },
+      challenge: {
+        ...challenges,
+        perSecond: challenges.challenges / challenges.seconds,
+        serverCores: challengeServerSeconds / ((performance.now() - challengeBefore.at) / 1000),
+        serverMicrosecondsPerChallenge: (challengeServerSeconds * 1e6) / challenges.challenges,
+        perServerCore: challenges.challenges / challengeServerSeconds,
+      },
+    }
+  } finally {
+    await Promise.all(children.map(stopChild))
+    await anvil.stop()
+  }
+}

@@ -1,0 +1,188 @@
+// Rows 1–5: one process, warm, `app.request` in process (no sockets).
+import { type Hex, hashTypedData, keccak256, recoverTypedDataAddress } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { Secp256k1 } from 'viem/tempo'
+import { signVoucher, voucherDomain, voucherTypes } from '../src/session/v1/voucher.js'
+import { benchBody, benchBodyPath, benchPath, paidApp, price, privateKeyOf, unpaidApp, voucherContext } from './fixture.js'
+import { type Batch, type MeasureOptions, measureTogether, type Rate } from './harness.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: each operation prepares a value of its own type
+type Operation = Batch<any> & { maxBatch?: number }
+
+export type MiddlewareResults = {
+  recover: Rate
+  /** viem's recoverTypedDataAddress: row 1 plus a dynamic import per call. */
+  recoverViaLoader: Rate
+  unpaid: Rate
+  /** The floor under the middleware: the route reading the body, no middleware. */
+  unpaidBody: Rate
+  paidNewVoucher: Rate
+  paidInBucket: Rate
+  challenge: Rate
+  /** Cost of one operation over the cost of one recover, median of round-by-round ratios. */
+  costToRecover: {
+    recoverViaLoader: number
+    unpaid: number
+    unpaidBody: number
+    paidNewVoucher: number
+    paidInBucket: number
+    challenge: number
+  }
+  /** Cost of a challenge over the cost of the body-reading route (median of round-by-round ratios). */
+  challengeToUnpaidBody: number
+  /** What issuing the challenge adds to the body-reading route, µs (median of round-by-round differences). */
+  challengeShareMicroseconds: number
+}
+
+const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString('hex')}` as Hex
+
+/**
+ * 1. One EIP-712 voucher signature recovery with viem: what
+ * `recoverTypedDataAddress` computes (typed-data digest, @noble/curves
+ * compact-signature recovery, keccak of the public key), with the curve
+ * reached through a static import (`Secp256k1.noble` of `viem/tempo`). With
+ * `viaLoader`, viem's one-call `recoverTypedDataAddress` itself (row 1b): the
+ * same work plus an `await import()` of the curve on every call, which under
+ * tsx's off-thread loader hooks (Node 20) is a round trip to the loader thread.
+ */
+export async function recoverOperation(viaLoader = false): Promise<Operation> {
+  const account = privateKeyToAccount(privateKeyOf(0))
+  const domain = voucherDomain(voucherContext.chainId, voucherContext.escrow)
+  // A pool of distinct vouchers, so nothing can be served from a cache.
+  const vouchers = await Promise.all(
+    Array.from({ length: 64 }, async (_, i) => {
+      const channelId = hex(crypto.getRandomValues(new Uint8Array(32)))
+      const cumulativeAmount = BigInt(1_000 + i)
+      return {
+        message: { channelId, cumulativeAmount },
+        signature: await signVoucher(account, voucherContext, { channelId, cumulativeAmount }),
+      }
+    }),
+  )
+  const recover = async (i: number): Promise<string> => {
+    const { message, signature } = vouchers[i % vouchers.length]!
+    if (viaLoader) return recoverTypedDataAddress({ domain, types: voucherTypes, primaryType: 'Voucher', message, signature })
+    const digest = hashTypedData({ domain, types: voucherTypes, primaryType: 'Voucher', message })
+    const recoveryBit = Number.parseInt(signature.slice(130), 16) - 27
+    const publicKey = Secp256k1.noble.Signature.fromCompact(signature.slice(2, 130))
+      .addRecoveryBit(recoveryBit)
+      .recoverPublicKey(digest.slice(2))
+      .toHex(false)
+    return `0x${keccak256(`0x${publicKey.slice(2)}`).slice(26)}`
+  }
+  if ((await recover(0)).toLowerCase() !== account.address.toLowerCase()) throw new Error('recover: wrong signer')
+  return { run: (_, i) => recover(i) }
+}
+
+/** 2. The same route with no payment middleware (`path`: benchBodyPath for the variant that reads the body). */
+export async function unpaidOperation(path = benchPath): Promise<Operation> {
+  const app = unpaidApp()
+  const request = async () => {
+    const response = await app.request(path, { method: 'POST', body: benchBody, headers: { 'Content-Type': 'application/json' } })
+    if (response.status !== 200) throw new Error(`unpaid: ${response.status}`)
+    await response.arrayBuffer()
+  }
+  return { run: request }
+}
+
+/**
+ * 3. A paid request carrying a new voucher. Timed: the paid request alone. Not
+ * timed (prepared per batch): its challenge (row 5) and the payer's signature.
+ */
+export async function paidNewVoucherOperation(): Promise<Operation> {
+  const fixture = await paidApp({ channelCount: 16, initialAccepted: price })
+  let turn = 0
+  return {
+    maxBatch: 2_000,
+    async prepare(size: number) {
+      const credentials: string[] = []
+      for (let i = 0; i < size; i++) {
+        const channel = fixture.channels[turn++ % fixture.channels.length]!
+        const amount = channel.accepted + price
+        channel.signature = await signVoucher(channel.account, voucherContext, { channelId: channel.channelId, cumulativeAmount: amount })
+        channel.accepted = amount
+        credentials.push(await fixture.authorization({ channelId: channel.channelId, amount, signature: channel.signature }))
+      }
+      return credentials
+    },
+    run: (credentials: string[], i: number) => fixture.pay(credentials[i]!),
+    // Every voucher of the batch was accepted: each channel's latest is its accepted amount.
+    after: () => assertAccepted(fixture),
+  }
+}
+
+async function assertAccepted(fixture: Awaited<ReturnType<typeof paidApp>>) {
+  for (const channel of fixture.channels) {
+    const state = await fixture.store.getChannel(channel.channelId)
+    if (state?.acceptedCumulative !== channel.accepted || state.vouchers.at(-1)?.signature !== channel.signature) {
+      throw new Error(`channel ${channel.channelId}: accepted ${state?.acceptedCumulative}, expected ${channel.accepted}`)
+    }
+  }
+}
+
+/**
+ * 4. A paid request covered by the accepted bucket: the credential repeats the
+ * accepted voucher, so no signature is recovered. Timed: the paid request alone.
+ */
+export async function paidInBucketOperation(): Promise<Operation> {
+  const fixture = await paidApp({ channelCount: 16, initialAccepted: 10n ** 27n })
+  let turn = 0
+  return {
+    async prepare(size: number) {
+      const credentials: string[] = []
+      for (let i = 0; i < size; i++) {
+        const channel = fixture.channels[turn++ % fixture.channels.length]!
+        credentials.push(
+          await fixture.authorization({ channelId: channel.channelId, amount: channel.accepted, signature: channel.signature }),
+        )
+      }
+      return credentials
+    },
+    run: (credentials: string[], i: number) => fixture.pay(credentials[i]!),
+    // No voucher advanced: the bucket accepted at setup paid for everything.
+    after: () => assertAccepted(fixture),
+  }
+}
+
+/** 5. Issuing a 402 challenge: an unpaid request to the paid route. */
+export async function challengeOperation(): Promise<Operation> {
+  const fixture = await paidApp({ channelCount: 1, initialAccepted: price })
+  const request = async () => {
+    const response = await fixture.request()
+    if (response.status !== 402 || !response.headers.has('WWW-Authenticate')) throw new Error(`challenge: ${response.status}`)
+    await response.arrayBuffer()
+  }
+  return { run: request }
+}
+
+/**
+ * Rows 1–5 measured together: each round times a batch of every row back to
+ * back, so the ratios to `recover` hold even when the machine's load changes.
+ */
+export async function benchMiddleware(options?: MeasureOptions): Promise<MiddlewareResults> {
+  const { rates, costRatio, costDifference } = await measureTogether(
+    {
+      recover: await recoverOperation(),
+      recoverViaLoader: await recoverOperation(true),
+      unpaid: await unpaidOperation(),
+      unpaidBody: await unpaidOperation(benchBodyPath),
+      paidNewVoucher: await paidNewVoucherOperation(),
+      paidInBucket: await paidInBucketOperation(),
+      challenge: await challengeOperation(),
+    },
+    options,
+  )
+  return {
+    ...rates,
+    costToRecover: {
+      recoverViaLoader: costRatio('recoverViaLoader', 'recover'),
+      unpaid: costRatio('unpaid', 'recover'),
+      unpaidBody: costRatio('unpaidBody', 'recover'),
+      paidNewVoucher: costRatio('paidNewVoucher', 'recover'),
+      paidInBucket: costRatio('paidInBucket', 'recover'),
+      challenge: costRatio('challenge', 'recover'),
+    },
+    challengeToUnpaidBody: costRatio('challenge', 'unpaidBody'),
+    challengeShareMicroseconds: costDifference('challenge', 'unpaidBody'),
+  }
+}

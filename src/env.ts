@@ -1,0 +1,144 @@
+// The gateway's configuration from environment variables, shared by the Node
+// entry (src/node.ts: `process.env`) and the Workers entry (src/worker.ts: the
+// Worker's vars and secrets). Only the store differs between the two: it is
+// passed in. Every variable is validated here, at start: a bad one throws a
+// `ConfigError` that names it and its rule, never its value. No Node APIs
+// here: this module also runs inside workerd.
+import type { Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { z } from 'zod'
+import type { GatewayConfig } from './app.js'
+import { parseCatalogue } from './chat/catalogue.js'
+import { localBackend } from './chat/local-backend.js'
+import { openAiUpstream } from './chat/upstream.js'
+import { ConfigError, parseConfig } from './errors/config-error.js'
+import { tempoChain } from './escrow/chain.js'
+import { viemEscrow } from './escrow/viem-escrow.js'
+import type { SessionStore } from './stores/store.js'
+import { address, httpUrl } from './util/config.js'
+
+/** The variables the gateway reads (README: configuration). Secrets: `MPP_SECRET_KEY`, `PAYEE_PRIVATE_KEY`, `UPSTREAM_API_KEY`. */
+export const gatewayEnvNames = [
+  'MPP_REALM',
+  'MPP_SECRET_KEY',
+  'RPC_URL',
+  'CHAIN_ID',
+  'ESCROW_ADDRESS',
+  'TOKEN_ADDRESS',
+  'PAYEE_PRIVATE_KEY',
+  'PAYEE_ADDRESS',
+  'UPSTREAM_BASE_URL',
+  'UPSTREAM_API_KEY',
+  'UPSTREAM_TIMEOUT_MS',
+  'MODEL_CATALOGUE',
+  'BUCKET_SIZE',
+  'BUCKET_TTL_MS',
+  'VOUCHER_RATE_LIMIT',
+  'SETTLE_THRESHOLD',
+] as const
+
+export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
+
+const pathUsd = '0x20c0000000000000000000000000000000000000'
+
+/** A decimal integer variable in [min, max], as a number. */
+const integerVar = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a decimal integer between ${min} and ${max}`)
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, `must be a decimal integer between ${min} and ${max}`)
+/** A positive amount in base units, as a bigint. */
+const amountVar = z
+  .string()
+  .regex(/^[1-9]\d{0,37}$/, 'must be a positive decimal integer (base units)')
+  .transform((value) => BigInt(value))
+const requiredNames = ['MPP_SECRET_KEY', 'RPC_URL', 'CHAIN_ID', 'ESCROW_ADDRESS'] as const
+
+const envSchema = z.object({
+  MPP_REALM: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters')
+    .optional(),
+  // Never echoed: the rule is stated, the value is not.
+  MPP_SECRET_KEY: z
+    .string()
+    .refine(
+      (value) => value.split(',').every((key) => new TextEncoder().encode(key).length >= 32),
+      'must be comma-separated keys of at least 32 bytes each',
+    ),
+  RPC_URL: httpUrl,
+  CHAIN_ID: integerVar(1, 2 ** 53 - 1),
+  ESCROW_ADDRESS: address,
+  TOKEN_ADDRESS: address.optional(),
+  PAYEE_PRIVATE_KEY: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex private key')
+    .optional(),
+  PAYEE_ADDRESS: address.optional(),
+  UPSTREAM_BASE_URL: httpUrl.optional(),
+  UPSTREAM_API_KEY: z.string().min(1).optional(),
+  UPSTREAM_TIMEOUT_MS: integerVar(1, 3_600_000).optional(),
+  MODEL_CATALOGUE: z.string().optional(),
+  BUCKET_SIZE: amountVar.optional(),
+  BUCKET_TTL_MS: integerVar(1).optional(),
+  VOUCHER_RATE_LIMIT: integerVar(1, 1_000_000).optional(),
+  SETTLE_THRESHOLD: amountVar.optional(),
+})
+
+/** The environment with empty strings as unset (a blank line in a .env file is no value). */
+function present(env: GatewayEnv): Record<string, string> {
+  return Object.fromEntries(gatewayEnvNames.flatMap((name) => (env[name] ? [[name, env[name]]] : [])))
+}
+
+/**
+ * Builds the gateway's configuration from `env`, failing fast with a
+ * `ConfigError` on anything missing or invalid. An empty string counts as unset.
+ */
+export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): GatewayConfig {
+  const given = present(env)
+  for (const name of requiredNames) if (given[name] === undefined) throw new ConfigError(name, 'is required')
+  const vars = parseConfig(envSchema, given, 'environment', true)
+  const currency = vars.TOKEN_ADDRESS ?? pathUsd
+  const chain = tempoChain({ id: vars.CHAIN_ID, rpcUrl: vars.RPC_URL, feeToken: currency })
+  const payee = vars.PAYEE_PRIVATE_KEY === undefined ? undefined : privateKeyToAccount(vars.PAYEE_PRIVATE_KEY as Hex)
+  const recipient = payee?.address.toLowerCase() ?? vars.PAYEE_ADDRESS
+  if (recipient === undefined) throw new ConfigError('PAYEE_ADDRESS', 'is required when PAYEE_PRIVATE_KEY is not set')
+  if (payee !== undefined && vars.PAYEE_ADDRESS !== undefined && vars.PAYEE_ADDRESS !== recipient) {
+    throw new ConfigError('PAYEE_ADDRESS', "must be PAYEE_PRIVATE_KEY's address when both are set")
+  }
+  let catalogue: GatewayConfig['catalogue']
+  if (vars.MODEL_CATALOGUE !== undefined) {
+    try {
+      catalogue = parseCatalogue(vars.MODEL_CATALOGUE)
+    } catch {
+      throw new ConfigError('MODEL_CATALOGUE', 'must be a JSON list of {id, inputTokenPrice, outputTokenPrice, maxOutputTokens}')
+    }
+  }
+  const upstreamTimeoutMs = vars.UPSTREAM_TIMEOUT_MS ?? 60_000
+  return {
+    realm: vars.MPP_REALM ?? 'localhost',
+    secretKey: vars.MPP_SECRET_KEY.split(','),
+    escrow: viemEscrow({ address: vars.ESCROW_ADDRESS, chain, rpcUrl: vars.RPC_URL, ...(payee ? { payee } : {}) }),
+    store,
+    recipient: recipient as `0x${string}`,
+    currency,
+    backend:
+      vars.UPSTREAM_BASE_URL === undefined
+        ? localBackend()
+        : openAiUpstream({
+            baseUrl: vars.UPSTREAM_BASE_URL,
+            timeoutMs: upstreamTimeoutMs,
+            ...(vars.UPSTREAM_API_KEY ? { apiKey: vars.UPSTREAM_API_KEY } : {}),
+          }),
+    ...(catalogue ? { catalogue } : {}),
+    session: {
+      bucketSize: vars.BUCKET_SIZE ?? 1_000_000n,
+      bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,
+      // A reservation outlives the slowest upstream answer, so a crash frees it and a slow answer is still covered.
+      reservationTtl: upstreamTimeoutMs + 30_000,
+      verificationsPerSecond: vars.VOUCHER_RATE_LIMIT ?? 10,
+      ...(vars.SETTLE_THRESHOLD ? { settleThreshold: vars.SETTLE_THRESHOLD } : {}),
+    },
+  }
+}

@@ -1,0 +1,30 @@
+// `mpp-session-gateway/session`: the Tempo session engine, its ports (the
+// channel store, the escrow) with the types an adapter needs, the v1 escrow
+// adapter over viem, the in-memory store, and the v1 voucher functions.
+
+// Adapters.
+export { type EvmChainOptions, evmChain, type TempoChainOptions, tempoChain } from '../escrow/chain.js'
+export { decodeEscrowTransaction, type EscrowTarget } from '../escrow/transaction.js'
+export { type ViemEscrowOptions, viemEscrow } from '../escrow/viem-escrow.js'
+export type { AcceptedVoucher, ChannelState, Reservation } from '../session/channel.js'
+export * as Channel from '../session/channel.js'
+export { type TempoSession, tempoSession } from '../session/engine.js'
+export type { Escrow, EscrowCall, OnChainChannel } from '../session/escrow.js'
+export type { TempoSessionOptions } from '../session/options.js'
+export type { SessionPayment } from '../session/payment.js'
+export type { ChannelStore, ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
+export { type ChannelIdParameters, computeChannelId } from '../session/v1/channel-id.js'
+export { parseSessionPayload, type SessionPayload } from '../session/v1/payload.js'
+export {
+  canonicalSignature,
+  recoverVoucherSigner,
+  signVoucher,
+  type Voucher,
+  type VoucherContext,
+  voucherDigest,
+  voucherDomain,
+  voucherTypes,
+} from '../session/v1/voucher.js'
+export { decodeChannel, type EncodedChannel, encodeChannel } from '../stores/codec.js'
+export { type MemoryStoreOptions, memoryStore } from '../stores/memory.js'
+export type { SessionStore } from '../stores/store.js'

@@ -1,0 +1,346 @@
+// The Payment HTTP authentication scheme on the server, framework-free: a
+// Fetch `Request` and its body bytes in, a `Response` (or "serve, then
+// complete") out. The Hono middleware (src/middleware/payment.ts) is glue over
+// this; any other framework can use it the same way.
+import { z } from 'zod'
+import { parseConfig } from '../errors/config-error.js'
+import { PaymentError, ProblemError } from '../errors/payment-error.js'
+import { errorResponse as renderProblem } from '../errors/problem.js'
+import { formatAuthParam } from '../protocol/auth-params.js'
+import { base64url } from '../protocol/base64url.js'
+import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
+import { Challenge, computeChallengeId } from '../protocol/challenge.js'
+import { Credential } from '../protocol/credential.js'
+import { randomBytes } from '../protocol/random.js'
+import { Receipt } from '../protocol/receipt.js'
+import { timingSafeEqual } from '../protocol/timing-safe-equal.js'
+import { WireError } from '../protocol/wire-error.js'
+import { callable, implementing, integer } from '../util/config.js'
+import type { ChallengeStore } from './challenge-store.js'
+import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './logger.js'
+import type { Authorization, PaymentLogFields, PaymentMethod } from './method.js'
+import { type Cost, type Pricing, type Quote, quotedCost } from './pricing.js'
+import { type PaidRequest, routeOf } from './request.js'
+import { resolveRequestId } from './request-id.js'
+
+export type SecretKey = string | Uint8Array
+
+export type PaymentHandlerOptions<TPayment, TQuote extends Quote = Quote> = {
+  /** Protection space named in every challenge, e.g. the API's host name. */
+  realm: string
+  /**
+   * Challenge-binding secret, at least 32 bytes. A list rotates keys: the first
+   * signs new challenges, every one verifies, so challenges issued under the
+   * previous key stay valid until they expire.
+   */
+  secretKey: SecretKey | readonly SecretKey[]
+  /** The payment method that writes challenges and judges credentials. */
+  method: PaymentMethod<TPayment>
+  /** Where used challenge ids are recorded: one store shared by every instance (a credential pays for one response). */
+  challenges: ChallengeStore
+  /** This route's price for a request. */
+  pricing: Pricing<TQuote>
+  /** Seconds a challenge stays valid. Default 300. */
+  challengeTtl?: number
+  /** Receives one entry per decided request. Default: JSON lines on the console. */
+  logger?: PaymentLogger
+  /** Clock in milliseconds since the epoch. Default `Date.now`. */
+  now?: () => number
+}
+
+/** The handler's answer to a request. */
+export type PaymentOutcome<TPayment, TQuote extends Quote = Quote> =
+  /** Answered here: a challenge, an error, a management action's receipt, or an idempotent replay. */
+  | { kind: 'respond'; response: Response }
+  /** Paid: run the route's handler, then pass its result to `complete` for the response to send. */
+  | {
+      kind: 'serve'
+      requestId: string
+      payment: TPayment
+      quote: TQuote
+      /** Commits (2xx) or releases (otherwise) and returns the response to send: the handler's, with `Payment-Receipt`, or a problem. */
+      complete(result: HandlerResult): Promise<Response>
+    }
+
+/** What the route's handler did. */
+export type HandlerResult = {
+  response: Response
+  /** An error the handler threw (its response is then the framework's rendering of it). */
+  error?: unknown
+  /** What the request consumed; default: the whole quote. */
+  cost?: Cost | undefined
+}
+
+const minimumSecretBytes = 32
+const paymentScheme = /^payment(?: |$)/i
+const secretKey = z.union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or bytes' }).refine((key) => {
+  const length = typeof key === 'string' ? new TextEncoder().encode(key).length : key.length
+  return length >= minimumSecretBytes
+}, `every secret key must be at least ${minimumSecretBytes} bytes`)
+const optionsSchema = z.object({
+  realm: z
+    .string({ error: 'must be a non-empty string' })
+    .min(1, 'must be a non-empty string')
+    .refine((realm) => {
+      try {
+        formatAuthParam('realm', realm)
+        return true
+      } catch {
+        return false
+      }
+    }, 'must fit an auth-param (no control characters)'),
+  secretKey: z.preprocess(
+    (keys) => (Array.isArray(keys) ? keys : [keys]),
+    z.array(secretKey).min(1, `needs at least one key of at least ${minimumSecretBytes} bytes`),
+  ),
+  method: z.object({
+    name: z.string().regex(/^[a-z]+$/, 'must be lowercase ASCII letters'),
+    intent: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an intent token'),
+  }),
+  challenges: implementing<ChallengeStore>(['consumeChallenge']),
+  pricing: callable<Pricing>(),
+  challengeTtl: integer(1).optional(),
+  logger: callable<PaymentLogger>().optional(),
+  now: callable<() => number>().optional(),
+})
+
+/** `response` with `headers` set: in place when its headers can change, else on a copy (a fetched response's are immutable). */
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  try {
+    for (const name in headers) response.headers.set(name, headers[name]!)
+    return response
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    const copy = new Headers(response.headers)
+    for (const name in headers) copy.set(name, headers[name]!)
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers: copy })
+  }
+}
+
+/**
+ * The Payment scheme for one route: answers an unpaid request with `402` and a
+ * bound challenge, verifies a paid retry (binding, realm, route, expiry, body
+ * digest), lets the method judge the payload, and after the route's handler
+ * commits and attaches `Payment-Receipt`. Every failure is one
+ * `application/problem+json` envelope (docs/errors.md). Options are validated
+ * here: a bad one throws a `ConfigError` at start.
+ */
+export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: PaymentHandlerOptions<TPayment, TQuote>) {
+  parseConfig(optionsSchema, options, 'payment')
+  const { realm, method, challenges, pricing } = options
+  const secretKeys = (Array.isArray(options.secretKey) ? options.secretKey : [options.secretKey]).map((key: SecretKey) =>
+    typeof key === 'string' ? new TextEncoder().encode(key) : key,
+  )
+  const challengeTtl = options.challengeTtl ?? 300
+  const logger = options.logger ?? consoleLogger
+  const now = options.now ?? Date.now
+
+  // Every unpaid request is answered with this error: made once, not per request (capturing a stack is not free).
+  const paymentRequired = new PaymentError(
+    'payment_required',
+    'Payment is required. Pay the challenge in WWW-Authenticate and retry the identical request.',
+  )
+
+  // A challenge's `expires`, whole seconds: the same string for every challenge issued in one second, so made once.
+  let expiry = { second: Number.NaN, expires: '' }
+  const expiresFor = (second: number) => {
+    if (expiry.second !== second) expiry = { second, expires: new Date((second + challengeTtl) * 1000).toISOString().replace('.000Z', 'Z') }
+    return expiry.expires
+  }
+
+  /** One request's state: its quote is made once, by whoever needs it first. */
+  type Exchange = { paid: PaidRequest; requestId: string; startedAt: number; credential?: Credential; quote(): Promise<TQuote> }
+
+  async function issueChallenge(exchange: Exchange) {
+    const { paid, credential } = exchange
+    const challenge = Challenge.create({
+      secretKey: secretKeys[0]!,
+      realm,
+      method: method.name,
+      intent: method.intent,
+      request: await method.challengeRequest({ paid, quote: await exchange.quote(), credential }),
+      expires: expiresFor(Math.floor(now() / 1000)),
+      digest: paid.body.length > 0 ? bodyDigest(paid.body) : undefined,
+      // The nonce makes every challenge unique, so single use is per issuance, not per (body, second).
+      opaque: { route: paid.route, nonce: base64url.encode(randomBytes(12)) },
+    })
+    return { header: Challenge.format(challenge), id: challenge.id }
+  }
+
+  function parseCredential(headerValue: string) {
+    try {
+      return Credential.parse(headerValue)
+    } catch (error) {
+      if (error instanceof WireError) throw new PaymentError('mpp_malformed_credential', `Malformed payment credential: ${error.message}.`)
+      throw error
+    }
+  }
+
+  // Everything method-independent about a credential, in the order of docs/flow.md; the method then judges the payload.
+  async function authorize(exchange: Exchange, header: string): Promise<Authorization<TPayment>> {
+    const credential = parseCredential(header)
+    exchange.credential = credential
+    const { challenge } = credential
+    const { paid } = exchange
+    if (challenge.method !== method.name || challenge.intent !== method.intent) {
+      throw new PaymentError('mpp_method_unsupported', `This route accepts ${method.name}/${method.intent} payments only.`)
+    }
+    const bound = secretKeys.map((secretKey) => timingSafeEqual(computeChallengeId({ secretKey, ...challenge }), challenge.id))
+    if (!bound.includes(true)) throw new PaymentError('mpp_invalid_challenge', 'The challenge was not issued by this server.')
+    if (challenge.realm !== realm) throw new PaymentError('mpp_invalid_challenge', 'The challenge is for another realm.')
+    if (Challenge.opaque(challenge)?.route !== paid.route) {
+      throw new PaymentError('mpp_invalid_challenge', 'The challenge was issued for another route.')
+    }
+    if (challenge.expires === undefined || Date.parse(challenge.expires) <= now()) {
+      throw new PaymentError('mpp_invalid_challenge', 'The challenge has expired. Use the fresh challenge in WWW-Authenticate.')
+    }
+    const digestMatches = challenge.digest === undefined ? paid.body.length === 0 : verifyBodyDigest(challenge.digest, paid.body)
+    if (!digestMatches) {
+      throw new PaymentError(
+        'mpp_body_digest_mismatch',
+        'The request body does not match the digest bound into the challenge. Retry with the identical body.',
+      )
+    }
+    const expiresAt = Date.parse(challenge.expires)
+    const consumeChallenge = async () => {
+      if (!(await challenges.consumeChallenge(challenge.id, expiresAt))) {
+        throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
+      }
+    }
+    return method.authorize({ credential, request: Challenge.request(challenge), paid, quote: exchange.quote, consumeChallenge })
+  }
+
+  // Renders any failure as the envelope; codes that carry a challenge get a fresh one.
+  async function errorResponse(exchange: Exchange, error: unknown): Promise<{ response: Response; failure: ProblemError }> {
+    const failure = error instanceof ProblemError ? error : PaymentError.internal(error)
+    let challenge: { header: string; id: string } | undefined
+    if (failure.spec.challenge) {
+      try {
+        challenge = await issueChallenge(exchange)
+      } catch (challengeError) {
+        // A request that cannot be priced is answered with why (e.g. mpp_request_quote_invalid), not a challenge.
+        const reason =
+          challengeError instanceof ProblemError && !challengeError.spec.challenge ? challengeError : PaymentError.internal(challengeError)
+        return errorResponse(exchange, reason)
+      }
+    }
+    return { response: renderProblem(failure, { requestId: exchange.requestId, challenge }), failure }
+  }
+
+  /** Logs the decision and returns `response` with `X-Request-Id` (and `extraHeaders`) set. */
+  function finish(
+    exchange: Exchange,
+    response: Response,
+    code: string,
+    details: { fields?: PaymentLogFields | undefined; errors?: unknown[]; extraHeaders?: Record<string, string>; rendered?: boolean } = {},
+  ): Response {
+    const { fields } = details
+    const entry: PaymentLogEntry = {
+      requestId: exchange.requestId,
+      route: exchange.paid.route,
+      status: response.status,
+      code,
+      method: method.name,
+      intent: method.intent,
+      durationMs: now() - exchange.startedAt,
+    }
+    if (fields?.channelId !== undefined) entry.channelId = fields.channelId
+    if (fields?.amounts !== undefined) {
+      entry.amounts = Object.fromEntries(Object.entries(fields.amounts).map(([name, amount]) => [name, amount.toString()]))
+    }
+    // For an unexpected error, its class name only: messages can carry request data.
+    const unexpected = details.errors?.find((error) => error !== undefined && !(error instanceof ProblemError))
+    if (unexpected !== undefined) entry.error = unexpected instanceof Error ? unexpected.name : typeof unexpected
+    logger(entry)
+    // A problem rendered here already carries the request id.
+    return details.rendered ? response : withHeaders(response, { ...details.extraHeaders, 'X-Request-Id': exchange.requestId })
+  }
+
+  async function fail(exchange: Exchange, error: unknown, fields?: PaymentLogFields, releaseError?: unknown): Promise<Response> {
+    const { response, failure } = await errorResponse(exchange, error)
+    return finish(exchange, response, failure.code, { fields, errors: [failure.cause ?? error, releaseError], rendered: true })
+  }
+
+  const receiptHeaders = (receipt: Receipt) => ({ 'Payment-Receipt': Receipt.format(receipt), 'Cache-Control': 'private' })
+
+  /**
+   * Judges `request`, whose body is `body` (its bytes, or their reading: a body
+   * that cannot be read is answered here, in the envelope).
+   */
+  return async function handlePayment(request: Request, body: Uint8Array | Promise<Uint8Array>): Promise<PaymentOutcome<TPayment, TQuote>> {
+    const paid: PaidRequest = { request, body: new Uint8Array(0), route: routeOf(request) }
+    let quoted: Promise<TQuote> | undefined
+    const exchange: Exchange = {
+      paid,
+      requestId: resolveRequestId(request.headers.get('X-Request-Id') ?? undefined),
+      startedAt: now(),
+      quote: () => {
+        quoted ??= Promise.resolve(pricing(paid))
+        return quoted
+      },
+    }
+    try {
+      paid.body = await body
+    } catch (error) {
+      // Without the body nothing can be bound or priced: no challenge, only the envelope.
+      return { kind: 'respond', response: await fail(exchange, PaymentError.internal(error)) }
+    }
+    const header = request.headers.get('Authorization')
+    // No Payment credential: the challenge, without a throw through the verification path.
+    if (header === null || !paymentScheme.test(header)) return { kind: 'respond', response: await fail(exchange, paymentRequired) }
+    let authorization: Authorization<TPayment>
+    try {
+      authorization = await authorize(exchange, header)
+    } catch (error) {
+      return { kind: 'respond', response: await fail(exchange, error) }
+    }
+    const fields = authorization.log
+    if (authorization.kind === 'replay')
+      return { kind: 'respond', response: finish(exchange, authorization.response, 'replayed', { fields }) }
+    if (authorization.kind === 'respond') {
+      const response = new Response(null, { status: authorization.status, headers: receiptHeaders(authorization.receipt) })
+      return { kind: 'respond', response: finish(exchange, response, 'paid', { fields }) }
+    }
+
+    // A failed release is logged, not surfaced: the reservation expires on its own.
+    const release = async () => {
+      try {
+        await authorization.release()
+        return undefined
+      } catch (error) {
+        return error
+      }
+    }
+    const quote = await exchange.quote()
+    return {
+      kind: 'serve',
+      requestId: exchange.requestId,
+      payment: authorization.payment,
+      quote,
+      async complete({ response, error, cost }) {
+        // A handler that threw or answered with an error is not charged and gets no receipt.
+        if (error !== undefined || response.status >= 400) {
+          const releaseError = await release()
+          if (error !== undefined) return fail(exchange, error, fields, releaseError)
+          return finish(exchange, response, 'released', { fields, errors: [releaseError] })
+        }
+        let committed: Awaited<ReturnType<typeof authorization.commit>>
+        try {
+          committed = await authorization.commit({ response, cost: cost ?? quotedCost(quote) })
+        } catch (commitError) {
+          // The content is withheld: nothing may be delivered that was not charged.
+          const releaseError = await release()
+          const failure =
+            commitError instanceof ProblemError
+              ? commitError
+              : new PaymentError('mpp_commit_failed', 'Paid usage could not be committed; nothing was charged. Retry the same request.', {
+                  cause: commitError,
+                })
+          return fail(exchange, failure, fields, releaseError)
+        }
+        const logged = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
+        return finish(exchange, response, 'paid', { fields: logged, extraHeaders: receiptHeaders(committed.receipt) })
+      },
+    }
+  }
+}

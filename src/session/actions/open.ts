@@ -1,0 +1,52 @@
+// `open` (session spec §Open Verification): check the client's signed open
+// transaction and initial voucher against the challenge, broadcast it, read
+// the channel, accept the voucher, then serve the request.
+import type { Authorization } from '../../payment/method.js'
+import { readChain } from '../chain-state.js'
+import * as Channel from '../channel.js'
+import type { SessionContext } from '../context.js'
+import { verificationFailed } from '../errors.js'
+import type { SessionPayment } from '../payment.js'
+import { assertPayerAllowed, assertSource } from '../policy.js'
+import { serve } from '../serve.js'
+import { canonicalSignature } from '../v1/voucher.js'
+import { assertSignedBy } from '../verify.js'
+import type { ActionParameters } from './action.js'
+
+export async function open(ctx: SessionContext, parameters: ActionParameters<'open'>): Promise<Authorization<SessionPayment>> {
+  const { credential, payload } = parameters
+  const { recipient, currency, minDeposit, now } = ctx.settings
+  const call = await ctx.escrow.decodeTransaction(payload.transaction)
+  if (call.kind !== 'open') throw verificationFailed('The open transaction does not call open on the escrow.', payload.channelId)
+  if (call.channelId !== payload.channelId)
+    throw verificationFailed('The channelId does not match the open transaction.', payload.channelId)
+  if (call.payee !== recipient || call.token !== currency) {
+    throw verificationFailed('The open transaction pays another payee or token than the challenge asks for.', payload.channelId)
+  }
+  if (call.deposit < minDeposit) throw verificationFailed(`The deposit must be at least ${minDeposit}.`, payload.channelId)
+  if (payload.authorizedSigner !== undefined && payload.authorizedSigner !== call.authorizedSigner) {
+    throw verificationFailed('The authorizedSigner does not match the open transaction.', payload.channelId)
+  }
+  // Check the payer and the initial voucher before anything reaches the chain.
+  await assertPayerAllowed(ctx, call)
+  const signature = canonicalSignature(payload.signature)
+  const initial = { channelId: call.channelId, amount: payload.cumulativeAmount, signature }
+  await assertSignedBy(ctx, initial, Channel.expectedSigner(call), 'initial voucher')
+  // A retried open finds its channel already on chain and is not broadcast again.
+  if ((await ctx.escrow.getChannel(call.channelId)) === undefined) await ctx.escrow.broadcast(payload.transaction)
+  const state = await readChain(ctx, call.channelId)
+  Channel.assertUsable(state)
+  assertSource(ctx, credential, state)
+  if (payload.cumulativeAmount < state.settled)
+    throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
+  const quote = await parameters.quote()
+  if (payload.cumulativeAmount <= state.acceptedCumulative) {
+    return serve(ctx, { credential, state, quote, voucherAdvanced: false, request: parameters.request })
+  }
+  // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
+  const accepted = await ctx.update(state.channelId, (current) => {
+    const next = Channel.acceptVoucher(current ?? state, { amount: payload.cumulativeAmount, signature }, { minDelta: 0n, now: now() })
+    return { state: next, result: next }
+  })
+  return serve(ctx, { credential, state: accepted, quote, voucherAdvanced: true, request: parameters.request })
+}

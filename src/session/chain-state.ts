@@ -1,0 +1,26 @@
+import type { Hex } from 'viem'
+import { PaymentError } from '../errors/payment-error.js'
+import * as Channel from './channel.js'
+import type { SessionContext } from './context.js'
+import { assertOurs } from './policy.js'
+
+/** Merges a fresh read of the channel from the escrow into the store. */
+export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Channel.ChannelState> {
+  const readAt = ctx.settings.now()
+  const chain = await ctx.escrow.getChannel(channelId)
+  if (chain === undefined) {
+    throw new PaymentError('mpp_channel_not_found', 'No such channel on the escrow.', { extensions: { channelId } })
+  }
+  assertOurs(ctx, channelId, chain)
+  return ctx.update(channelId, (state) => {
+    const next = state === undefined ? Channel.fromChain(channelId, chain, readAt) : Channel.withChain(state, chain, readAt)
+    return { state: next, result: next }
+  })
+}
+
+/** The channel's state, with on-chain fields no older than the cache lifetime. */
+export async function loadChannel(ctx: SessionContext, channelId: Hex): Promise<Channel.ChannelState> {
+  const state = await ctx.store.getChannel(channelId)
+  if (state !== undefined && (state.finalized || ctx.settings.now() - state.chainReadAt < ctx.settings.chainCacheTtl)) return state
+  return readChain(ctx, channelId)
+}

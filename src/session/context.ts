@@ -1,0 +1,40 @@
+import type { Hex } from 'viem'
+import { assertInvariant, type ChannelState } from './channel.js'
+import type { Escrow } from './escrow.js'
+import type { SessionSettings } from './options.js'
+import { rateLimiter } from './rate-limit.js'
+import type { ChannelStore, ChannelUpdate } from './store.js'
+import type { VoucherContext } from './v1/voucher.js'
+
+/** What every part of the engine shares: its settings, its ports and the per-process guards. One per `tempoSession`. */
+export type SessionContext = {
+  readonly settings: SessionSettings
+  readonly escrow: Escrow
+  readonly store: ChannelStore
+  /** The EIP-712 context vouchers are signed in: this escrow on this chain. */
+  readonly voucherContext: VoucherContext
+  /** Takes one signature verification for `channelId`; the seconds to wait when over the limit. */
+  readonly takeVerification: (channelId: Hex) => number | undefined
+  /** Channels with a settlement in flight from this process. */
+  readonly settling: Set<Hex>
+  /** Writes through the store; every write passes the accounting invariant, so no adapter can persist a broken one. */
+  update<T>(channelId: Hex, change: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T>
+}
+
+export function createContext(settings: SessionSettings, escrow: Escrow, store: ChannelStore): SessionContext {
+  return {
+    settings,
+    escrow,
+    store,
+    voucherContext: { chainId: escrow.chainId, escrow: escrow.address },
+    takeVerification: rateLimiter(settings.verificationsPerSecond, settings.now),
+    settling: new Set(),
+    update(channelId, change) {
+      return store.updateChannel(channelId, (current) => {
+        const next = change(current)
+        if (next.state !== undefined) assertInvariant(next.state)
+        return next
+      })
+    },
+  }
+}

@@ -1,0 +1,79 @@
+// The Tempo `session` payment method (sessionProtocol v1, contract escrow),
+// framework-free: it checks the challenge terms, parses the payload and
+// dispatches to the action. Everything else lives in one module per concept
+// (docs/architecture.md).
+import type { Hex } from 'viem'
+import { PaymentError } from '../errors/payment-error.js'
+import type { AuthorizeParameters, PaymentMethod } from '../payment/method.js'
+import type { JsonObject } from '../protocol/challenge.js'
+import type { ActionParameters } from './actions/action.js'
+import { close } from './actions/close.js'
+import { open } from './actions/open.js'
+import { topUp } from './actions/top-up.js'
+import { voucher } from './actions/voucher.js'
+import { challengeRequest } from './challenge.js'
+import { createContext } from './context.js'
+import { requestKeyOf, storedAnswer } from './idempotency.js'
+import { resolveSessionOptions, type TempoSessionOptions } from './options.js'
+import type { SessionPayment } from './payment.js'
+import { intent, methodName } from './receipt.js'
+import { settle } from './settlement.js'
+import { parseSessionPayload } from './v1/payload.js'
+
+/** The session engine: a `PaymentMethod` plus the payee's own operations. */
+export type TempoSession = PaymentMethod<SessionPayment> & {
+  /** Settles `channelId` on chain up to the highest accepted voucher not above `spent`; undefined when there is nothing to settle. */
+  settle(channelId: Hex): Promise<{ txHash: Hex; amount: bigint } | undefined>
+}
+
+/**
+ * The Tempo `session` payment method: verifies open/topUp transactions and
+ * vouchers against the escrow, keeps the channel accounting in the store,
+ * reserves before the handler and commits the actual cost after it. One
+ * engine serves every route that uses it (each route brings its own pricing).
+ * Options are validated here: a bad one throws a `ConfigError` at start.
+ */
+export function tempoSession(options: TempoSessionOptions): TempoSession {
+  const settings = resolveSessionOptions(options)
+  const ctx = createContext(settings, options.escrow, options.store)
+  const { escrow } = ctx
+
+  async function authorize({ credential, request, paid, quote, consumeChallenge }: AuthorizeParameters) {
+    const details = request.methodDetails as JsonObject | undefined
+    if (
+      request.recipient !== settings.recipient ||
+      request.currency !== settings.currency ||
+      details?.escrowContract !== escrow.address ||
+      details?.chainId !== escrow.chainId
+    ) {
+      throw new PaymentError('mpp_invalid_challenge', 'The challenge names another payee, token or escrow than this server uses now.')
+    }
+    const payload = parseSessionPayload(credential.payload)
+    const servesContent = (payload.action === 'open' || payload.action === 'voucher') && paid.request.method !== 'HEAD'
+    const requestKey = servesContent ? requestKeyOf(paid, credential, payload.channelId) : undefined
+    if (requestKey !== undefined && (payload.action === 'open' || payload.action === 'voucher')) {
+      const answer = await storedAnswer(ctx, requestKey, payload)
+      if (answer !== undefined) return answer
+    }
+    await consumeChallenge()
+    const common = { credential, paid, quote, request: requestKey }
+    switch (payload.action) {
+      case 'open':
+        return open(ctx, { ...common, payload } satisfies ActionParameters<'open'>)
+      case 'voucher':
+        return voucher(ctx, { ...common, payload })
+      case 'topUp':
+        return topUp(ctx, { ...common, payload })
+      case 'close':
+        return close(ctx, { ...common, payload })
+    }
+  }
+
+  return {
+    name: methodName,
+    intent,
+    challengeRequest: (parameters) => challengeRequest(ctx, parameters),
+    authorize,
+    settle: (channelId) => settle(ctx, channelId),
+  }
+}

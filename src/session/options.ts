@@ -1,0 +1,135 @@
+import type { Address } from 'viem'
+import { z } from 'zod'
+import { ConfigError, parseConfig } from '../errors/config-error.js'
+import { address, amount, callable, implementing, integer } from '../util/config.js'
+import type { Escrow } from './escrow.js'
+import type { ChannelStore } from './store.js'
+
+export type TempoSessionOptions = {
+  escrow: Escrow
+  store: ChannelStore
+  /** The payee: channels must pay this address. Any case; normalised. */
+  recipient: Address
+  /** The TIP-20 token channels must hold. */
+  currency: Address
+  /** Smallest increase a new voucher must add. Default 0 (any increase). */
+  minVoucherDelta?: bigint
+  /** Smallest deposit an `open` may carry. Default 1.00 token (1,000,000 base units). */
+  minDeposit?: bigint
+  /** Deposit suggested in challenges for new channels. Default 10 × minDeposit. */
+  suggestedDeposit?: bigint
+  /** How long a read of on-chain channel state is trusted (ms). Default 5,000. */
+  chainCacheTtl?: number
+  /** How long a reservation holds funds before it lapses (ms); keep it above the handler's timeout. Default 60,000. */
+  reservationTtl?: number
+  /** Vouchers are asked for in whole buckets of this size (base units), so most requests need none. Default 1 (no rounding). */
+  bucketSize?: bigint
+  /** An accepted voucher older than this (ms) must be refreshed before it pays new reservations. Default: never expires. */
+  bucketTtl?: number
+  /** New voucher signatures verified per channel per second before `mpp_rate_limited`. Default 10. */
+  verificationsPerSecond?: number
+  /** Operator containment on the verified payer (`mpp_payer_not_allowed`). */
+  payers?: { allow?: readonly Address[]; deny?: readonly Address[]; check?: (payer: Address) => boolean | Promise<boolean> }
+  /** How long a paid response is kept for `Idempotency-Key` retries (ms). Default 24 h. */
+  idempotencyTtl?: number
+  /** How long a retry waits for the original request still in flight (ms). Default: reservationTtl. */
+  idempotencyWait?: number
+  /** Settle on-chain once this much is spent but unsettled. Default: only on explicit `settle`. */
+  settleThreshold?: bigint
+  /** Receives errors of background settlements (which never affect a response). */
+  onBackgroundError?: (error: unknown) => void
+  now?: () => number
+}
+
+const schema = z.object({
+  escrow: z.object({
+    address,
+    chainId: integer(1),
+    canSubmit: z.boolean({ error: 'must say whether the escrow can send settle/close' }),
+    getChannel: callable(),
+    decodeTransaction: callable(),
+    broadcast: callable(),
+    settle: callable(),
+    close: callable(),
+  }),
+  store: implementing<ChannelStore>(['getChannel', 'updateChannel', 'claimRequest', 'getRequest', 'releaseRequest']),
+  recipient: address,
+  currency: address,
+  minVoucherDelta: amount(0n).optional(),
+  minDeposit: amount(1n).optional(),
+  suggestedDeposit: amount(1n).optional(),
+  chainCacheTtl: integer(0).optional(),
+  reservationTtl: integer(1).optional(),
+  bucketSize: amount(1n).optional(),
+  bucketTtl: integer(1).optional(),
+  verificationsPerSecond: integer(1).optional(),
+  payers: z
+    .object({
+      allow: z.array(address).optional(),
+      deny: z.array(address).optional(),
+      check: callable<(payer: Address) => boolean | Promise<boolean>>().optional(),
+    })
+    .optional(),
+  idempotencyTtl: integer(1).optional(),
+  idempotencyWait: integer(0).optional(),
+  settleThreshold: amount(1n).optional(),
+  onBackgroundError: callable<(error: unknown) => void>().optional(),
+  now: callable<() => number>().optional(),
+})
+
+/** The engine's settings: validated, normalised, every default filled in. */
+export type SessionSettings = {
+  recipient: Address
+  currency: Address
+  minVoucherDelta: bigint
+  minDeposit: bigint
+  suggestedDeposit: bigint
+  chainCacheTtl: number
+  reservationTtl: number
+  bucketSize: bigint
+  bucketTtl: number | undefined
+  verificationsPerSecond: number
+  payers: {
+    allow: ReadonlySet<Address> | undefined
+    deny: ReadonlySet<Address>
+    check: ((payer: Address) => boolean | Promise<boolean>) | undefined
+  }
+  idempotencyTtl: number
+  idempotencyWait: number
+  settleThreshold: bigint | undefined
+  onBackgroundError: (error: unknown) => void
+  now: () => number
+}
+
+const logBackgroundError = (error: unknown) => console.error(`settlement failed: ${error instanceof Error ? error.name : 'error'}`)
+
+/** Validates `options` (a bad one throws a `ConfigError` naming it) and fills in the defaults, in one place. */
+export function resolveSessionOptions(options: TempoSessionOptions): SessionSettings {
+  const valid = parseConfig(schema, options, 'tempoSession')
+  const minDeposit = valid.minDeposit ?? 1_000_000n
+  const suggestedDeposit = valid.suggestedDeposit ?? minDeposit * 10n
+  if (suggestedDeposit < minDeposit) throw new ConfigError('tempoSession.suggestedDeposit', 'must be at least minDeposit')
+  const reservationTtl = valid.reservationTtl ?? 60_000
+  return {
+    recipient: valid.recipient,
+    currency: valid.currency,
+    minVoucherDelta: valid.minVoucherDelta ?? 0n,
+    minDeposit,
+    suggestedDeposit,
+    chainCacheTtl: valid.chainCacheTtl ?? 5_000,
+    reservationTtl,
+    bucketSize: valid.bucketSize ?? 1n,
+    bucketTtl: valid.bucketTtl,
+    verificationsPerSecond: valid.verificationsPerSecond ?? 10,
+    payers: {
+      allow: valid.payers?.allow && new Set(valid.payers.allow),
+      deny: new Set(valid.payers?.deny ?? []),
+      check: valid.payers?.check,
+    },
+    idempotencyTtl: valid.idempotencyTtl ?? 86_400_000,
+    idempotencyWait: valid.idempotencyWait ?? reservationTtl,
+    settleThreshold: valid.settleThreshold,
+    onBackgroundError: valid.onBackgroundError ?? logBackgroundError,
+    now: valid.now ?? Date.now,
+  }
+}

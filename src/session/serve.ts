@@ -1,0 +1,132 @@
+// Reserve → handler → commit (docs/flow.md §4): the request's quote is held on
+// the channel before the handler runs; its actual cost is charged after a 2xx
+// answer, atomically with the stored response of an idempotent request.
+import { PaymentError } from '../errors/payment-error.js'
+import type { Authorization } from '../payment/method.js'
+import type { Quote } from '../payment/pricing.js'
+import type { Credential } from '../protocol/credential.js'
+import type { Receipt } from '../protocol/receipt.js'
+import { Receipt as ReceiptFormat } from '../protocol/receipt.js'
+import * as Channel from './channel.js'
+import type { SessionContext } from './context.js'
+import { type RequestKey, replay } from './idempotency.js'
+import type { SessionPayment } from './payment.js'
+import { receiptFor } from './receipt.js'
+import { maybeSettle } from './settlement.js'
+import type { CompletedRequest } from './store.js'
+
+export type ServeParameters = {
+  credential: Credential
+  state: Channel.ChannelState
+  quote: Quote
+  /** Whether this request's credential advanced the accepted voucher (decides which 402 a shortfall gets). */
+  voucherAdvanced: boolean
+  request: RequestKey | undefined
+}
+
+/** Reserves the request's quote and hands the request to the handler. */
+export async function serve(ctx: SessionContext, parameters: ServeParameters): Promise<Authorization<SessionPayment>> {
+  const { credential, state, quote, voucherAdvanced, request } = parameters
+  const { now, bucketTtl, reservationTtl, idempotencyTtl } = ctx.settings
+  const { channelId } = state
+  if (!voucherAdvanced && bucketTtl !== undefined && now() - state.acceptedAt > bucketTtl) {
+    throw insufficient(ctx, state, Channel.requiredCumulative(state, quote.total), false, 'The accepted voucher bucket expired.')
+  }
+  if (request !== undefined) {
+    const existing = await ctx.store.claimRequest(channelId, request.key, now() + reservationTtl)
+    if (existing !== undefined) return replay(ctx, request, existing)
+  }
+  const reservationId = crypto.randomUUID()
+  try {
+    await ctx.update(channelId, (current) => ({
+      state: Channel.reserve(current ?? state, reservationId, quote.total, now() + reservationTtl, now()),
+      result: undefined,
+    }))
+  } catch (error) {
+    if (request !== undefined) await ctx.store.releaseRequest(channelId, request.key)
+    if (error instanceof Channel.InsufficientAuthorization) throw insufficient(ctx, error.state, error.required, voucherAdvanced)
+    if (error instanceof PaymentError) throw error
+    throw new PaymentError('mpp_reservation_failed', 'The payment could not be reserved; nothing was charged. Retry shortly.', {
+      cause: error,
+    })
+  }
+  return {
+    kind: 'serve',
+    payment: { channelId, payer: state.payer, challengeId: credential.challenge.id, reserved: quote.total },
+    log: { channelId, amounts: { reserved: quote.total } },
+    async commit({ response, cost }) {
+      const body = request === undefined ? undefined : await response.clone().text()
+      type Committed = { state: Channel.ChannelState; charged: bigint; receipt: Receipt }
+      const committed = await ctx.update<Committed>(channelId, (current) => {
+        if (current === undefined) throw new PaymentError('mpp_commit_failed', 'The channel vanished from the store.')
+        const result = Channel.commit(current, reservationId, cost.amount, now())
+        const receipt = receiptFor(ctx, credential, result.state, { units: cost.units })
+        if (request === undefined || body === undefined) return { state: result.state, result: { ...result, receipt } }
+        // The response an Idempotency-Key retry replays is written with the charge, atomically: a crash keeps both or neither.
+        const headers = {
+          'Content-Type': response.headers.get('Content-Type') ?? 'application/octet-stream',
+          'Cache-Control': 'private',
+          'Payment-Receipt': ReceiptFormat.format(receipt),
+        }
+        const stored: CompletedRequest = {
+          key: request.key,
+          response: { status: response.status, headers, body },
+          expiresAt: now() + idempotencyTtl,
+        }
+        return { state: result.state, result: { ...result, receipt }, completeRequest: stored }
+      })
+      maybeSettle(ctx, committed.state)
+      const { charged, receipt } = committed
+      return {
+        receipt,
+        log: { amounts: { charged, spent: committed.state.spent, acceptedCumulative: committed.state.acceptedCumulative } },
+      }
+    },
+    async release() {
+      if (request !== undefined) await ctx.store.releaseRequest(channelId, request.key)
+      await ctx.update(channelId, (current) =>
+        current === undefined ? { result: undefined } : { state: Channel.release(current, reservationId), result: undefined },
+      )
+    },
+  }
+}
+
+/** Maps a refused reservation to what the client must do: sign a bucket further, or top up. */
+export function insufficient(
+  ctx: SessionContext,
+  state: Channel.ChannelState,
+  required: bigint,
+  voucherAdvanced: boolean,
+  reason = 'The accepted voucher does not cover this request.',
+): PaymentError {
+  const { bucketSize, suggestedDeposit } = ctx.settings
+  const numbers = { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative, deposit: state.deposit }
+  if (required > state.deposit) {
+    return new PaymentError(
+      'mpp_session_deposit_below_request_cost',
+      `The channel deposit cannot cover this request; top up by at least ${required - state.deposit} and retry.`,
+      {
+        extensions: {
+          ...numbers,
+          requiredCumulative: required,
+          requiredTopUp: required - state.deposit,
+          suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit,
+        },
+      },
+    )
+  }
+  const requiredBucket = Channel.bucketed(required, bucketSize, state.deposit)
+  const extensions = { ...numbers, requiredCumulative: requiredBucket }
+  if (voucherAdvanced) {
+    return new PaymentError(
+      'mpp_request_exceeds_voucher_bucket',
+      `The new voucher does not cover this request. Sign a voucher for at least ${requiredBucket} and retry the same request body.`,
+      { extensions },
+    )
+  }
+  return new PaymentError(
+    'mpp_voucher_bucket_refresh_required',
+    `${reason} Sign a voucher for at least ${requiredBucket} and retry the same request body.`,
+    { extensions },
+  )
+}

@@ -1,0 +1,77 @@
+import type { Hex } from 'viem'
+import { z } from 'zod'
+import { parseConfig } from '../errors/config-error.js'
+import type { ChannelState } from '../session/channel.js'
+import type { ChannelUpdate, IdempotencyRecord } from '../session/store.js'
+import { callable } from '../util/config.js'
+import type { SessionStore } from './store.js'
+
+export type MemoryStoreOptions = {
+  /** Clock in ms, for expiring consumed challenges and idempotency records. Default `Date.now`. */
+  now?: () => number
+}
+
+const optionsSchema = z.object({ now: callable<() => number>().optional() })
+
+/**
+ * The in-process store: one process, lost on restart. Updates are linearizable
+ * because each runs synchronously between two awaits of the event loop.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
+  parseConfig(optionsSchema, options, 'memoryStore')
+  const now = options.now ?? Date.now
+  const channels = new Map<Hex, ChannelState>()
+  const challenges = new Map<string, number>()
+  const requests = new Map<string, { record: IdempotencyRecord; expiresAt: number }>()
+  let sweepAt = 1024
+  const requestKey = (channelId: Hex, key: string) => `${channelId}|${key}`
+  const liveRequest = (id: string) => {
+    const entry = requests.get(id)
+    if (entry !== undefined && entry.expiresAt <= now()) requests.delete(id)
+    return entry !== undefined && entry.expiresAt > now() ? entry.record : undefined
+  }
+
+  return {
+    async getChannel(channelId) {
+      return channels.get(channelId)
+    },
+
+    async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>) {
+      const { state, result, completeRequest } = update(channels.get(channelId))
+      if (state !== undefined) channels.set(channelId, state)
+      if (completeRequest !== undefined) {
+        const { key, response, expiresAt } = completeRequest
+        requests.set(requestKey(channelId, key), { record: { state: 'done', response }, expiresAt })
+      }
+      return result
+    },
+
+    async consumeChallenge(id, expiresAt) {
+      if (challenges.has(id)) return false
+      challenges.set(id, expiresAt)
+      // Amortised sweep: forget expired ids once the map doubles.
+      if (challenges.size >= sweepAt) {
+        const time = now()
+        for (const [key, expiry] of challenges) if (expiry <= time) challenges.delete(key)
+        sweepAt = Math.max(1024, challenges.size * 2)
+      }
+      return true
+    },
+
+    async claimRequest(channelId, key, expiresAt) {
+      const id = requestKey(channelId, key)
+      const existing = liveRequest(id)
+      if (existing !== undefined) return existing
+      requests.set(id, { record: { state: 'pending' }, expiresAt })
+      return undefined
+    },
+
+    async getRequest(channelId, key) {
+      return liveRequest(requestKey(channelId, key))
+    },
+
+    async releaseRequest(channelId, key) {
+      requests.delete(requestKey(channelId, key))
+    },
+  }
+}

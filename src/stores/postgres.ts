@@ -1,0 +1,604 @@
+// The SQL store: one SessionStore over PostgreSQL, run unchanged on `pg` (a
+// connection pool to a real server, shared by many gateway instances) and on
+// PGlite (PostgreSQL in WASM, in this process, file-backed: the embedded
+// default). Both drivers are loaded on first use, so importing this module
+// costs nothing where neither is wanted (e.g. inside workerd).
+import type { PGlite } from '@electric-sql/pglite'
+import type { Pool, PoolConfig } from 'pg'
+import type { Hex } from 'viem'
+import { z } from 'zod'
+import { parseConfig } from '../errors/config-error.js'
+import type { ChannelState } from '../session/channel.js'
+import type { ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
+import { callable, integer } from '../util/config.js'
+import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
+import type { SessionStore } from './store.js'
+
+/** The little SQL the store needs; one implementation per driver. */
+export interface SqlClient {
+  query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]>
+  /**
+   * Runs `work` in one READ COMMITTED transaction on one connection: commits
+   * when it resolves; rolls back and rethrows the very same error when it rejects.
+   */
+  transaction<T>(work: (tx: Pick<SqlClient, 'query'>) => Promise<T>): Promise<T>
+  /** Ends what the store opened itself (a pool from a connection string, a PGlite it started). */
+  close(): Promise<void>
+}
+
+/** A SessionStore on SQL, plus its lifecycle. */
+export type SqlSessionStore = SessionStore & {
+  /** Resolves once connected and migrated (every call waits for it anyway); rejects on failure, and the next call retries. */
+  ready(): Promise<void>
+  /** Deletes expired challenges and idempotency records now (also done about once per `sweepIntervalMs`). */
+  sweep(): Promise<void>
+  /** Closes the pool or the PGlite the store opened itself (a pool or database passed in stays open); later calls reject. */
+  close(): Promise<void>
+}
+
+export type SqlStoreOptions = {
+  /** Clock in ms for expiries. Default `Date.now`. */
+  now?: () => number
+  /** Expired challenges and idempotency records are deleted at most this often, by whichever call comes next (ms). Default 60,000. */
+  sweepIntervalMs?: number
+}
+
+export type PostgresStoreOptions = SqlStoreOptions &
+  (
+    | {
+        /** A pool you own (e.g. shared with the rest of the app); the store never ends it. */
+        pool: Pool
+      }
+    | {
+        /** `postgres://user:password@host:5432/database`; the store opens and owns a pool. */
+        connectionString: string
+        /** Extra settings of that pool (size, TLS, …). */
+        poolConfig?: Omit<PoolConfig, 'connectionString'>
+      }
+  )
+
+export type PgliteStoreOptions = SqlStoreOptions &
+  (
+    | {
+        /**
+         * Directory of the database files, created when missing; none: in memory,
+         * lost on close. One process at a time: PGlite is a single-connection
+         * database, so several gateway instances need `postgresStore`.
+         */
+        dataDir?: string
+      }
+    | {
+        /** A PGlite you opened; the store never closes it. */
+        db: PGlite
+      }
+  )
+
+const commonOptions = { now: callable<() => number>().optional(), sweepIntervalMs: integer(1).optional() }
+const postgresOptions = z.union(
+  [
+    z.object({ ...commonOptions, pool: z.object({ query: callable(), connect: callable() }) }),
+    z.object({
+      ...commonOptions,
+      connectionString: z
+        .string()
+        .refine(
+          (value) => /^postgres(ql)?:\/\/[^/]/.test(value) && URL.canParse(value),
+          'must be a postgres:// connection URL with a host',
+        ),
+      poolConfig: z.object({}).loose().optional(),
+    }),
+  ],
+  { error: 'needs a pg Pool (pool) or a postgres:// connection URL (connectionString)' },
+)
+const pgliteOptions = z.union([
+  z.object({ ...commonOptions, dataDir: z.string().min(1, 'must be a directory path').optional() }),
+  z.object({ ...commonOptions, db: z.object({ query: callable(), transaction: callable() }, { error: 'must be a PGlite instance' }) }),
+])
+
+/** The store on a PostgreSQL server through `pg`: the one for several gateway instances. */
+export function postgresStore(options: PostgresStoreOptions): SqlSessionStore {
+  parseConfig(postgresOptions, options, 'postgresStore')
+  return sqlStore(async () => {
+    if ('pool' in options) return pgClient(options.pool, false)
+    const { default: pg } = await import('pg')
+    const pool = new pg.Pool({
+      max: 10,
+      keepAlive: true,
+      // A process frozen inside a transaction frees its row locks after this; ours never idle there.
+      idle_in_transaction_session_timeout: 30_000,
+      application_name: 'mpp-session-gateway',
+      ...options.poolConfig,
+      connectionString: options.connectionString,
+    })
+    // An idle connection dropped by the server must not crash the process; the next query reconnects.
+    pool.on('error', () => {})
+    return pgClient(pool, true)
+  }, options)
+}
+
+/** The store on PGlite in this process: file-backed when `dataDir` is given, else in memory. */
+export function pgliteStore(options: PgliteStoreOptions = {}): SqlSessionStore {
+  parseConfig(pgliteOptions, options, 'pgliteStore')
+  return sqlStore(async () => {
+    if ('db' in options) return pgliteClient(options.db, false)
+    const { PGlite } = await import('@electric-sql/pglite')
+    if (options.dataDir !== undefined) {
+      const { mkdir } = await import('node:fs/promises')
+      await mkdir(options.dataDir, { recursive: true })
+    }
+    const db = new PGlite(options.dataDir)
+    await db.waitReady
+    return pgliteClient(db, true)
+  }, options)
+}
+
+function pgClient(pool: Pool, owned: boolean): SqlClient {
+  return {
+    async query<R extends object>(text: string, params: readonly unknown[] = []) {
+      return (await pool.query(text, params as unknown[])).rows as R[]
+    },
+    async transaction(work) {
+      const connection = await pool.connect()
+      let broken: Error | undefined
+      try {
+        await connection.query('BEGIN ISOLATION LEVEL READ COMMITTED')
+        const result = await work({
+          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
+            (await connection.query(text, params as unknown[])).rows as R[],
+        })
+        await connection.query('COMMIT')
+        return result
+      } catch (error) {
+        try {
+          await connection.query('ROLLBACK')
+        } catch (rollbackError) {
+          // The connection is unusable: drop it from the pool instead of reusing it.
+          broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed')
+        }
+        throw error
+      } finally {
+        connection.release(broken)
+      }
+    },
+    async close() {
+      if (owned) await pool.end()
+    },
+  }
+}
+
+function pgliteClient(db: PGlite, owned: boolean): SqlClient {
+  return {
+    async query<R extends object>(text: string, params: readonly unknown[] = []) {
+      return (await db.query<R>(text, params as unknown[])).rows
+    },
+    // PGlite is one connection: a transaction holds it exclusively, and on a throw it rolls back and rethrows the same error.
+    transaction: (work) =>
+      db.transaction((tx) =>
+        work({
+          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
+            (await tx.query<R>(text, params as unknown[])).rows,
+        }),
+      ),
+    async close() {
+      if (owned) await db.close()
+    },
+  }
+}
+
+// Taken by every starting store for the whole migration: four processes booting
+// at once on an empty database apply each migration exactly once.
+const migrationLock = 0x6d70705f73657373n // "mpp_sess"
+
+/** Schema versions, applied in order, each once; never edit one that shipped, append. */
+const migrations: readonly string[] = [
+  `CREATE TABLE mpp_channels (
+     id text PRIMARY KEY,
+     state jsonb NOT NULL,
+     version bigint NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE TABLE mpp_consumed_challenges (
+     id text PRIMARY KEY,
+     expires_at bigint NOT NULL
+   );
+   CREATE INDEX mpp_consumed_challenges_expires_at ON mpp_consumed_challenges (expires_at);
+   CREATE TABLE mpp_idempotency_records (
+     key text PRIMARY KEY,
+     state text NOT NULL CHECK (state IN ('pending', 'done')),
+     response jsonb,
+     expires_at bigint NOT NULL
+   );
+   CREATE INDEX mpp_idempotency_records_expires_at ON mpp_idempotency_records (expires_at);`,
+]
+
+async function migrate(sql: SqlClient) {
+  await sql.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [migrationLock.toString()])
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS mpp_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    )
+    const rows = await tx.query<{ version: number }>('SELECT coalesce(max(version), 0)::integer AS version FROM mpp_schema_migrations')
+    const current = Number(rows[0]?.version ?? 0)
+    if (current > migrations.length)
+      throw new Error(
+        `the database schema is version ${current}, newer than this gateway knows (${migrations.length}); upgrade the gateway`,
+      )
+    for (let version = current + 1; version <= migrations.length; version++) {
+      for (const statement of migrations[version - 1]!.split(';')
+        .map((s) => s.trim())
+        .filter(Boolean))
+        await tx.query(statement)
+      await tx.query('INSERT INTO mpp_schema_migrations (version) VALUES ($1)', [version])
+    }
+  })
+}
+
+// jsonb cannot hold U+0000; such a body (rare: JSON escapes it) is kept base64-encoded.
+type EncodedResponse =
+  | { status: number; headers: Record<string, string>; body: string }
+  | { status: number; headers: Record<string, string>; body64: string }
+const encodeResponse = ({ status, headers, body }: StoredResponse): EncodedResponse =>
+  body.includes('\u0000') ? { status, headers, body64: Buffer.from(body, 'utf8').toString('base64') } : { status, headers, body }
+const decodeResponse = (encoded: EncodedResponse): StoredResponse => ({
+  status: encoded.status,
+  headers: encoded.headers,
+  body: 'body64' in encoded ? Buffer.from(encoded.body64, 'base64').toString('utf8') : encoded.body,
+})
+const recordOf = (row: { state: string; response: EncodedResponse | null }): IdempotencyRecord =>
+  row.state === 'done' && row.response !== null ? { state: 'done', response: decodeResponse(row.response) } : { state: 'pending' }
+
+// An idempotency record's row key: its channel, then the engine's key within the channel.
+const recordKey = (channelId: Hex, key: string) => `${channelId}|${key}`
+
+// An insert that lost a race to another process's insert of the same channel retries on the row it found; this bounds that.
+const maxInsertRaces = 3
+// Lost compare-and-set races before a batch takes the row lock instead.
+const maxCompareAndSetAttempts = 3
+// Channels whose last seen version this process keeps (the least recently written are forgotten first).
+const maxKnownChannels = 10_000
+
+/** The store proper, on any SqlClient. */
+function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): SqlSessionStore {
+  const now = options.now ?? Date.now
+  const sweepIntervalMs = options.sweepIntervalMs ?? 60_000
+  let opening: Promise<SqlClient> | undefined
+  let closed = false
+  let lastSweep = Number.NEGATIVE_INFINITY
+  const sweeps = new Set<Promise<void>>()
+
+  // Connects and migrates once; a failure is not remembered, so the next call tries again.
+  function client(): Promise<SqlClient> {
+    if (closed) return Promise.reject(new Error('the session store is closed'))
+    if (opening === undefined) {
+      const attempt = (async () => {
+        const sql = await open()
+        try {
+          await migrate(sql)
+        } catch (error) {
+          await sql.close().catch(() => {})
+          throw error
+        }
+        return sql
+      })()
+      opening = attempt
+      attempt.catch(() => {
+        if (opening === attempt) opening = undefined
+      })
+    }
+    return opening
+  }
+
+  async function sweepNow() {
+    const sql = await client()
+    const time = now()
+    // SKIP LOCKED: sweepers of several instances never wait on (or deadlock with) each other.
+    await sql.query(
+      'DELETE FROM mpp_consumed_challenges WHERE id IN (SELECT id FROM mpp_consumed_challenges WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)',
+      [time],
+    )
+    await sql.query(
+      'DELETE FROM mpp_idempotency_records WHERE key IN (SELECT key FROM mpp_idempotency_records WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)',
+      [time],
+    )
+  }
+
+  /** Opportunistic: at most once per interval, in the background, errors ignored (the next one retries). */
+  function maybeSweep() {
+    if (now() - lastSweep < sweepIntervalMs) return
+    lastSweep = now()
+    const running = sweepNow().catch(() => {})
+    sweeps.add(running)
+    void running.finally(() => sweeps.delete(running))
+  }
+
+  async function writeRecord(sql: Pick<SqlClient, 'query'>, key: string, response: StoredResponse, expiresAt: number) {
+    await sql.query(
+      `INSERT INTO mpp_idempotency_records (key, state, response, expires_at) VALUES ($1, 'done', $2::jsonb, $3)
+       ON CONFLICT (key) DO UPDATE SET state = 'done', response = EXCLUDED.response, expires_at = EXCLUDED.expires_at`,
+      [key, JSON.stringify(encodeResponse(response)), expiresAt],
+    )
+  }
+
+  /**
+   * Updates of one channel from this process are coalesced: while a write for
+   * the channel runs, new updates queue, and the next write applies them all in
+   * order in one statement (or transaction). Each update still sees the state
+   * the previous one produced; one that throws is skipped (nothing of it is
+   * written) and gets its own error; a failed write fails every update in it.
+   */
+  type Waiting = {
+    update: (state: ChannelState | undefined) => ChannelUpdate<unknown>
+    resolve: (value: unknown) => void
+    reject: (error: unknown) => void
+  }
+  type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+  const queues = new Map<Hex, Waiting[]>()
+
+  async function drain(channelId: Hex) {
+    for (;;) {
+      const batch = queues.get(channelId)!
+      queues.set(channelId, [])
+      try {
+        const outcomes = await applyBatch(channelId, batch)
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome.ok) batch[i]!.resolve(outcome.value)
+          else batch[i]!.reject(outcome.error)
+        }
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error)
+      }
+      if (queues.get(channelId)!.length === 0) {
+        queues.delete(channelId)
+        return
+      }
+    }
+  }
+
+  /** Runs the batch's updates in order from `initial`: what each returned, the final state, the idempotent responses to store. */
+  function run(batch: Waiting[], initial: ChannelState | undefined) {
+    let current = initial
+    let written = false
+    const records: CompletedRequest[] = []
+    const outcomes = batch.map((waiting): Outcome => {
+      try {
+        const next = waiting.update(current)
+        if (next.state !== undefined) {
+          current = next.state
+          written = true
+        }
+        if (next.completeRequest !== undefined) records.push(next.completeRequest)
+        return { ok: true, value: next.result }
+      } catch (error) {
+        return { ok: false, error }
+      }
+    })
+    return { outcomes, state: written ? current : undefined, records }
+  }
+
+  /**
+   * The row as this process last committed it, per channel: the
+   * expected version of the next compare-and-set. Only a hint: a write succeeds
+   * only if the row still has that version, and an outcome that writes nothing
+   * is decided on a fresh read, never on this.
+   */
+  type Known = { version: number; state: ChannelState }
+  const known = new Map<Hex, Known>()
+  const remember = (channelId: Hex, row: Known) => {
+    known.delete(channelId)
+    known.set(channelId, row)
+    if (known.size > maxKnownChannels) known.delete(known.keys().next().value!)
+  }
+
+  async function readRow(sql: Pick<SqlClient, 'query'>, channelId: Hex, lock = ''): Promise<Known | undefined> {
+    const rows = await sql.query<{ state: EncodedChannel; version: string | number }>(
+      `SELECT state, version FROM mpp_channels WHERE id = $1${lock}`,
+      [channelId],
+    )
+    return rows[0] === undefined ? undefined : { version: Number(rows[0].version), state: decodeChannel(rows[0].state) }
+  }
+
+  /**
+   * Writes `state` if the row is still at `base` (absent: not yet inserted), with
+   * the idempotent responses in the same transaction. Undefined when another
+   * writer got there first; nothing is written then.
+   */
+  async function compareAndSet(
+    sql: SqlClient,
+    channelId: Hex,
+    base: Known | undefined,
+    state: ChannelState,
+    records: CompletedRequest[],
+  ): Promise<Known | undefined> {
+    const written = { version: (base?.version ?? 0) + 1, state }
+    if (records.length === 0) return (await writeRow(sql, channelId, base, written)) ? written : undefined
+    const conflict = new Error('compare-and-set conflict')
+    try {
+      // Paid responses for Idempotency-Key retries, in the same transaction as their charges.
+      return await sql.transaction(async (tx) => {
+        if (!(await writeRow(tx, channelId, base, written))) throw conflict
+        for (const record of records) await writeRecord(tx, recordKey(channelId, record.key), record.response, record.expiresAt)
+        return written
+      })
+    } catch (error) {
+      if (error === conflict) return undefined
+      throw error
+    }
+  }
+
+  /** Inserts the row (none expected) or moves it from `base`'s version to `next`'s; false when the row was not as expected. */
+  async function writeRow(sql: Pick<SqlClient, 'query'>, channelId: Hex, base: Known | undefined, next: Known): Promise<boolean> {
+    const encoded = JSON.stringify(encodeChannel(next.state))
+    const rows =
+      base === undefined
+        ? await sql.query(
+            'INSERT INTO mpp_channels (id, state, version) VALUES ($1, $2::jsonb, $3) ON CONFLICT (id) DO NOTHING RETURNING id',
+            [channelId, encoded, next.version],
+          )
+        : await sql.query(
+            'UPDATE mpp_channels SET state = $2::jsonb, version = $3, updated_at = now() WHERE id = $1 AND version = $4 RETURNING id',
+            [channelId, encoded, next.version, base.version],
+          )
+    return rows.length === 1
+  }
+
+  /**
+   * Compare-and-set from the version this process last committed: one statement per
+   * write while this process is the channel's only writer (the common case). A
+   * lost race re-reads and runs the batch again (updates are pure; only the
+   * last run's results count). After `maxCompareAndSetAttempts` lost races the
+   * batch takes the row lock instead, which serves a hot channel's queue in
+   * order instead of letting instances keep colliding.
+   */
+  async function applyBatch(channelId: Hex, batch: Waiting[]): Promise<Outcome[]> {
+    const sql = await client()
+    let base = known.get(channelId)
+    let fresh = false
+    for (let conflicts = 0; conflicts < maxCompareAndSetAttempts; ) {
+      if (base === undefined && !fresh) {
+        base = await readRow(sql, channelId)
+        fresh = true
+      }
+      const { outcomes, state, records } = run(batch, base?.state)
+      if (state === undefined) {
+        // Nothing to write: the outcome stands only if it was decided on a fresh read.
+        if (fresh) return outcomes
+        base = undefined
+        continue
+      }
+      const written = await compareAndSet(sql, channelId, base, state, records)
+      if (written !== undefined) {
+        remember(channelId, written)
+        return outcomes
+      }
+      conflicts++
+      known.delete(channelId)
+      base = undefined
+      fresh = false
+    }
+    return applyBatchLocked(sql, channelId, batch)
+  }
+
+  /** The batch under the row lock (`SELECT … FOR UPDATE`): every other writer waits its turn. */
+  async function applyBatchLocked(sql: SqlClient, channelId: Hex, batch: Waiting[]): Promise<Outcome[]> {
+    const { outcomes, written } = await sql.transaction(async (tx) => {
+      for (let attempt = 1; ; attempt++) {
+        const base = await readRow(tx, channelId, ' FOR UPDATE')
+        const { outcomes, state, records } = run(batch, base?.state)
+        const written = state === undefined ? undefined : { version: (base?.version ?? 0) + 1, state }
+        // Under the lock only a first insert can find the row not as read (another process inserted it meanwhile).
+        if (written !== undefined && !(await writeRow(tx, channelId, base, written))) {
+          if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
+          continue
+        }
+        for (const record of records) await writeRecord(tx, recordKey(channelId, record.key), record.response, record.expiresAt)
+        return { outcomes, written }
+      }
+    })
+    // Only a committed row may become the expected version of a later compare-and-set.
+    if (written !== undefined) remember(channelId, written)
+    return outcomes
+  }
+
+  return {
+    async getChannel(channelId) {
+      return (await readRow(await client(), channelId))?.state
+    },
+
+    /*
+     * Linearizable per channel: every write is a compare-and-set on the row's
+     * version (or, after repeated lost races, runs under the row lock), and an
+     * update that writes nothing is decided on a fresh read. Versions only ever
+     * grow by one per committed write, so a row at the version this process
+     * last committed holds exactly the state it remembers. Why not the
+     * row lock every time: it costs a transaction (BEGIN, SELECT FOR UPDATE,
+     * UPDATE, COMMIT: four round trips) per write, while a process that is a
+     * channel's only writer (one instance, or sticky routing by channel) needs
+     * one statement. Why keep the lock: a hot channel written from several
+     * instances would otherwise make every loser pay another read and write
+     * and maybe lose again; the lock serves that queue in order. A process that
+     * dies mid-transaction frees the lock with its connection. Two first
+     * inserts of a new channel race in `ON CONFLICT DO NOTHING`; the loser
+     * reads the winner's row and runs `update` again on it: `update` is pure,
+     * only its last result is written.
+     */
+    updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const waiting = { update, resolve: resolve as (value: unknown) => void, reject }
+        const queue = queues.get(channelId)
+        if (queue !== undefined) {
+          queue.push(waiting)
+          return
+        }
+        queues.set(channelId, [waiting])
+        void drain(channelId)
+      })
+    },
+
+    async consumeChallenge(id, expiresAt) {
+      const sql = await client()
+      maybeSweep()
+      const rows = await sql.query(
+        'INSERT INTO mpp_consumed_challenges (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id',
+        [id, expiresAt],
+      )
+      return rows.length === 1
+    },
+
+    async claimRequest(channelId, requestKey, expiresAt) {
+      const key = recordKey(channelId, requestKey)
+      const sql = await client()
+      maybeSweep()
+      // Between a refused claim and the read the record may be released or lapse; then claim again.
+      for (;;) {
+        const time = now()
+        const claimed = await sql.query(
+          `INSERT INTO mpp_idempotency_records (key, state, response, expires_at) VALUES ($1, 'pending', NULL, $2)
+           ON CONFLICT (key) DO UPDATE SET state = 'pending', response = NULL, expires_at = EXCLUDED.expires_at
+           WHERE mpp_idempotency_records.expires_at <= $3
+           RETURNING key`,
+          [key, expiresAt, time],
+        )
+        if (claimed.length === 1) return undefined
+        const rows = await sql.query<{ state: string; response: EncodedResponse | null }>(
+          'SELECT state, response FROM mpp_idempotency_records WHERE key = $1 AND expires_at > $2',
+          [key, now()],
+        )
+        if (rows[0] !== undefined) return recordOf(rows[0])
+      }
+    },
+
+    async getRequest(channelId, requestKey) {
+      const key = recordKey(channelId, requestKey)
+      const sql = await client()
+      const rows = await sql.query<{ state: string; response: EncodedResponse | null }>(
+        'SELECT state, response FROM mpp_idempotency_records WHERE key = $1 AND expires_at > $2',
+        [key, now()],
+      )
+      return rows[0] === undefined ? undefined : recordOf(rows[0])
+    },
+
+    async releaseRequest(channelId, requestKey) {
+      const sql = await client()
+      await sql.query('DELETE FROM mpp_idempotency_records WHERE key = $1', [recordKey(channelId, requestKey)])
+    },
+
+    async ready() {
+      await client()
+    },
+
+    async sweep() {
+      lastSweep = now()
+      await sweepNow()
+    },
+
+    async close() {
+      closed = true
+      await Promise.all([...sweeps])
+      const pending = opening
+      opening = undefined
+      if (pending === undefined) return
+      const sql = await pending.catch(() => undefined)
+      await sql?.close()
+    },
+  }
+}

@@ -1,0 +1,119 @@
+// Every environment variable of the Node and Workers entries is validated at
+// start: a bad value is refused with a ConfigError naming the variable and its
+// rule, never its value.
+import { describe, expect, it } from 'vitest'
+import { type GatewayEnv, gatewayConfigFromEnv } from '../../src/env.js'
+import { ConfigError } from '../../src/errors/config-error.js'
+import { storeFromEnv } from '../../src/node.js'
+import { memoryStore } from '../../src/stores/memory.js'
+
+const valid: GatewayEnv = {
+  MPP_SECRET_KEY: 'env-test-secret-key-at-least-32-bytes-long',
+  RPC_URL: 'http://127.0.0.1:8545',
+  CHAIN_ID: '31337',
+  ESCROW_ADDRESS: '0x5FbDB2315678afecb367f032d93f642f64180aa3',
+  PAYEE_ADDRESS: '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
+}
+
+const build = (overrides: Record<string, string | undefined>) => gatewayConfigFromEnv({ ...valid, ...overrides }, memoryStore())
+
+/** Builds with `overrides` and returns the ConfigError (failing the test if there is none). */
+function refusal(overrides: Record<string, string | undefined>): ConfigError {
+  try {
+    build(overrides)
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error(`accepted ${JSON.stringify(overrides)}`)
+}
+
+describe('gateway environment', () => {
+  it('accepts a valid environment, with defaults filled in', () => {
+    const config = build({})
+    expect(config.realm).toBe('localhost')
+    expect(config.recipient).toBe('0x90f79bf6eb2c4f870365e785982e1f101e93b906')
+    expect(config.session).toMatchObject({ bucketSize: 1_000_000n, verificationsPerSecond: 10, reservationTtl: 90_000 })
+    // An empty string counts as unset.
+    expect(build({ VOUCHER_RATE_LIMIT: '', TOKEN_ADDRESS: '' }).session?.verificationsPerSecond).toBe(10)
+  })
+
+  it.each([
+    ['MPP_SECRET_KEY', undefined, /is required/],
+    ['RPC_URL', undefined, /is required/],
+    ['CHAIN_ID', undefined, /is required/],
+    ['ESCROW_ADDRESS', undefined, /is required/],
+    ['MPP_SECRET_KEY', 'short-secret', /at least 32 bytes/],
+    ['MPP_SECRET_KEY', `${valid.MPP_SECRET_KEY},short-second-key`, /at least 32 bytes/],
+    ['RPC_URL', 'not a url', /http\(s\) URL/],
+    ['RPC_URL', 'ftp://127.0.0.1', /http\(s\) URL/],
+    ['CHAIN_ID', 'abc', /decimal integer/],
+    ['CHAIN_ID', '0', /decimal integer/],
+    ['CHAIN_ID', '1.5', /decimal integer/],
+    ['ESCROW_ADDRESS', 'nonsense', /20-byte hex address/],
+    ['ESCROW_ADDRESS', '0x1234', /20-byte hex address/],
+    ['TOKEN_ADDRESS', '0xZZ00000000000000000000000000000000000000', /20-byte hex address/],
+    ['PAYEE_PRIVATE_KEY', '0x1234', /32-byte hex private key/],
+    ['PAYEE_ADDRESS', 'payee', /20-byte hex address/],
+    ['UPSTREAM_BASE_URL', 'api.openai.com/v1', /http\(s\) URL/],
+    ['UPSTREAM_TIMEOUT_MS', '0', /decimal integer/],
+    ['UPSTREAM_TIMEOUT_MS', '30s', /decimal integer/],
+    ['MODEL_CATALOGUE', '{"id":"m"}', /JSON list/],
+    ['MODEL_CATALOGUE', '[]', /JSON list/],
+    ['MODEL_CATALOGUE', '[{"id":"m","inputTokenPrice":-1,"outputTokenPrice":1,"maxOutputTokens":1}]', /JSON list/],
+    ['BUCKET_SIZE', '0', /positive decimal integer/],
+    ['BUCKET_SIZE', '-5', /positive decimal integer/],
+    ['BUCKET_TTL_MS', 'forever', /decimal integer/],
+    ['VOUCHER_RATE_LIMIT', 'ten', /decimal integer/],
+    ['VOUCHER_RATE_LIMIT', '0', /decimal integer/],
+    ['VOUCHER_RATE_LIMIT', '2.5', /decimal integer/],
+    ['VOUCHER_RATE_LIMIT', 'Infinity', /decimal integer/],
+    ['SETTLE_THRESHOLD', '1e6', /positive decimal integer/],
+    ['MPP_REALM', 'two words', /visible ASCII/],
+  ])('refuses %s=%s, naming it', (name, value, rule) => {
+    const error = refusal({ [name]: value })
+    expect(error.subject).toBe(name)
+    expect(error.rule).toMatch(rule)
+    // The value itself is never part of the error.
+    if (value !== undefined && value.length > 3) expect(error.message).not.toContain(value)
+  })
+
+  it('cannot have its voucher rate limit turned off by a typo: every accepted value is a positive integer limit', () => {
+    for (const typo of ['ten', '10 ', '1O', 'NaN', '-1', '0x10', '1e3'])
+      expect(refusal({ VOUCHER_RATE_LIMIT: typo }).subject).toBe('VOUCHER_RATE_LIMIT')
+    expect(build({ VOUCHER_RATE_LIMIT: '3' }).session?.verificationsPerSecond).toBe(3)
+  })
+
+  it('needs a payee: its key, or its address, and both must agree', () => {
+    expect(refusal({ PAYEE_ADDRESS: undefined })).toMatchObject({ subject: 'PAYEE_ADDRESS', rule: expect.stringMatching(/required/) })
+    // Anvil's account 4 key; its address is not the one configured.
+    const key = '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a'
+    expect(refusal({ PAYEE_PRIVATE_KEY: key, PAYEE_ADDRESS: '0x0000000000000000000000000000000000000001' }).subject).toBe('PAYEE_ADDRESS')
+    expect(build({ PAYEE_PRIVATE_KEY: key, PAYEE_ADDRESS: undefined }).recipient).toBe('0x15d34aaf54267db7d7c367839aaf71a00a2c6a65')
+  })
+
+  it('never echoes a secret in the error', () => {
+    const secret = 'an-obviously-secret-too-short'
+    expect(JSON.stringify(refusal({ MPP_SECRET_KEY: secret }))).not.toContain(secret)
+    const key = `0x${'ab'.repeat(31)}`
+    expect(refusal({ PAYEE_PRIVATE_KEY: key }).message).not.toContain(key)
+  })
+})
+
+describe('Node entry environment', () => {
+  it.each([
+    ['DATABASE_URL', 'mysql://localhost/db', /postgres:\/\//],
+    ['DATABASE_URL', 'postgres://', /postgres:\/\//],
+    ['PORT', '80808', /port number/],
+    ['PORT', 'http', /port number/],
+  ])('refuses %s=%s, naming it', (name, value, rule) => {
+    let error: unknown
+    try {
+      storeFromEnv({ [name]: value })
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect(error).toMatchObject({ subject: name, rule: expect.stringMatching(rule) })
+  })
+})

@@ -1,0 +1,220 @@
+// The contract every store adapter keeps (src/session/store.ts and src/payment/challenge-store.ts), run
+// unchanged against memory, PGlite, PostgreSQL and Durable Objects. No Node
+// APIs here: it also runs inside workerd.
+import type { Hex } from 'viem'
+import { describe, expect, it } from 'vitest'
+import { PaymentError } from '../../src/errors/payment-error.js'
+import {
+  acceptVoucher,
+  assertInvariant,
+  type ChannelState,
+  commit,
+  fromChain,
+  InsufficientAuthorization,
+  release,
+  reserve,
+  reservedOf,
+} from '../../src/session/channel.js'
+import type { SessionStore } from '../../src/stores/store.js'
+
+let counter = 0
+/** A channel id no other test uses (stores may be shared across tests). */
+export const freshChannelId = () => `0x${(Date.now() * 1000 + ++counter).toString(16).padStart(64, '0')}` as Hex
+
+const maxUint128 = (1n << 128n) - 1n
+const signature = (n: number) => `0x${n.toString(16).padStart(128, '0')}1b` as Hex
+
+export function newChannel(channelId: Hex, deposit = 1_000_000n): ChannelState {
+  return fromChain(
+    channelId,
+    {
+      payer: '0x1111111111111111111111111111111111111111',
+      payee: '0x2222222222222222222222222222222222222222',
+      token: '0x20c0000000000000000000000000000000000000',
+      authorizedSigner: '0x0000000000000000000000000000000000000000',
+      deposit,
+      settled: 0n,
+      closeRequestedAt: 0n,
+      finalized: false,
+    },
+    Date.now(),
+  )
+}
+
+/** Writes a state through `updateChannel`, as the engine does. */
+const put = (store: SessionStore, state: ChannelState) => store.updateChannel(state.channelId, () => ({ state, result: undefined }))
+const change = (store: SessionStore, channelId: Hex, next: (state: ChannelState) => ChannelState) =>
+  store.updateChannel(channelId, (current) => {
+    if (current === undefined) throw new Error('no such channel')
+    const state = next(current)
+    assertInvariant(state)
+    return { state, result: state }
+  })
+
+export function describeStoreConformance(name: string, open: () => SessionStore | Promise<SessionStore>) {
+  describe(`SessionStore conformance: ${name}`, () => {
+    it('reads back exactly what was written, uint128 amounts and all', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      expect(await store.getChannel(channelId)).toBeUndefined()
+      const state: ChannelState = {
+        ...newChannel(channelId, maxUint128),
+        settled: 1n,
+        spent: maxUint128 - 7n,
+        acceptedCumulative: maxUint128 - 1n,
+        vouchers: [{ amount: maxUint128 - 1n, signature: signature(1) }],
+        reservations: { r1: { amount: 6n, expiresAt: 1_900_000_000_000 } },
+        closeRequestedAt: 1_736_165_100n,
+        closeTxHash: `0x${'ab'.repeat(32)}`,
+      }
+      await put(store, state)
+      expect(await store.getChannel(channelId)).toEqual(state)
+    })
+
+    it('writes nothing when an update throws or returns no state, and passes its result back', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      const written = newChannel(channelId)
+      await put(store, written)
+      const refused = store.updateChannel(channelId, () => {
+        throw new PaymentError('mpp_commit_failed', 'refused')
+      })
+      await expect(refused).rejects.toMatchObject({ code: 'mpp_commit_failed' })
+      expect(await store.updateChannel(channelId, (current) => ({ result: current?.deposit }))).toBe(1_000_000n)
+      expect(await store.getChannel(channelId)).toEqual(written)
+    })
+
+    it('accepts vouchers monotonically', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      await put(store, newChannel(channelId))
+      await change(store, channelId, (s) => acceptVoucher(s, { amount: 500n, signature: signature(1) }, { minDelta: 0n, now: 1 }))
+      await expect(
+        change(store, channelId, (s) => acceptVoucher(s, { amount: 400n, signature: signature(2) }, { minDelta: 0n, now: 2 })),
+      ).rejects.toThrow(PaymentError)
+      expect((await store.getChannel(channelId))?.acceptedCumulative).toBe(500n)
+    })
+
+    it('keeps reserve / commit / release arithmetic exact', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      await put(store, acceptVoucher(newChannel(channelId), { amount: 1_000n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
+      const far = Date.now() + 60_000
+      await change(store, channelId, (s) => reserve(s, 'a', 600n, far, Date.now()))
+      await change(store, channelId, (s) => reserve(s, 'b', 300n, far, Date.now()))
+      await change(store, channelId, (s) => commit(s, 'a', 250n, Date.now()).state)
+      await change(store, channelId, (s) => release(s, 'b'))
+      const state = (await store.getChannel(channelId))!
+      expect({ spent: state.spent, reserved: reservedOf(state) }).toEqual({ spent: 250n, reserved: 0n })
+    })
+
+    it('serialises concurrent updates of one channel: the invariant holds and nothing is lost', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      await put(store, acceptVoucher(newChannel(channelId), { amount: 2_000n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
+      const far = Date.now() + 60_000
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 40 }, async (_, i) => {
+          await change(store, channelId, (s) => reserve(s, `r${i}`, 100n, far, Date.now()))
+          await change(store, channelId, (s) => commit(s, `r${i}`, 100n, Date.now()).state)
+        }),
+      )
+      const paid = outcomes.filter((outcome) => outcome.status === 'fulfilled').length
+      const refused = outcomes.filter(
+        (outcome) => outcome.status === 'rejected' && outcome.reason instanceof InsufficientAuthorization,
+      ).length
+      expect(paid).toBe(20)
+      expect(refused).toBe(20)
+      const state = (await store.getChannel(channelId))!
+      expect(state.spent).toBe(2_000n)
+      expect(reservedOf(state)).toBe(0n)
+    })
+
+    it('keeps channels apart', async () => {
+      const store = await open()
+      const [a, b] = [freshChannelId(), freshChannelId()]
+      await put(store, newChannel(a, 10n))
+      await put(store, newChannel(b, 20n))
+      expect([(await store.getChannel(a))?.deposit, (await store.getChannel(b))?.deposit]).toEqual([10n, 20n])
+    })
+
+    it('lets a reservation lapse at its expiry', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      await put(store, acceptVoucher(newChannel(channelId), { amount: 100n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
+      const now = Date.now()
+      await change(store, channelId, (s) => reserve(s, 'crashed', 100n, now + 50, now))
+      await expect(change(store, channelId, (s) => reserve(s, 'next', 100n, now + 60_000, now + 10))).rejects.toBeInstanceOf(
+        InsufficientAuthorization,
+      )
+      await change(store, channelId, (s) => reserve(s, 'next', 100n, now + 60_000, now + 51))
+      expect(Object.keys((await store.getChannel(channelId))!.reservations)).toEqual(['next'])
+    })
+
+    it('consumes a challenge id exactly once, even under concurrency', async () => {
+      const store = await open()
+      const id = `challenge-${freshChannelId()}`
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.consumeChallenge(id, Date.now() + 60_000)))
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect(await store.consumeChallenge(id, Date.now() + 60_000)).toBe(false)
+      expect(await store.consumeChallenge(`${id}-other`, Date.now() + 60_000)).toBe(true)
+    })
+
+    it('keeps idempotency records per channel: one claim, a response stored with its charge, release, expiry', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      const other = freshChannelId()
+      await put(store, newChannel(channelId))
+      const key = 'request-1'
+      const claims = await Promise.all(Array.from({ length: 5 }, () => store.claimRequest(channelId, key, Date.now() + 60_000)))
+      expect(claims.filter((claim) => claim === undefined)).toHaveLength(1)
+      expect(claims.filter((claim) => claim?.state === 'pending')).toHaveLength(4)
+      // The same key on another channel is another request.
+      expect(await store.claimRequest(other, key, Date.now() + 60_000)).toBeUndefined()
+      const response = {
+        status: 200,
+        headers: { 'Content-Type': 'application/json', 'Payment-Receipt': 'eyJ4IjoxfQ' },
+        body: '{"ok":true,"text":"é"}',
+      }
+      await store.updateChannel(channelId, (state) => ({
+        state: { ...state!, spent: 1n, acceptedCumulative: 1n },
+        result: undefined,
+        completeRequest: { key, response, expiresAt: Date.now() + 60_000 },
+      }))
+      expect(await store.getRequest(channelId, key)).toEqual({ state: 'done', response })
+      expect(await store.claimRequest(channelId, key, Date.now() + 60_000)).toEqual({ state: 'done', response })
+      expect((await store.getChannel(channelId))?.spent).toBe(1n)
+      expect(await store.getRequest(other, key)).toEqual({ state: 'pending' })
+
+      const released = `${key}-released`
+      expect(await store.claimRequest(channelId, released, Date.now() + 60_000)).toBeUndefined()
+      await store.releaseRequest(channelId, released)
+      expect(await store.getRequest(channelId, released)).toBeUndefined()
+      expect(await store.claimRequest(channelId, released, Date.now() + 60_000)).toBeUndefined()
+
+      const lapsed = `${key}-lapsed`
+      expect(await store.claimRequest(channelId, lapsed, Date.now() - 1)).toBeUndefined()
+      expect(await store.getRequest(channelId, lapsed)).toBeUndefined()
+      expect(await store.claimRequest(channelId, lapsed, Date.now() + 60_000)).toBeUndefined()
+    })
+
+    it('writes no response when the charge it belongs to is refused', async () => {
+      const store = await open()
+      const channelId = freshChannelId()
+      await put(store, newChannel(channelId))
+      const response = { status: 200, headers: {}, body: 'never' }
+      await expect(
+        store.updateChannel(channelId, () => {
+          throw new PaymentError('mpp_commit_failed', 'refused')
+        }),
+      ).rejects.toThrow(PaymentError)
+      expect(await store.claimRequest(channelId, 'refused', Date.now() + 60_000)).toBeUndefined()
+      await store.updateChannel(channelId, (state) => ({
+        state: state!,
+        result: undefined,
+        completeRequest: { key: 'written', response, expiresAt: Date.now() + 60_000 },
+      }))
+      expect(await store.getRequest(channelId, 'written')).toEqual({ state: 'done', response })
+    })
+  })
+}

@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { afterAll, describe, expect, it } from 'vitest'
+import { pgliteStore, type SqlSessionStore } from '../../src/stores/postgres.js'
+import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
+import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
+
+// One database per kind, shared by the suite's tests (the suite expects stores that may be shared).
+const dir = mkdtempSync(join(tmpdir(), 'mpp-pglite-'))
+const inMemory = pgliteStore()
+const fileBacked = pgliteStore({ dataDir: join(dir, 'db') })
+// Two stores on one PGlite: two instances as far as the store's own memory goes.
+const shared = new PGlite()
+const instances: [SqlSessionStore, SqlSessionStore] = [pgliteStore({ db: shared }), pgliteStore({ db: shared })]
+afterAll(async () => {
+  await Promise.all([inMemory.close(), fileBacked.close(), ...instances.map((store) => store.close())])
+  await shared.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describeStoreConformance('PGlite in memory', () => inMemory)
+describeStoreConformance('PGlite file-backed', () => fileBacked)
+describeSqlStoreExtras('PGlite in memory', () => inMemory)
+describeSqlStoreInstances('PGlite', () => instances)
+
+describe('PGlite file-backed: durability', () => {
+  it('keeps channels and idempotency records across a close and a reopen of its directory', async () => {
+    const dataDir = join(dir, 'reopened')
+    const first: SqlSessionStore = pgliteStore({ dataDir })
+    const channelId = freshChannelId()
+    const state = newChannel(channelId, (1n << 128n) - 1n)
+    const response = { status: 200, headers: { 'Payment-Receipt': 'r' }, body: 'kept' }
+    await first.updateChannel(channelId, () => ({
+      state,
+      result: undefined,
+      completeRequest: { key: 'key', response, expiresAt: Date.now() + 60_000 },
+    }))
+    await first.close()
+    const second = pgliteStore({ dataDir })
+    try {
+      expect(await second.getChannel(channelId)).toEqual(state)
+      expect(await second.getRequest(channelId, 'key')).toEqual({ state: 'done', response })
+    } finally {
+      await second.close()
+    }
+  })
+})

@@ -1,0 +1,144 @@
+// The Escrow port in memory, for fast engine tests and the benchmark: a v1
+// escrow's channel book without a chain. Client transactions are real signed
+// transactions, decoded by the real decoder; broadcasting applies them to the
+// book the way the contract would (open, topUp), and settle/close check the
+// voucher signature like the contract. Faults can be injected per operation:
+// the chain down (`mpp_chain_unavailable`), a revert, or a timeout (a
+// transaction sent but not confirmed).
+import type { Address, Hex } from 'viem'
+import { PaymentError } from '../../src/errors/payment-error.js'
+import { decodeEscrowTransaction } from '../../src/escrow/transaction.js'
+import { expectedSigner } from '../../src/session/channel.js'
+import type { Escrow, EscrowCall, OnChainChannel } from '../../src/session/escrow.js'
+import { recoverVoucherSigner } from '../../src/session/v1/voucher.js'
+
+export const memoryEscrowAddress = '0x3333333333333333333333333333333333333333' as Address
+export const memoryChainId = 31337
+
+export type EscrowOperation = 'getChannel' | 'broadcast' | 'settle' | 'close'
+export type EscrowFault = 'unavailable' | 'revert' | 'timeout'
+
+export type MemoryEscrow = {
+  escrow: Escrow
+  /** The channel book, by channel id (lowercase). */
+  channels: Map<Hex, OnChainChannel>
+  /** Makes the next `count` calls of `operation` fail with `fault`. */
+  fail(operation: EscrowOperation, fault: EscrowFault, count?: number): void
+  /** Calls made, per operation. */
+  calls: Record<EscrowOperation, number>
+  /** Payee transfers made by settle/close, in order. */
+  payouts: { channelId: Hex; amount: bigint; refund: bigint }[]
+}
+
+const hashOf = (n: number) => `0x${n.toString(16).padStart(64, '0')}` as Hex
+
+export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscrow {
+  const channels = new Map<Hex, OnChainChannel>()
+  const faults: Partial<Record<EscrowOperation, { fault: EscrowFault; count: number }>> = {}
+  const calls: Record<EscrowOperation, number> = { getChannel: 0, broadcast: 0, settle: 0, close: 0 }
+  const payouts: MemoryEscrow['payouts'] = []
+  let transactions = 0
+  const target = { escrow: memoryEscrowAddress, chainId: memoryChainId }
+
+  /** Throws the injected fault of `operation`, if any is armed. */
+  function inject(operation: EscrowOperation, failCode: 'mpp_payment_verification_failed' | 'mpp_session_close_failed') {
+    calls[operation]++
+    const armed = faults[operation]
+    if (armed === undefined || armed.count === 0) return
+    armed.count--
+    if (armed.fault === 'unavailable') throw new PaymentError('mpp_chain_unavailable', 'The chain RPC is down. Retry shortly.')
+    if (armed.fault === 'timeout') {
+      throw new PaymentError('mpp_chain_unavailable', 'The transaction was sent but not confirmed in time; retry the same request.')
+    }
+    throw new PaymentError(failCode, `The ${operation} transaction reverted on chain.`)
+  }
+
+  const channel = (channelId: Hex) => {
+    const found = channels.get(channelId)
+    if (found === undefined)
+      throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: the channel does not exist on chain.')
+    return found
+  }
+
+  /** What the contract checks of a voucher: the channel's signer, above what is settled, within the deposit. */
+  async function checkVoucher(channelId: Hex, amount: bigint, signature: Hex) {
+    const state = channel(channelId)
+    if (state.finalized) throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: the channel is already closed.')
+    const signer = await recoverVoucherSigner(target, { channelId, cumulativeAmount: amount, signature })
+    if (signer !== expectedSigner(state))
+      throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: invalid signature.')
+    if (amount > state.deposit) throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: amount exceeds deposit.')
+    return state
+  }
+
+  const escrow: Escrow = {
+    address: memoryEscrowAddress,
+    chainId: memoryChainId,
+    canSubmit: options.canSubmit ?? true,
+
+    async getChannel(channelId) {
+      inject('getChannel', 'mpp_payment_verification_failed')
+      return channels.get(channelId.toLowerCase() as Hex)
+    },
+
+    decodeTransaction(serialized): Promise<EscrowCall> {
+      return decodeEscrowTransaction(serialized, target, { channelToken: async (id) => channels.get(id)?.token })
+    },
+
+    async broadcast(serialized) {
+      inject('broadcast', 'mpp_payment_verification_failed')
+      const call = await escrow.decodeTransaction(serialized)
+      if (call.kind === 'open') {
+        if (channels.has(call.channelId))
+          throw new PaymentError('mpp_payment_verification_failed', 'The open transaction reverted: ChannelAlreadyExists.')
+        const { payer, payee, token, authorizedSigner, deposit } = call
+        channels.set(call.channelId, {
+          payer,
+          payee,
+          token,
+          authorizedSigner,
+          deposit,
+          settled: 0n,
+          closeRequestedAt: 0n,
+          finalized: false,
+        })
+      } else {
+        const state = channels.get(call.channelId)
+        if (state === undefined || state.finalized || state.payer !== call.sender) {
+          throw new PaymentError('mpp_payment_verification_failed', 'The topUp transaction reverted.')
+        }
+        channels.set(call.channelId, { ...state, deposit: state.deposit + call.additionalDeposit, closeRequestedAt: 0n })
+      }
+      return { txHash: hashOf(++transactions) }
+    },
+
+    async settle(channelId, cumulativeAmount, signature) {
+      inject('settle', 'mpp_session_close_failed')
+      const state = await checkVoucher(channelId, cumulativeAmount, signature)
+      if (cumulativeAmount <= state.settled)
+        throw new PaymentError('mpp_session_close_failed', 'The escrow rejected settle: amount not increasing.')
+      payouts.push({ channelId, amount: cumulativeAmount - state.settled, refund: 0n })
+      channels.set(channelId, { ...state, settled: cumulativeAmount })
+      return { txHash: hashOf(++transactions) }
+    },
+
+    async close(channelId, cumulativeAmount, signature) {
+      inject('close', 'mpp_session_close_failed')
+      const state = await checkVoucher(channelId, cumulativeAmount, signature)
+      const captured = cumulativeAmount > state.settled ? cumulativeAmount : state.settled
+      payouts.push({ channelId, amount: captured - state.settled, refund: state.deposit - captured })
+      channels.set(channelId, { ...state, settled: captured, finalized: true })
+      return { txHash: hashOf(++transactions) }
+    },
+  }
+
+  return {
+    escrow,
+    channels,
+    calls,
+    payouts,
+    fail(operation, fault, count = 1) {
+      faults[operation] = { fault, count }
+    },
+  }
+}
