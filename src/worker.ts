@@ -7,7 +7,8 @@ import type { ExecutionContext, Hono } from 'hono'
 import { createGateway } from './app.js'
 import { type GatewayEnv, gatewayConfigFromEnv } from './env.js'
 import { ConfigError } from './errors/config-error.js'
-import { ChannelObject, type DurableObjectStoreEnv, durableObjectStore, KeyShard } from './stores/durable-object.js'
+import { ChannelObject, KeyShard } from './stores/cloudflare/objects.js'
+import { type DurableObjectStoreEnv, durableObjectStore } from './stores/cloudflare/store.js'
 
 // The Durable Object classes must be exported by the Worker's main module.
 export { ChannelObject, KeyShard }

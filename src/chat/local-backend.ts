@@ -1,8 +1,9 @@
 import { hash32 } from '../protocol/hash.js'
+import type { ChatBackend } from './backend.js'
 import { countTokens, estimatePromptTokens } from './tokens.js'
 import type { ChatCompletion, ChatCompletionRequest } from './types.js'
 import { messageText } from './types.js'
-import { type ChatBackend, UpstreamError } from './upstream.js'
+import { UpstreamError } from './upstream-error.js'
 
 export type LocalBackendOptions = {
   /** Clock for `created` (ms). Default `Date.now`. */

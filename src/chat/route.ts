@@ -1,9 +1,9 @@
 import { Hono, type MiddlewareHandler } from 'hono'
 import type { PaymentVariables } from '../middleware/payment.js'
 import type { SessionPayment } from '../session/payment.js'
+import type { ChatBackend } from './backend.js'
 import type { ModelPrice } from './catalogue.js'
 import { type ChatQuote, chatCost } from './pricing.js'
-import type { ChatBackend } from './upstream.js'
 
 export type ChatRoutesOptions = {
   backend: ChatBackend

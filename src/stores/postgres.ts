@@ -12,19 +12,9 @@ import type { ChannelState } from '../session/channel.js'
 import type { ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
 import { callable, integer } from '../util/config.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
+import { pgClient, pgliteClient, type SqlClient } from './sql/client.js'
+import { migrate } from './sql/migrations.js'
 import type { SessionStore } from './store.js'
-
-/** The little SQL the store needs; one implementation per driver. */
-export interface SqlClient {
-  query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]>
-  /**
-   * Runs `work` in one READ COMMITTED transaction on one connection: commits
-   * when it resolves; rolls back and rethrows the very same error when it rejects.
-   */
-  transaction<T>(work: (tx: Pick<SqlClient, 'query'>) => Promise<T>): Promise<T>
-  /** Ends what the store opened itself (a pool from a connection string, a PGlite it started). */
-  close(): Promise<void>
-}
 
 /** A SessionStore on SQL, plus its lifecycle. */
 export type SqlSessionStore = SessionStore & {
@@ -130,107 +120,6 @@ export function pgliteStore(options: PgliteStoreOptions = {}): SqlSessionStore {
     await db.waitReady
     return pgliteClient(db, true)
   }, options)
-}
-
-function pgClient(pool: Pool, owned: boolean): SqlClient {
-  return {
-    async query<R extends object>(text: string, params: readonly unknown[] = []) {
-      return (await pool.query(text, params as unknown[])).rows as R[]
-    },
-    async transaction(work) {
-      const connection = await pool.connect()
-      let broken: Error | undefined
-      try {
-        await connection.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-        const result = await work({
-          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
-            (await connection.query(text, params as unknown[])).rows as R[],
-        })
-        await connection.query('COMMIT')
-        return result
-      } catch (error) {
-        try {
-          await connection.query('ROLLBACK')
-        } catch (rollbackError) {
-          // The connection is unusable: drop it from the pool instead of reusing it.
-          broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed')
-        }
-        throw error
-      } finally {
-        connection.release(broken)
-      }
-    },
-    async close() {
-      if (owned) await pool.end()
-    },
-  }
-}
-
-function pgliteClient(db: PGlite, owned: boolean): SqlClient {
-  return {
-    async query<R extends object>(text: string, params: readonly unknown[] = []) {
-      return (await db.query<R>(text, params as unknown[])).rows
-    },
-    // PGlite is one connection: a transaction holds it exclusively, and on a throw it rolls back and rethrows the same error.
-    transaction: (work) =>
-      db.transaction((tx) =>
-        work({
-          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
-            (await tx.query<R>(text, params as unknown[])).rows,
-        }),
-      ),
-    async close() {
-      if (owned) await db.close()
-    },
-  }
-}
-
-// Taken by every starting store for the whole migration: four processes booting
-// at once on an empty database apply each migration exactly once.
-const migrationLock = 0x6d70705f73657373n // "mpp_sess"
-
-/** Schema versions, applied in order, each once; never edit one that shipped, append. */
-const migrations: readonly string[] = [
-  `CREATE TABLE mpp_channels (
-     id text PRIMARY KEY,
-     state jsonb NOT NULL,
-     version bigint NOT NULL,
-     updated_at timestamptz NOT NULL DEFAULT now()
-   );
-   CREATE TABLE mpp_consumed_challenges (
-     id text PRIMARY KEY,
-     expires_at bigint NOT NULL
-   );
-   CREATE INDEX mpp_consumed_challenges_expires_at ON mpp_consumed_challenges (expires_at);
-   CREATE TABLE mpp_idempotency_records (
-     key text PRIMARY KEY,
-     state text NOT NULL CHECK (state IN ('pending', 'done')),
-     response jsonb,
-     expires_at bigint NOT NULL
-   );
-   CREATE INDEX mpp_idempotency_records_expires_at ON mpp_idempotency_records (expires_at);`,
-]
-
-async function migrate(sql: SqlClient) {
-  await sql.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [migrationLock.toString()])
-    await tx.query(
-      'CREATE TABLE IF NOT EXISTS mpp_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-    )
-    const rows = await tx.query<{ version: number }>('SELECT coalesce(max(version), 0)::integer AS version FROM mpp_schema_migrations')
-    const current = Number(rows[0]?.version ?? 0)
-    if (current > migrations.length)
-      throw new Error(
-        `the database schema is version ${current}, newer than this gateway knows (${migrations.length}); upgrade the gateway`,
-      )
-    for (let version = current + 1; version <= migrations.length; version++) {
-      for (const statement of migrations[version - 1]!.split(';')
-        .map((s) => s.trim())
-        .filter(Boolean))
-        await tx.query(statement)
-      await tx.query('INSERT INTO mpp_schema_migrations (version) VALUES ($1)', [version])
-    }
-  })
 }
 
 // jsonb cannot hold U+0000; such a body (rare: JSON escapes it) is kept base64-encoded.

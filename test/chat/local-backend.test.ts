@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { localBackend } from '../../src/chat/local-backend.js'
 import { countTokens, estimatePromptTokens } from '../../src/chat/tokens.js'
 import { type ChatCompletionRequest, chatCompletionSchema, completionTokenLimit } from '../../src/chat/types.js'
-import { UpstreamError } from '../../src/chat/upstream.js'
+import { UpstreamError } from '../../src/chat/upstream-error.js'
 
 const request = (content: string, extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({
   model: 'local',

@@ -5,8 +5,9 @@ import { runDurableObjectAlarm } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { acceptVoucher, reservedOf } from '../../src/session/channel.js'
+import { keyShardName } from '../../src/stores/cloudflare/objects.js'
+import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import { encodeChannel } from '../../src/stores/codec.js'
-import { durableObjectStore, keyShardName } from '../../src/stores/durable-object.js'
 import { describeStoreConformance, freshChannelId, newChannel } from '../stores/conformance.js'
 
 describeStoreConformance('durable objects', () => durableObjectStore(env))

@@ -11,7 +11,7 @@ import { Challenge, computeChallengeId } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
-import { durableObjectStore } from '../../src/stores/durable-object.js'
+import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import worker, { gatewayFor } from '../../src/worker.js'
 
 const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
