@@ -14,6 +14,7 @@ import {
   encodeAbiParameters,
   type Hex,
   keccak256,
+  maxUint128,
   numberToHex,
   parseTransaction,
   recoverAddress,
@@ -189,6 +190,11 @@ async function interpret(
   if (fn.functionName === 'topUp') {
     const [channelIdArg, additionalDeposit] = fn.args
     const channelId = lower(channelIdArg)
+    // The argument is a uint256 but deposits are uint128 on chain: the escrow
+    // reverts (DepositOverflow) past that, and ZeroDeposit on 0.
+    if (additionalDeposit === 0n || additionalDeposit > maxUint128) {
+      reject('The topUp amount must be between 1 and 2^128-1 base units.')
+    }
     if (others.length > 0) {
       // The token is the channel's, known only on chain.
       if (!options.channelToken)

@@ -137,6 +137,11 @@ export function tempoSession(options: TempoSessionOptions) {
     if (chain === undefined) {
       throw new PaymentError('mpp_channel_not_found', 'No such channel on the escrow.', { extensions: { channelId } })
     }
+    if (chain.finalized && /^0x0{40}$/.test(chain.payer)) {
+      // The deployed escrow deletes a closed channel and keeps only `finalized`: nothing else to merge.
+      await update(channelId, (state) => ({ ...(state ? { state: { ...state, finalized: true } } : {}), result: undefined }))
+      throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId } })
+    }
     assertOurs(channelId, chain)
     return update(channelId, (state) => {
       const next = state === undefined ? channelFromChain(channelId, chain, readAt) : withChain(state, chain, readAt)
