@@ -1,4 +1,6 @@
-// The v1 escrow interface the server talks to (ITempoStreamChannel of
-// draft-tempo-session-00). Generated from contracts-abi/escrow/StreamChannelEscrow.sol;
-// its selectors, events and errors are those of the spec's reference interface.
+// The v1 escrow interface the server talks to: the ABI of the TempoStreamChannel
+// deployed on Tempo networks (mppx's legacy escrowAbi), not the spec's informative
+// ITempoStreamChannel (whose struct order and topUp type differ). Generated from
+// contracts-abi/escrow/StreamChannelEscrow.sol; test/escrow/abi.test.ts holds it
+// equal to the deployed one item by item.
 export { escrowAbi } from './escrow/artifact.js'

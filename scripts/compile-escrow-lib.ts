@@ -36,7 +36,7 @@ export type ArtifactSpec = {
 }
 
 export const artifactSpecs: readonly ArtifactSpec[] = [
-  { source: 'StreamChannelEscrow.sol', contract: 'StreamChannelEscrow', output: 'artifact.ts', prefix: 'escrow' },
+  { source: 'StreamChannelEscrow.sol', contract: 'TempoStreamChannel', output: 'artifact.ts', prefix: 'escrow' },
   { source: 'TestToken.sol', contract: 'TestToken', output: 'test-token-artifact.ts', prefix: 'testToken' },
 ]
 

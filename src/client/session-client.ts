@@ -6,6 +6,7 @@ import {
   type Hex,
   keccak256,
   type LocalAccount,
+  maxUint128,
   publicActions,
   type Transport,
 } from 'viem'
@@ -211,6 +212,8 @@ export function sessionClient(options: SessionClientOptions) {
   }
 
   async function topUpPayload(channel: ClientChannel, additionalDeposit: bigint): Promise<JsonObject> {
+    // topUp takes a uint256, but deposits are uint128 on chain and the escrow refuses 0.
+    if (additionalDeposit <= 0n || additionalDeposit > maxUint128) throw new Error(`cannot top up by ${additionalDeposit}`)
     const data = encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channel.channelId, additionalDeposit] })
     const transaction = await signTransaction(channel.escrow, data, { token: channel.token, amount: additionalDeposit })
     return {

@@ -8,7 +8,16 @@
 // Rejections are `mpp_payment_verification_failed` with a short detail that
 // tells the client what to change. Details never quote the transaction or its
 // signature.
-import { type Address, decodeFunctionData, type Hex, numberToHex, parseTransaction, recoverAddress, recoverTransactionAddress } from 'viem'
+import {
+  type Address,
+  decodeFunctionData,
+  type Hex,
+  maxUint128,
+  numberToHex,
+  parseTransaction,
+  recoverAddress,
+  recoverTransactionAddress,
+} from 'viem'
 import { Transaction } from 'viem/tempo'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
@@ -179,6 +188,11 @@ async function interpret(
   if (fn.functionName === 'topUp') {
     const [channelIdArg, additionalDeposit] = fn.args
     const channelId = lower(channelIdArg)
+    // The argument is a uint256 but deposits are uint128 on chain: the escrow
+    // reverts (DepositOverflow) past that, and ZeroDeposit on 0.
+    if (additionalDeposit === 0n || additionalDeposit > maxUint128) {
+      reject('The topUp amount must be between 1 and 2^128-1 base units.')
+    }
     if (others.length > 0) {
       // The token is the channel's, known only on chain.
       if (!options.channelToken)

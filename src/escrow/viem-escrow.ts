@@ -240,7 +240,10 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     } catch (err) {
       throw unavailable('Could not read the channel from the escrow contract.', err)
     }
-    if (/^0x0{40}$/.test(ch.payer)) return undefined
+    // Read by field name: the deployed struct starts with (finalized, closeRequestedAt).
+    // A record without a payer never existed, unless it is finalized: the
+    // deployed escrow deletes a closed channel and keeps only that flag.
+    if (/^0x0{40}$/.test(ch.payer) && !ch.finalized) return undefined
     return {
       payer: ch.payer.toLowerCase() as Address,
       payee: ch.payee.toLowerCase() as Address,
@@ -318,7 +321,7 @@ function findRevert(err: unknown): ContractFunctionRevertedError | undefined {
   return found instanceof ContractFunctionRevertedError ? found : undefined
 }
 
-/** The escrow's custom errors (StreamChannelEscrow.sol) as details a client can act on. */
+/** The escrow's custom errors (StreamChannelEscrow.sol, the deployed TempoStreamChannel's) as details a client can act on. */
 const revertDetails: Record<string, string> = {
   ChannelNotFound: 'the channel does not exist on chain',
   ChannelFinalized: 'the channel is already closed on chain',
@@ -327,6 +330,8 @@ const revertDetails: Record<string, string> = {
   AmountNotIncreasing: 'the voucher amount is not above the amount already settled',
   NotPayee: "the server's payee key is not this channel's payee",
   TransferFailed: 'the token transfer failed',
+  InvalidPayee: 'the payee is the zero address',
+  DepositOverflow: 'the deposit would exceed 2^128-1 base units',
 }
 
 function revertDetail(functionName: string, revert: ContractFunctionRevertedError): string {

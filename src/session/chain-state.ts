@@ -11,6 +11,11 @@ export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Ch
   if (chain === undefined) {
     throw new PaymentError('mpp_channel_not_found', 'No such channel on the escrow.', { extensions: { channelId } })
   }
+  if (chain.finalized && /^0x0{40}$/.test(chain.payer)) {
+    // The deployed escrow deletes a closed channel and keeps only `finalized`: nothing else to merge.
+    await ctx.update(channelId, (state) => ({ ...(state ? { state: { ...state, finalized: true } } : {}), result: undefined }))
+    throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId } })
+  }
   assertOurs(ctx, channelId, chain)
   return ctx.update(channelId, (state) => {
     const next = state === undefined ? Channel.fromChain(channelId, chain, readAt) : Channel.withChain(state, chain, readAt)

@@ -1,6 +1,10 @@
 import type { Address, Hex } from 'viem'
 
-/** A channel as the escrow contract stores it (`getChannel`). Addresses lowercase. */
+/**
+ * A channel as the escrow contract stores it (`getChannel`). Addresses lowercase.
+ * The deployed escrow deletes a closed channel and keeps only `finalized`: such
+ * a channel reads with `finalized` true and every other field zero.
+ */
 export type OnChainChannel = {
   payer: Address
   payee: Address
@@ -46,7 +50,7 @@ export interface Escrow {
   /** The escrow contract (lowercase). */
   readonly address: Address
   readonly chainId: number
-  /** Reads a channel; `undefined` when it does not exist. */
+  /** Reads a channel; `undefined` when it never existed (a closed one reads as finalized). */
   getChannel(channelId: Hex): Promise<OnChainChannel | undefined>
   /**
    * Decodes a client-signed transaction, Tempo `0x76` or EIP-1559, into the one

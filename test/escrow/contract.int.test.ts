@@ -1,5 +1,6 @@
-// The project's v1 escrow (contracts-abi/escrow/StreamChannelEscrow.sol)
-// against a real anvil in Tempo mode, driven through viem as the server will.
+// The project's v1 escrow (contracts-abi/escrow/StreamChannelEscrow.sol, the
+// stand-in for the deployed TempoStreamChannel) against a real anvil in Tempo
+// mode, driven through viem as the server will.
 // Every write is simulated first (anvil does not reject reverting 0x76
 // transactions up front) and sent with explicit gas and zero fees, so pathUSD
 // balances can be asserted to the base unit.
@@ -21,12 +22,15 @@ import {
   hashTypedData,
   http,
   keccak256,
+  maxUint128,
+  maxUint256,
   numberToHex,
   pad,
   parseSignature,
   recoverTypedDataAddress,
   serializeCompactSignature,
   signatureToCompactSignature,
+  toFunctionSelector,
   toHex,
   type TestClient as ViemTestClient,
   zeroAddress,
@@ -54,6 +58,9 @@ import {
   zeroFees,
 } from '../harness/local-chain.js'
 
+/** Errors the deployed escrow reverts with that its ABI does not declare, and pathUSD's for a missing allowance. */
+const undeclared = ['ZeroDeposit()', 'InvalidToken()', 'InsufficientAllowance()']
+
 /** Tempo's fee manager, the recipient of every fee Transfer, as an indexed topic. */
 const feeManagerTopic = pad('0xfeec000000000000000000000000000000000000')
 
@@ -72,13 +79,21 @@ function recordGas(label: string, gas: bigint) {
   gasUsed.set(label, [...(gasUsed.get(label) ?? []), gas])
 }
 
-/** The name of the custom error a simulated call reverted with. */
+/**
+ * The name of the custom error a simulated call reverted with; for an error
+ * the escrow ABI does not declare (the deployed contract's ZeroDeposit and
+ * InvalidToken, a token's own error), its signature `Name()` when it is one of
+ * `undeclared`, else its 4-byte selector.
+ */
 async function revertName(promise: Promise<unknown>): Promise<string> {
   try {
     await promise
   } catch (err) {
     const reverted = err instanceof BaseError ? err.walk((e) => e instanceof ContractFunctionRevertedError) : null
     if (reverted instanceof ContractFunctionRevertedError && reverted.data?.errorName) return reverted.data.errorName
+    if (reverted instanceof ContractFunctionRevertedError && reverted.signature) {
+      return undeclared.find((signature) => toFunctionSelector(signature) === reverted.signature) ?? reverted.signature
+    }
     throw err
   }
   throw new Error('expected the call to revert, it succeeded')
@@ -154,6 +169,18 @@ async function openChannel(deposit: bigint, authorizedSigner: Address = zeroAddr
   return { channelId: channelIdOf(payer, authorizedSigner, salt), salt, receipt }
 }
 
+/** What `getChannel` reads for a closed channel: the deployed escrow deletes it and keeps only `finalized`. */
+const tombstone = {
+  finalized: true,
+  closeRequestedAt: 0n,
+  payer: zeroAddress,
+  payee: zeroAddress,
+  token: zeroAddress,
+  authorizedSigner: zeroAddress,
+  deposit: 0n,
+  settled: 0n,
+}
+
 const voucherTypes = {
   Voucher: [
     { name: 'channelId', type: 'bytes32' },
@@ -224,13 +251,26 @@ afterAll(async () => {
 })
 
 describe('escrow contract (anvil, Tempo mode)', () => {
-  it('exposes the spec constants', async () => {
-    const read = <F extends 'CLOSE_GRACE_PERIOD' | 'VOUCHER_TYPEHASH' | 'CLOSE_REQUEST_TYPEHASH' | 'domainSeparator'>(functionName: F) =>
+  it('exposes the spec constants and its EIP-712 domain (EIP-5267)', async () => {
+    const read = <F extends 'CLOSE_GRACE_PERIOD' | 'VOUCHER_TYPEHASH' | 'domainSeparator'>(functionName: F) =>
       payerClient.readContract({ address: escrow, abi: escrowAbi, functionName })
     expect(await read('CLOSE_GRACE_PERIOD')).toBe(900n)
     expect(await read('VOUCHER_TYPEHASH')).toBe(keccak256(toHex('Voucher(bytes32 channelId,uint128 cumulativeAmount)')))
-    expect(await read('CLOSE_REQUEST_TYPEHASH')).toBe(keccak256(toHex('CloseRequest(bytes32 channelId,uint64 requestedAt)')))
     expect(await read('domainSeparator')).toBe(domainSeparator({ domain: domain() }))
+    const [fields, name, version, domainChainId, verifyingContract, salt, extensions] = await payerClient.readContract({
+      address: escrow,
+      abi: escrowAbi,
+      functionName: 'eip712Domain',
+    })
+    expect({ fields, name, version, domainChainId, verifyingContract: verifyingContract.toLowerCase(), salt, extensions }).toEqual({
+      fields: '0x0f',
+      name: 'Tempo Stream Channel',
+      version: '1',
+      domainChainId: BigInt(chainId),
+      verifyingContract: escrow,
+      salt: pad('0x00'),
+      extensions: [],
+    })
   })
 
   it('computeChannelId matches abi.encode + keccak256 computed in viem', async () => {
@@ -247,7 +287,7 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     }
   })
 
-  it('getVoucherDigest and getCloseRequestDigest match viem hashTypedData for the v1 domain', async () => {
+  it('getVoucherDigest matches viem hashTypedData for the v1 domain', async () => {
     const channelId = keccak256(toHex('some channel'))
     const digest = await payerClient.readContract({
       address: escrow,
@@ -263,31 +303,12 @@ describe('escrow contract (anvil, Tempo mode)', () => {
         message: { channelId, cumulativeAmount: 1_234_567n },
       }),
     )
-    const closeDigest = await payerClient.readContract({
-      address: escrow,
-      abi: escrowAbi,
-      functionName: 'getCloseRequestDigest',
-      args: [channelId, 1_736_165_100n],
-    })
-    expect(closeDigest).toBe(
-      hashTypedData({
-        domain: domain(),
-        types: {
-          CloseRequest: [
-            { name: 'channelId', type: 'bytes32' },
-            { name: 'requestedAt', type: 'uint64' },
-          ],
-        },
-        primaryType: 'CloseRequest',
-        message: { channelId, requestedAt: 1_736_165_100n },
-      }),
-    )
   })
 
   it('open escrows the deposit and records every channel field', async () => {
     const before = await balances()
     const delegate = testAccounts[6]!.address.toLowerCase() as Address
-    const { channelId, receipt } = await openChannel(1_000_000n, delegate)
+    const { channelId, salt, receipt } = await openChannel(1_000_000n, delegate)
 
     const ch = await getChannel(channelId)
     expect({
@@ -312,7 +333,14 @@ describe('escrow contract (anvil, Tempo mode)', () => {
 
     const [opened] = decodeEscrowLogs(receipt.logs)
     expect(opened?.eventName).toBe('ChannelOpened')
-    expect(opened?.args).toMatchObject({ channelId, token: expect.stringMatching(/^0x20c0/i), deposit: 1_000_000n })
+    expect(opened?.args).toMatchObject({ channelId, token: expect.stringMatching(/^0x20c0/i), salt, deposit: 1_000_000n })
+    // As deployed, the event follows the token transfer.
+    expect(receipt.logs.findIndex((l) => l.address.toLowerCase() === escrow)).toBe(receipt.logs.length - 1)
+
+    // The public `channels` getter returns the same fields, matched by the ABI's output names.
+    const getter = await payerClient.readContract({ address: escrow, abi: escrowAbi, functionName: 'channels', args: [channelId] })
+    const names = escrowAbi.find((item) => item.type === 'function' && item.name === 'channels')!.outputs.map((o) => o.name)
+    expect(Object.fromEntries(names.map((name, i) => [name, getter[i]]))).toEqual(ch)
 
     const batch = await payerClient.readContract({
       address: escrow,
@@ -327,7 +355,7 @@ describe('escrow contract (anvil, Tempo mode)', () => {
   it('open rejects a duplicate channel id and a missing allowance', async () => {
     const { salt } = await openChannel(10n)
     expect(await rejects(payerClient, 'open', [payee, pathUsdAddress, 10n, salt, zeroAddress])).toBe('ChannelAlreadyExists')
-    // No approve first: pathUSD's transferFrom reverts and the escrow reports it.
+    // No approve first: pathUSD's transferFrom reverts, and its own error comes through (as deployed).
     await expectSuccess(
       payerClient,
       await payerClient.writeContract({
@@ -339,7 +367,18 @@ describe('escrow contract (anvil, Tempo mode)', () => {
         ...zeroFees,
       }),
     )
-    expect(await rejects(payerClient, 'open', [payee, pathUsdAddress, 10n, nextSalt(), zeroAddress])).toBe('TransferFailed')
+    expect(await rejects(payerClient, 'open', [payee, pathUsdAddress, 10n, nextSalt(), zeroAddress])).toBe('InsufficientAllowance()')
+  })
+
+  it('open rejects a zero payee, a zero deposit and, on Tempo, a token that is not TIP-20', async () => {
+    expect(await rejects(payerClient, 'open', [zeroAddress, pathUsdAddress, 10n, nextSalt(), zeroAddress])).toBe('InvalidPayee')
+    expect(await rejects(payerClient, 'open', [payee, pathUsdAddress, 0n, nextSalt(), zeroAddress])).toBe('ZeroDeposit()')
+    const erc20 = await deployTestToken(testClient(anvil, deployerAccount))
+    expect(await rejects(payerClient, 'open', [payee, erc20, 10n, nextSalt(), zeroAddress])).toBe('InvalidToken()')
+    // TIP-20 prefix but no token there.
+    expect(await rejects(payerClient, 'open', [payee, '0x20c000000000000000000000000000000000dead', 10n, nextSalt(), zeroAddress])).toBe(
+      'InvalidToken()',
+    )
   })
 
   it('settle with a valid voucher moves exactly the delta to the payee', async () => {
@@ -471,6 +510,17 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     expect(await rejects(payerClient, 'withdraw', [channelId])).toBe('CloseNotReady')
   })
 
+  it('topUp takes a uint256 but keeps the deposit within uint128, and refuses zero', async () => {
+    const { channelId } = await openChannel(1_000n)
+    expect(await rejects(payerClient, 'topUp', [channelId, 0n])).toBe('ZeroDeposit()')
+    expect(await rejects(payerClient, 'topUp', [channelId, maxUint128 - 999n])).toBe('DepositOverflow')
+    expect(await rejects(payerClient, 'topUp', [channelId, 2n ** 128n])).toBe('DepositOverflow')
+    expect(await rejects(payerClient, 'topUp', [channelId, maxUint256])).toBe('DepositOverflow')
+    // Exactly up to 2^128-1 passes the overflow check; pathUSD then refuses the missing allowance.
+    expect(await rejects(payerClient, 'topUp', [channelId, maxUint128 - 1_000n])).toBe('InsufficientAllowance()')
+    expect(await rejects(payerClient, 'topUp', [keccak256(toHex('unknown')), 1n])).toBe('ChannelNotFound')
+  })
+
   it('withdraw waits for the grace period, then refunds deposit minus settled', async () => {
     const { channelId } = await openChannel(300_000n)
     await write(payeeClient, 'settle', [channelId, 120_000n, await signVoucher(channelId, 120_000n)])
@@ -488,11 +538,11 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     const after = await balances()
     expect(after.payer - before.payer).toBe(150_000n)
     expect(after.payee).toBe(before.payee)
-    expect(decodeEscrowLogs(receipt.logs)[0]).toMatchObject({
-      eventName: 'ChannelClosed',
-      args: { settledToPayee: 150_000n, refundedToPayer: 150_000n },
-    })
-    expect((await getChannel(channelId)).finalized).toBe(true)
+    expect(decodeEscrowLogs(receipt.logs)).toMatchObject([
+      { eventName: 'ChannelExpired', args: { channelId } },
+      { eventName: 'ChannelClosed', args: { settledToPayee: 150_000n, refundedToPayer: 150_000n } },
+    ])
+    expect(await getChannel(channelId)).toEqual(tombstone)
   })
 
   it('withdraw is refused one second before the grace period ends and allowed at its end', async () => {
@@ -522,7 +572,6 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     expect(await rejects(payeeClient, 'close', [channelId, 1_000_001n, await signVoucher(channelId, 1_000_001n)])).toBe(
       'AmountExceedsDeposit',
     )
-    expect(await rejects(payeeClient, 'close', [channelId, 199_999n, await signVoucher(channelId, 199_999n)])).toBe('AmountNotIncreasing')
     expect(await rejects(payeeClient, 'close', [channelId, 700_000n, await signVoucher(channelId, 700_000n, strangerAccount)])).toBe(
       'InvalidSignature',
     )
@@ -540,20 +589,25 @@ describe('escrow contract (anvil, Tempo mode)', () => {
       eventName: 'ChannelClosed',
       args: { settledToPayee: 700_000n, refundedToPayer: 300_000n },
     })
-    const ch = await getChannel(channelId)
-    expect(ch.finalized).toBe(true)
-    expect(ch.settled).toBe(700_000n)
+    // As deployed, a closed channel is deleted; only `finalized` stays.
+    expect(await getChannel(channelId)).toEqual(tombstone)
   })
 
-  it('close at the settled amount needs no signature and refunds the rest', async () => {
-    // Contract decision: nothing new goes to the payee, so there is nothing for the payer to authorize.
-    const { channelId } = await openChannel(400_000n)
-    await write(payeeClient, 'settle', [channelId, 100_000n, await signVoucher(channelId, 100_000n)])
-    const before = await balances()
-    await write(payeeClient, 'close', [channelId, 100_000n, '0x'])
-    const after = await balances()
-    expect(after.payer - before.payer).toBe(300_000n)
-    expect(after.payee).toBe(before.payee)
+  it('close at or below the settled amount needs no signature, closes at the settled amount and refunds the rest', async () => {
+    // As deployed: nothing new goes to the payee, so there is nothing for the payer to authorize.
+    for (const closeAt of [100_000n, 99_999n, 0n]) {
+      const { channelId } = await openChannel(400_000n)
+      await write(payeeClient, 'settle', [channelId, 100_000n, await signVoucher(channelId, 100_000n)])
+      const before = await balances()
+      const receipt = await write(payeeClient, 'close', [channelId, closeAt, '0x'])
+      const after = await balances()
+      expect(after.payer - before.payer).toBe(300_000n)
+      expect(after.payee).toBe(before.payee)
+      expect(decodeEscrowLogs(receipt.logs)[0]).toMatchObject({
+        eventName: 'ChannelClosed',
+        args: { settledToPayee: 100_000n, refundedToPayer: 300_000n },
+      })
+    }
   })
 
   it('a finalized channel rejects every further call', async () => {
@@ -565,6 +619,8 @@ describe('escrow contract (anvil, Tempo mode)', () => {
     expect(await rejects(payerClient, 'topUp', [channelId, 1n])).toBe('ChannelFinalized')
     expect(await rejects(payerClient, 'requestClose', [channelId])).toBe('ChannelFinalized')
     expect(await rejects(payerClient, 'withdraw', [channelId])).toBe('ChannelFinalized')
+    // As deployed, `finalized` is checked before the caller.
+    expect(await rejects(strangerClient, 'settle', [channelId, 20_000n, voucher])).toBe('ChannelFinalized')
     // Its id stays taken, so old vouchers can never meet a fresh deposit.
     expect(await rejects(payerClient, 'open', [payee, pathUsdAddress, 50_000n, salt, zeroAddress])).toBe('ChannelAlreadyExists')
   })

@@ -9,6 +9,8 @@ import {
   encodeFunctionData,
   type Hex,
   keccak256,
+  maxUint128,
+  maxUint256,
   numberToHex,
   parseTransaction,
   recoverAddress,
@@ -258,6 +260,16 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       const channelId = keccak256('0x01')
       const topUp = await escrow.decodeTransaction(await signTempo(payerClient, [{ to: escrowAddress, data: topUpData(channelId, 9n) }]))
       expect(topUp).toEqual({ kind: 'topUp', sender: payer, channelId, additionalDeposit: 9n })
+    })
+
+    it('decodes a topUp of up to 2^128-1 (its argument is a uint256) and rejects 0 and more', async () => {
+      const channelId = keccak256('0x01')
+      const sign = (amount: bigint) => signTempo(payerClient, [{ to: escrowAddress, data: topUpData(channelId, amount) }])
+      expect(await escrow.decodeTransaction(await sign(maxUint128))).toMatchObject({ kind: 'topUp', additionalDeposit: maxUint128 })
+      for (const amount of [0n, maxUint128 + 1n, maxUint256]) {
+        const err = await expectPaymentError(escrow.decodeTransaction(await sign(amount)), 'mpp_payment_verification_failed')
+        expect(err.detail, String(amount)).toMatch(/topUp amount must be between 1 and 2\^128-1/)
+      }
     })
 
     it('a 0x76 topUp may approve the channel token first; only then is the channel read', async () => {
@@ -639,7 +651,17 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       expect(end.payee - mid.payee).toBe(400_000n)
       expect(end.payer - mid.payer).toBe(300_000n)
       expect(mid.escrow - end.escrow).toBe(700_000n)
-      expect(await readOnly.getChannel(channelId)).toMatchObject({ settled: 700_000n, finalized: true })
+      // The escrow deletes a closed channel and keeps only `finalized` (as deployed): not `undefined`.
+      expect(await readOnly.getChannel(channelId)).toEqual({
+        payer: zeroAddress,
+        payee: zeroAddress,
+        token: zeroAddress,
+        authorizedSigner: zeroAddress,
+        deposit: 0n,
+        settled: 0n,
+        closeRequestedAt: 0n,
+        finalized: true,
+      })
     })
 
     it('settles concurrently without nonce collisions', async () => {

@@ -1,4 +1,4 @@
-import { encodeFunctionData, type Hex, http, parseSignature } from 'viem'
+import { encodeFunctionData, type Hex, http, parseSignature, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { sessionClient } from '../../src/client/session-client.js'
@@ -69,8 +69,9 @@ describe('Tempo session against anvil: the paid flow', () => {
       spent: '300000',
       txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
     })
+    // The escrow deletes a closed channel and keeps only `finalized`; the balances below show what was captured.
     const onChain = await session.escrow.getChannel(channel.channelId)
-    expect(onChain).toMatchObject({ finalized: true, settled: 300_000n })
+    expect(onChain).toMatchObject({ finalized: true, payer: zeroAddress, deposit: 0n, settled: 0n })
 
     expect((await pathUsdBalance(session.chain, session.payeeAddress)) - payeeBefore).toBe(300_000n)
     expect(payerBefore - (await pathUsdBalance(session.chain, payer.address))).toBe(300_000n)
@@ -249,6 +250,23 @@ describe('Tempo session against anvil: rejections', () => {
     const response = await session.send(await payer.voucher(2n * price))
     expect(response.status).toBe(410)
     expect(await problem(response)).toMatchObject({ code: 'mpp_channel_finalized' })
+  })
+
+  it('answers a voucher on a channel closed on chain behind its back with 410 mpp_channel_finalized, and remembers it', async () => {
+    const payer = await openChannel(8)
+    // The payee closes outside the engine; on chain only the `finalized` flag remains.
+    await session.escrow.close(payer.channel.channelId, 0n, '0x')
+    expect(await session.escrow.getChannel(payer.channel.channelId)).toMatchObject({
+      finalized: true,
+      payer: zeroAddress,
+      payee: zeroAddress,
+    })
+    const cached = (await session.store.getChannel(payer.channel.channelId))!
+    await session.store.updateChannel(payer.channel.channelId, () => ({ state: { ...cached, chainReadAt: 0 }, result: undefined }))
+    const response = await session.send(await payer.voucher(2n * price))
+    expect(response.status).toBe(410)
+    expect(await problem(response)).toMatchObject({ code: 'mpp_channel_finalized', channelId: payer.channel.channelId })
+    expect(await session.store.getChannel(payer.channel.channelId)).toMatchObject({ finalized: true, deposit: cached.deposit })
   })
 
   it('answers a close with no close key configured with 503 mpp_session_close_unavailable, leaving the channel open', async () => {
