@@ -5,8 +5,10 @@
 // where encodeForSigning is the exact payload whose hash the sender signed.
 // For Tempo `0x76` transactions that is ox's TxEnvelopeTempo.encodeForSigning:
 // it leaves out the sender signature, and a fee payer's signature and chosen
-// fee token, so a sponsor's co-signature does not change the hash. For
-// EIP-1559 transactions it is the unsigned serialization.
+// fee token, so a sponsor's co-signature does not change the hash: a 0x76 that
+// still carries the fee-payer placeholder (what a client hands a sponsoring
+// server) hashes as the co-signed transaction will. For EIP-1559 transactions
+// it is the unsigned serialization.
 //
 // The sender is recovered from the signature over that payload. A decoded
 // `from` is never used: ox fills it from the fee-payer slot, which the client
