@@ -53,6 +53,8 @@ export type AnvilOptions = {
   tempo?: boolean
   /** Milliseconds to wait for the "Listening on" line. Default 15000. */
   startTimeoutMs?: number
+  /** `--hardfork` (Tempo mode: t0–t4); anvil's default (T0) when absent. */
+  hardfork?: string
 }
 
 export type Anvil = {
@@ -82,6 +84,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
 
   const args = ['--host', '127.0.0.1', '--port', '0', '--chain-id', String(anvilChainId), '--base-fee', '0']
   if (tempo) args.push('--network', 'tempo')
+  if (options.hardfork !== undefined) args.push('--hardfork', options.hardfork)
 
   const started = performance.now()
   // Spawned directly (not via npx) so the PID we hold is anvil's own.
