@@ -19,7 +19,7 @@ type TinySecp256k1Exports = {
 }
 
 /** An error code the binary raised through its `throwError` import (its validate_error.js numbering). */
-export class TinySecp256k1Error extends Error {
+class TinySecp256k1Error extends Error {
   override name = 'TinySecp256k1Error'
   readonly code: number
 
@@ -46,10 +46,15 @@ const imports = {
 
 const uncompressedLength = 65
 
-/** libsecp256k1 as WebAssembly, from the compiled tiny-secp256k1 module (how each runtime gets it: wasm-module-*.ts). */
-export function wasmBackend(module: WebAssembly.Module): RecoveryBackend {
+function instantiate(module: WebAssembly.Module): TinySecp256k1Exports {
   const wasm = new WebAssembly.Instance(module, imports).exports as unknown as TinySecp256k1Exports
   wasm.initializeContext()
+  return wasm
+}
+
+/** libsecp256k1 as WebAssembly, from the compiled tiny-secp256k1 module (how each runtime gets it: wasm-module-*.ts). */
+export function wasmBackend(module: WebAssembly.Module): RecoveryBackend {
+  let wasm = instantiate(module)
   // A fresh view per call: a view into memory.buffer would be detached if the memory ever grew.
   const buffer = (global: WebAssembly.Global, length: number) => new Uint8Array(wasm.memory.buffer, global.value as number, length)
   return {
@@ -61,6 +66,10 @@ export function wasmBackend(module: WebAssembly.Module): RecoveryBackend {
       try {
         recovered = wasm.recover(uncompressedLength, input.recoveryBit)
       } catch (cause) {
+        // Canonical input never gets here (the binary throws for an unparsable r‖s and traps for a recovery id
+        // outside 0–3). Unwinding out of the module leaves its shadow-stack pointer lowered, and a few thousand
+        // such exits break the instance for good: a fresh one (milliseconds) replaces it.
+        wasm = instantiate(module)
         throw new UnrecoverableSignatureError('wasm', { cause })
       }
       if (recovered !== 1) throw new UnrecoverableSignatureError('wasm')

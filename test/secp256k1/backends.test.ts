@@ -4,12 +4,14 @@ import fc from 'fast-check'
 import { type Address, type Hex, recoverAddress as viemRecoverAddress } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
 import { Secp256k1 } from 'viem/tempo'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { backendNames, type RecoveryBackend } from '../../src/secp256k1/backend.js'
 import { UnrecoverableSignatureError } from '../../src/secp256k1/errors.js'
 import { recoverAddress } from '../../src/secp256k1/recover.js'
 import { selectRecoveryBackend } from '../../src/secp256k1/select.js'
-import { curveOrder, halfCurveOrder } from '../../src/secp256k1/signature.js'
+import { type CanonicalSignature, checkSignature, curveOrder, halfCurveOrder } from '../../src/secp256k1/signature.js'
+import { wasmBackend } from '../../src/secp256k1/wasm.js'
+import { loadWasmModule } from '../../src/secp256k1/wasm-module-node.js'
 import { digest, privateKey, signatureOf, word } from './arbitraries.js'
 import { publicVectors } from './vectors.js'
 
@@ -109,6 +111,27 @@ describe('recovery backends', () => {
     expect(R.x < curveOrder).toBe(true)
     const signature = signatureOf(R.x, 1n, R.y % 2n === 0n ? 27 : 28)
     expect(outcomes(`0x${word(k)}`, signature)).toEqual(everyBackend('unrecoverable'))
+  })
+
+  it('wasm: replaces its instance after the module traps, which would otherwise lower its stack for good', () => {
+    const wasm = wasmBackend(loadWasmModule())
+    const [vector] = publicVectors
+    const input = checkSignature(vector!.digest, vector!.signature)
+    // Unreachable from checked input: a recovery id the binary panics on.
+    const trapping = { ...input, recoveryBit: 5 } as unknown as CanonicalSignature
+    const { Instance } = WebAssembly
+    const instances = vi.spyOn(WebAssembly, 'Instance')
+    // The spy constructs with itself as new.target: its instances need the original prototype, whose getter reads `exports`.
+    Object.setPrototypeOf(WebAssembly.Instance.prototype, Instance.prototype)
+    try {
+      for (let i = 1; i <= 3; i++) {
+        expect(() => wasm.recover(trapping)).toThrow(UnrecoverableSignatureError)
+        expect(instances).toHaveBeenCalledTimes(i)
+        expect(wasm.recover(input)).toBe(vector!.address)
+      }
+    } finally {
+      instances.mockRestore()
+    }
   })
 })
 
