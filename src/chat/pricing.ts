@@ -3,7 +3,7 @@ import type { ErrorSpec } from '../errors/codes.js'
 import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import type { Pricing, Quote } from '../session/pricing.js'
 import type { ModelPrice } from './catalogue.js'
-import { estimatePromptTokens } from './tokens.js'
+import { promptTokens } from './tokens.js'
 import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
 /** A priced chat request: what the handler sends upstream and what it may cost. */
@@ -72,7 +72,7 @@ export function chatPricing(catalogue: readonly ModelPrice[]) {
     const limit = completionTokenLimit(request) ?? model.maxOutputTokens
     if (limit < 1 || limit > model.maxOutputTokens)
       throw invalid(`The completion token limit must be between 1 and ${model.maxOutputTokens} for ${model.id}.`)
-    const total = BigInt(estimatePromptTokens(request)) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
+    const total = BigInt(await promptTokens(request, model.encoding)) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
     if (total <= 0n) throw invalid('No positive quote can be derived for this request.')
     return { request, model, quote: { total, unitPrice: model.outputTokenPrice, unitType: 'llm_token', terms: terms(model) } }
   }
