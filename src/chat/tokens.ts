@@ -34,10 +34,10 @@ const boundTokensPerMessage = 4
 
 /**
  * Prompts whose byte bound is above this are quoted by the bound, untokenized.
- * Every unpaid request is quoted, and tokenizing text made to miss the
- * vocabulary costs about 1 µs a byte, more for one long run of letters (BPE
- * merging is quadratic in a piece's length): at this limit up to ~15 ms, at
- * 8 KiB ~50 ms (test/chat/tokens.bench.ts). Above it the bound overshoots,
+ * Every unpaid request is quoted, and text made to miss the vocabulary costs
+ * the tokenizer about 1 µs a byte, a single run of letters more (BPE merging is
+ * quadratic in a piece's length): 15–25 ms at this limit, 50–60 ms at 8 KiB
+ * (fastest runs of test/chat/tokens.bench.ts). Above it the bound overshoots,
  * about 4× for English, which reserves more of the voucher but charges no more.
  */
 export const exactCountLimit = 4 * 1024
