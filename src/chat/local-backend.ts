@@ -108,17 +108,17 @@ function replyWords(seed: number): string[] {
 
 /** The full sentence if it fits the limit, else the longest word prefix that does. */
 function fitToLimit(words: string[], limit: number | undefined, count: TextCounter): { content: string; truncated: boolean } {
-  const sentence = (count: number) => {
-    const text = words.slice(0, count).join(' ')
+  const sentence = (wordCount: number) => {
+    const text = words.slice(0, wordCount).join(' ')
     return text.charAt(0).toUpperCase() + text.slice(1)
   }
   const full = `${sentence(words.length)}.`
   if (limit === undefined || count(full) <= limit) return { content: full, truncated: false }
   // Each added word starts with a space, so it adds its own pieces and the count
   // only grows: the first prefix over the limit ends the search.
-  let length = 0
-  while (length < words.length && count(sentence(length + 1)) <= limit) length += 1
-  return { content: sentence(length), truncated: true }
+  let fitting = 0
+  while (fitting < words.length && count(sentence(fitting + 1)) <= limit) fitting += 1
+  return { content: sentence(fitting), truncated: true }
 }
 
 function xorshift32(seed: number): () => number {
