@@ -35,10 +35,11 @@ const boundTokensPerMessage = 4
 /**
  * Prompts whose byte bound is above this are quoted by the bound, untokenized.
  * Every unpaid request is quoted, and text made to miss the vocabulary costs
- * the tokenizer about 1 µs a byte, a single run of letters more (BPE merging is
- * quadratic in a piece's length): 15–25 ms at this limit, 50–60 ms at 8 KiB
- * (fastest runs of test/chat/tokens.bench.ts). Above it the bound overshoots,
- * about 4× for English, which reserves more of the voucher but charges no more.
+ * the tokenizer 0.5–1 µs a byte, a single run of letters more (BPE merging is
+ * quadratic in a piece's length): 7–25 ms at this limit, 30–60 ms at 8 KiB, on
+ * a shared 2-core machine (test/chat/tokens.bench.ts). Above it the bound
+ * overshoots, about 4× for English, which reserves more of the voucher but
+ * charges no more.
  */
 export const exactCountLimit = 4 * 1024
 
