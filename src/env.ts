@@ -125,7 +125,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     currency,
     backend:
       vars.UPSTREAM_BASE_URL === undefined
-        ? localBackend()
+        ? localBackend(catalogue ? { catalogue } : {})
         : openAiUpstream({
             baseUrl: vars.UPSTREAM_BASE_URL,
             timeoutMs: upstreamTimeoutMs,

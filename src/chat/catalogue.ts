@@ -1,5 +1,9 @@
 import { z } from 'zod'
 
+/** The upstream tokenizers the route can count prompts with exactly (OpenAI's names). */
+export const tokenEncodings = ['o200k_base', 'cl100k_base'] as const
+export type TokenEncoding = (typeof tokenEncodings)[number]
+
 /** One model the paid route serves, with its prices in base units per token. */
 export type ModelPrice = {
   id: string
@@ -7,11 +11,22 @@ export type ModelPrice = {
   outputTokenPrice: bigint
   /** Largest completion a request may ask for; also the default when it asks for none. */
   maxOutputTokens: number
+  /**
+   * The tokenizer the upstream bills this model's prompts with (`o200k_base`
+   * for GPT-4o and later, `cl100k_base` for GPT-4 and GPT-3.5). Without it
+   * prompts are quoted by their UTF-8 bytes, a bound that holds for any
+   * byte-level BPE tokenizer but is several times the real count.
+   */
+  encoding?: TokenEncoding | undefined
 }
 
-/** The offline default: the built-in local backend's model, at 10 and 20 base units (0.00001 and 0.00002 tokens) per input and output token. */
+/**
+ * The offline default: the built-in local backend's model, at 10 and 20 base
+ * units (0.00001 and 0.00002 tokens) per input and output token, counted like
+ * GPT-4o.
+ */
 export const defaultCatalogue: readonly ModelPrice[] = [
-  { id: 'local-echo', inputTokenPrice: 10n, outputTokenPrice: 20n, maxOutputTokens: 256 },
+  { id: 'local-echo', inputTokenPrice: 10n, outputTokenPrice: 20n, maxOutputTokens: 256, encoding: 'o200k_base' },
 ]
 
 const price = z.bigint({ error: 'must be a price in base units per token (bigint)' }).refine((value) => value >= 0n, 'must be ≥ 0')
@@ -21,6 +36,8 @@ export const modelPriceSchema = z.object({
   inputTokenPrice: price,
   outputTokenPrice: price,
   maxOutputTokens: z.int({ error: 'must be a positive integer' }).min(1, 'must be a positive integer'),
+  // A misspelt encoding fails at boot rather than quietly falling back to the byte bound.
+  encoding: z.enum(tokenEncodings, { error: `must be one of ${tokenEncodings.join(', ')}` }).optional(),
 })
 
 // JSON carries prices as decimal strings or integers.

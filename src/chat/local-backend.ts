@@ -1,6 +1,7 @@
 import { hash32 } from '../protocol/hash.js'
 import type { ChatBackend } from './backend.js'
-import { countTokens, estimatePromptTokens } from './tokens.js'
+import { defaultCatalogue, type ModelPrice } from './catalogue.js'
+import { promptTokens, type TextCounter, textCounter } from './tokens.js'
 import type { ChatCompletion, ChatCompletionRequest } from './types.js'
 import { messageText } from './types.js'
 import { UpstreamError } from './upstream-error.js'
@@ -8,6 +9,8 @@ import { UpstreamError } from './upstream-error.js'
 export type LocalBackendOptions = {
   /** Clock for `created` (ms). Default `Date.now`. */
   now?: () => number
+  /** The route's catalogue: usage is counted with each model's encoding, as the route quotes it. Default `defaultCatalogue`. */
+  catalogue?: readonly ModelPrice[]
 }
 
 /**
@@ -15,29 +18,32 @@ export type LocalBackendOptions = {
  * no model and no network. It answers a short fixed-vocabulary reply that is a
  * pure function of the last user message, so runs and tests are reproducible.
  *
- * Its `usage` is computed with the same rules the route quotes with:
- * `prompt_tokens` is `estimatePromptTokens(request)` and `completion_tokens`
- * is `countTokens` of exactly the returned text, cut to the request's token
- * limit. Usage therefore never exceeds the quote.
+ * Its `usage` is computed with the same rules the route quotes with, for the
+ * model's encoding: `prompt_tokens` is `promptTokens(request, encoding)` and
+ * `completion_tokens` counts exactly the returned text, cut to the request's
+ * token limit. Usage therefore never exceeds the quote.
  */
 export function localBackend(options: LocalBackendOptions = {}): ChatBackend {
   const now = options.now ?? Date.now
+  const encodings = new Map((options.catalogue ?? defaultCatalogue).map((model) => [model.id, model.encoding]))
   return {
     async complete(request, { signal } = {}) {
       if (signal?.aborted) throw UpstreamError.aborted()
+      const encoding = encodings.get(request.model)
+      const count = await textCounter(encoding)
       const seed = hash32(lastUserText(request))
       const words = replyWords(seed)
       const limit = strictestLimit(request)
-      const { content, truncated } = fitToLimit(words, limit)
-      const promptTokens = estimatePromptTokens(request)
-      const completionTokens = countTokens(content)
+      const { content, truncated } = fitToLimit(words, limit, count)
+      const prompt = await promptTokens(request, encoding)
+      const completionTokens = count(content)
       const completion: ChatCompletion = {
         id: `chatcmpl-local-${seed.toString(16).padStart(8, '0')}`,
         object: 'chat.completion',
         created: Math.floor(now() / 1000),
         model: request.model,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: truncated ? 'length' : 'stop' }],
-        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+        usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
       }
       return completion
     },
@@ -102,17 +108,18 @@ function replyWords(seed: number): string[] {
 }
 
 /** The full sentence if it fits the limit, else the longest word prefix that does. */
-function fitToLimit(words: string[], limit: number | undefined): { content: string; truncated: boolean } {
-  const sentence = (count: number) => {
-    const text = words.slice(0, count).join(' ')
+function fitToLimit(words: string[], limit: number | undefined, count: TextCounter): { content: string; truncated: boolean } {
+  const sentence = (wordCount: number) => {
+    const text = words.slice(0, wordCount).join(' ')
     return text.charAt(0).toUpperCase() + text.slice(1)
   }
   const full = `${sentence(words.length)}.`
-  if (limit === undefined || countTokens(full) <= limit) return { content: full, truncated: false }
-  // countTokens only grows as words are added, so the first prefix over the limit ends the search.
-  let count = 0
-  while (count < words.length && countTokens(sentence(count + 1)) <= limit) count += 1
-  return { content: sentence(count), truncated: true }
+  if (limit === undefined || count(full) <= limit) return { content: full, truncated: false }
+  // Each added word starts with a space, so it adds its own pieces and the count
+  // only grows: the first prefix over the limit ends the search.
+  let fitting = 0
+  while (fitting < words.length && count(sentence(fitting + 1)) <= limit) fitting += 1
+  return { content: sentence(fitting), truncated: true }
 }
 
 function xorshift32(seed: number): () => number {

@@ -5,7 +5,7 @@ import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import type { Cost, Pricing, Quote } from '../payment/pricing.js'
 import type { PaidRequest } from '../payment/request.js'
 import { type ModelPrice, modelPriceSchema } from './catalogue.js'
-import { estimatePromptTokens } from './tokens.js'
+import { promptTokens } from './tokens.js'
 import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
 /** A priced chat request: the route's quote, plus what the handler sends upstream. Absent on a bodiless management request. */
@@ -55,7 +55,7 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
   })
   const management: ChatQuote = { total: 0n, units: 0, unitPrice: headline.outputTokenPrice, unitType: 'llm_token', terms: terms(headline) }
 
-  return function priceChat({ request, body }: PaidRequest): ChatQuote {
+  return async function priceChat({ request, body }: PaidRequest): Promise<ChatQuote> {
     if (request.method === 'HEAD') return management
     let json: unknown
     try {
@@ -84,12 +84,12 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
     const limit = completionTokenLimit(chat) ?? model.maxOutputTokens
     if (limit < 1 || limit > model.maxOutputTokens)
       throw invalid(`The completion token limit must be between 1 and ${model.maxOutputTokens} for ${model.id}.`)
-    const promptTokens = estimatePromptTokens(chat)
-    const total = BigInt(promptTokens) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
+    const prompt = await promptTokens(chat, model.encoding)
+    const total = BigInt(prompt) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
     if (total <= 0n) throw invalid('No positive quote can be derived for this request.')
     return {
       total,
-      units: promptTokens + limit,
+      units: prompt + limit,
       unitPrice: model.outputTokenPrice,
       unitType: 'llm_token',
       terms: terms(model),
