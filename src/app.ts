@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import type { Address } from 'viem'
 import type { ChatBackend } from './chat/backend.js'
 import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
-import { chatPricing } from './chat/pricing.js'
+import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { payment } from './middleware/payment.js'
@@ -48,6 +48,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     method: session,
     challenges: config.store,
     pricing: chatPricing(catalogue),
+    servesContent: servesCompletion,
     ...(config.logger ? { logger: config.logger } : {}),
   })
   const app = new Hono()

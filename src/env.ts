@@ -13,6 +13,7 @@ import { localBackend } from './chat/local-backend.js'
 import { openAiUpstream } from './chat/openai-upstream.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
 import { tempoChain } from './escrow/chain.js'
+import { knownNetworks } from './escrow/networks.js'
 import { viemEscrow } from './escrow/viem-escrow.js'
 import type { SessionStore } from './stores/store.js'
 import { address, httpUrl } from './util/config.js'
@@ -53,7 +54,8 @@ const amountVar = z
   .string()
   .regex(/^[1-9]\d{0,37}$/, 'must be a positive decimal integer (base units)')
   .transform((value) => BigInt(value))
-const requiredNames = ['MPP_SECRET_KEY', 'RPC_URL', 'CHAIN_ID', 'ESCROW_ADDRESS'] as const
+// RPC_URL, ESCROW_ADDRESS and TOKEN_ADDRESS default per known chain (src/escrow/networks.ts).
+const requiredNames = ['MPP_SECRET_KEY', 'CHAIN_ID'] as const
 
 const envSchema = z.object({
   MPP_REALM: z
@@ -67,9 +69,9 @@ const envSchema = z.object({
       (value) => value.split(',').every((key) => new TextEncoder().encode(key).length >= 32),
       'must be comma-separated keys of at least 32 bytes each',
     ),
-  RPC_URL: httpUrl,
+  RPC_URL: httpUrl.optional(),
   CHAIN_ID: integerVar(1, 2 ** 53 - 1),
-  ESCROW_ADDRESS: address,
+  ESCROW_ADDRESS: address.optional(),
   TOKEN_ADDRESS: address.optional(),
   PAYEE_PRIVATE_KEY: z
     .string()
@@ -99,8 +101,13 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   const given = present(env)
   for (const name of requiredNames) if (given[name] === undefined) throw new ConfigError(name, 'is required')
   const vars = parseConfig(envSchema, given, 'environment', true)
-  const currency = vars.TOKEN_ADDRESS ?? pathUsd
-  const chain = tempoChain({ id: vars.CHAIN_ID, rpcUrl: vars.RPC_URL, feeToken: currency })
+  const network = knownNetworks[vars.CHAIN_ID]
+  const rpcUrl = vars.RPC_URL ?? network?.rpcUrl
+  if (rpcUrl === undefined) throw new ConfigError('RPC_URL', `is required for chain ${vars.CHAIN_ID} (no default for it)`)
+  const escrowAddress = vars.ESCROW_ADDRESS ?? network?.escrow
+  if (escrowAddress === undefined) throw new ConfigError('ESCROW_ADDRESS', `is required for chain ${vars.CHAIN_ID} (no default for it)`)
+  const currency = vars.TOKEN_ADDRESS ?? network?.currency ?? pathUsd
+  const chain = tempoChain({ id: vars.CHAIN_ID, rpcUrl, feeToken: currency })
   const payee = vars.PAYEE_PRIVATE_KEY === undefined ? undefined : privateKeyToAccount(vars.PAYEE_PRIVATE_KEY as Hex)
   const recipient = payee?.address.toLowerCase() ?? vars.PAYEE_ADDRESS
   if (recipient === undefined) throw new ConfigError('PAYEE_ADDRESS', 'is required when PAYEE_PRIVATE_KEY is not set')
@@ -119,7 +126,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   return {
     realm: vars.MPP_REALM ?? 'localhost',
     secretKey: vars.MPP_SECRET_KEY.split(','),
-    escrow: viemEscrow({ address: vars.ESCROW_ADDRESS, chain, rpcUrl: vars.RPC_URL, ...(payee ? { payee } : {}) }),
+    escrow: viemEscrow({ address: escrowAddress, chain, rpcUrl, ...(payee ? { payee } : {}) }),
     store,
     recipient: recipient as `0x${string}`,
     currency,

@@ -6,7 +6,7 @@ describe('npm start (the demo)', () => {
     const result = spawnSync('npx', ['tsx', 'demo/demo.ts', '--once'], {
       env: { ...process.env, PORT: '0' },
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: 110_000,
     })
     expect(result.stderr).not.toMatch(/Error/)
     expect(result.status).toBe(0)
@@ -14,5 +14,5 @@ describe('npm start (the demo)', () => {
     expect(result.stdout).toMatch(/Completion 3 → 200/)
     expect(result.stdout).toMatch(/receipt: \d+ tokens charged, spent \d+/)
     expect(result.stdout).toContain('✓ consistent')
-  })
+  }, 120_000)
 })

@@ -1,7 +1,9 @@
 import { type Address, http } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
+import { defaultCatalogue } from '../src/chat/catalogue.js'
 import { localBackend } from '../src/chat/local-backend.js'
+import { chatPricing } from '../src/chat/pricing.js'
 import { sessionClient } from '../src/client/session-client.js'
 import { viemEscrow } from '../src/escrow/viem-escrow.js'
 import { configFromEnv, startGateway } from '../src/node.js'
@@ -56,10 +58,16 @@ describe('the Node gateway over real HTTP', () => {
     expect(response.status).toBe(402)
     const challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge
     expect(challenge.id).toBe(computeChallengeId({ secretKey, ...challenge }))
+    const quote = await chatPricing(defaultCatalogue)({
+      request: new Request('http://x', { method: 'POST', body }),
+      body: new TextEncoder().encode(body),
+      route: '',
+    })
     expect(Challenge.request(challenge)).toMatchObject({
-      amount: '20',
-      unitType: 'llm_token',
+      amount: quote.total.toString(),
+      unitType: 'request',
       recipient: testAccounts[4]!.address.toLowerCase(),
+      methodDetails: { model: 'local-echo', inputTokenPrice: '10', outputTokenPrice: '20' },
     })
   })
 

@@ -8,8 +8,8 @@ import { type ModelPrice, modelPriceSchema } from './catalogue.js'
 import { promptTokens } from './tokens.js'
 import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
-/** A priced chat request: the route's quote, plus what the handler sends upstream. Absent on a bodiless management request. */
-export type ChatQuote = Quote & { chat?: { request: ChatCompletionRequest; model: ModelPrice } }
+/** A priced chat request: the route's quote, plus what the handler sends upstream. */
+export type ChatQuote = Quote & { chat: { request: ChatCompletionRequest; model: ModelPrice } }
 
 const modelNotFound: ErrorSpec = {
   status: 404,
@@ -35,28 +35,30 @@ export function chatCost(model: ModelPrice, usage: ChatUsage): Cost {
   return { amount, units: usage.prompt_tokens + usage.completion_tokens }
 }
 
+/** A request asks for a completion when it is a POST with a body; anything else on the route is management. */
+export const servesCompletion = (request: Request, body: Uint8Array) => request.method === 'POST' && body.length > 0
+
 /**
  * Per-token pricing of OpenAI-style chat completions. The quote is the most a
- * request can cost: estimated prompt tokens × input price + the completion
- * token limit (`max_tokens`/`max_completion_tokens`, else the model's maximum)
- * × output price. The handler charges the upstream's `usage` × the same prices
- * (`chatCost`; the engine caps it at the quote). A bodiless `HEAD` (a voucher
- * top-up) is quoted at zero so it can get a challenge. The catalogue is
+ * request can cost: prompt tokens × input price + the completion token limit
+ * (`max_tokens`/`max_completion_tokens`, else the model's maximum) × output
+ * price. The challenge offers it as one `request` unit (`amount` = the quote),
+ * so a client that knows only the session spec pays a completion in one
+ * voucher step; the per-token prices ride along in `methodDetails` for
+ * clients that meter. The handler charges the upstream's `usage` × the same
+ * prices (`chatCost`; the engine caps it at the quote). The catalogue is
  * validated here: a bad one throws a `ConfigError` at start.
  */
 export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote> {
   parseConfig(catalogueSchema, catalogue, 'catalogue')
   const models = new Map(catalogue.map((model) => [model.id, model]))
-  const headline = catalogue[0]!
   const terms = (model: ModelPrice) => ({
     model: model.id,
     inputTokenPrice: model.inputTokenPrice.toString(),
     outputTokenPrice: model.outputTokenPrice.toString(),
   })
-  const management: ChatQuote = { total: 0n, units: 0, unitPrice: headline.outputTokenPrice, unitType: 'llm_token', terms: terms(headline) }
 
-  return async function priceChat({ request, body }: PaidRequest): Promise<ChatQuote> {
-    if (request.method === 'HEAD') return management
+  return async function priceChat({ body }: PaidRequest): Promise<ChatQuote> {
     let json: unknown
     try {
       // From the bytes the payment layer read: `Request.json()` would need a second copy of the body.
@@ -90,8 +92,8 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
     return {
       total,
       units: prompt + limit,
-      unitPrice: model.outputTokenPrice,
-      unitType: 'llm_token',
+      unitPrice: total,
+      unitType: 'request',
       terms: terms(model),
       chat: { request: chat, model },
     }

@@ -17,7 +17,8 @@ export type ChatRoutesOptions = {
  * prices) and `POST /v1/mpp/chat/completions` behind `paid`. The handler sends
  * the priced request upstream and charges its `usage`; the middleware commits
  * the cost and attaches the receipt, or releases on any failure. `GET` (so
- * `HEAD`) on the completions path exists only for voucher top-ups.
+ * `HEAD`) and a bodiless `POST` on the completions path are management
+ * requests (vouchers, top-ups, closes), answered by the payment layer.
  */
 export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
   const app = new Hono<{ Variables: PaymentVariables<SessionPayment, ChatQuote> }>()
@@ -38,7 +39,6 @@ export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
   app.post('/v1/mpp/chat/completions', paid, async (c) => {
     const { payment } = c.var
     const { chat } = payment.quote
-    if (chat === undefined) throw new Error('a priced completion request carries its chat request')
     const completion = await backend.complete(chat.request, { signal: c.req.raw.signal })
     payment.charge(chatCost(chat.model, completion.usage))
     return c.json(completion)

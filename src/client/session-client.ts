@@ -286,7 +286,8 @@ export function sessionClient(options: SessionClientOptions) {
         if (channel === undefined) {
           response = await pay(url, init, challenge, await openPayload(challenge))
         } else if (problem.code === 'mpp_session_deposit_below_request_cost') {
-          await topUpChannel(url, init, challenge, channel, BigInt(String(problem.requiredTopUp)))
+          // The deposit must reach the cumulative amount the request needs.
+          await topUpChannel(url, init, challenge, channel, BigInt(String(problem.requiredCumulative)) - channel.deposit)
           response = await send(url, init)
         } else {
           // Reuse the latest voucher until the server names a higher cumulative amount.

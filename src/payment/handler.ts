@@ -38,8 +38,15 @@ export type PaymentHandlerOptions<TPayment, TQuote extends Quote = Quote> = {
   method: PaymentMethod<TPayment>
   /** Where used challenge ids are recorded: one store shared by every instance (a credential pays for one response). */
   challenges: ChallengeStore
-  /** This route's price for a request. */
+  /** This route's price for a request that asks for content. */
   pricing: Pricing<TQuote>
+  /**
+   * Whether a request asks for this route's content (then it is priced, bound
+   * to its body, and served), rather than being a management request (a
+   * voucher, topUp or close on the same resource: never priced, no handler).
+   * Default: every method but HEAD.
+   */
+  servesContent?: (request: Request, body: Uint8Array) => boolean
   /** Seconds a challenge stays valid. Default 300. */
   challengeTtl?: number
   /** Receives one entry per decided request. Default: JSON lines on the console. */
@@ -72,6 +79,10 @@ export type HandlerResult = {
 }
 
 const minimumSecretBytes = 32
+// A management request pays for nothing: its challenge quotes zero.
+const managementQuote: Quote = Object.freeze({ total: 0n, units: 0, unitPrice: 0n, unitType: 'request' })
+/** The path of a route (`METHOD /path`). */
+const pathOf = (route: string) => route.slice(route.indexOf(' ') + 1)
 const paymentScheme = /^payment(?: |$)/i
 const secretKey = z.union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or bytes' }).refine((key) => {
   const length = typeof key === 'string' ? new TextEncoder().encode(key).length : key.length
@@ -99,6 +110,7 @@ const optionsSchema = z.object({
   }),
   challenges: implementing<ChallengeStore>(['consumeChallenge']),
   pricing: callable<Pricing>(),
+  servesContent: callable<(request: Request, body: Uint8Array) => boolean>().optional(),
   challengeTtl: integer(1).optional(),
   logger: callable<PaymentLogger>().optional(),
   now: callable<() => number>().optional(),
@@ -131,6 +143,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
   const secretKeys = (Array.isArray(options.secretKey) ? options.secretKey : [options.secretKey]).map((key: SecretKey) =>
     typeof key === 'string' ? new TextEncoder().encode(key) : key,
   )
+  const servesContent = options.servesContent ?? ((request: Request) => request.method !== 'HEAD')
   const challengeTtl = options.challengeTtl ?? 300
   const logger = options.logger ?? consoleLogger
   const now = options.now ?? Date.now
@@ -148,8 +161,19 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     return expiry.expires
   }
 
-  /** One request's state: its quote is made once, by whoever needs it first. */
-  type Exchange = { paid: PaidRequest; requestId: string; startedAt: number; credential?: Credential; quote(): Promise<TQuote> }
+  /**
+   * One request's state. A management request is never priced (its quote is
+   * zero); a content request's quote is made once, by whoever needs it first.
+   */
+  type Exchange = {
+    paid: PaidRequest
+    requestId: string
+    startedAt: number
+    management: boolean
+    credential?: Credential
+    quote(): Promise<Quote>
+    contentQuote(): Promise<TQuote>
+  }
 
   async function issueChallenge(exchange: Exchange) {
     const { paid, credential } = exchange
@@ -185,17 +209,24 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     if (challenge.method !== method.name || challenge.intent !== method.intent) {
       throw new PaymentError('mpp_method_unsupported', `This route accepts ${method.name}/${method.intent} payments only.`)
     }
+    const kind = method.classify?.(credential)
+    // A credential that delivers no content (a topUp, a close) manages the channel whatever the request looks like.
+    if (kind?.management) exchange.management = true
+    const invalid = (detail: string) =>
+      new PaymentError('mpp_invalid_challenge', detail, kind?.invalidChallengeType ? { problemType: kind.invalidChallengeType } : {})
     const bound = secretKeys.map((secretKey) => timingSafeEqual(computeChallengeId({ secretKey, ...challenge }), challenge.id))
-    if (!bound.includes(true)) throw new PaymentError('mpp_invalid_challenge', 'The challenge was not issued by this server.')
-    if (challenge.realm !== realm) throw new PaymentError('mpp_invalid_challenge', 'The challenge is for another realm.')
-    if (Challenge.opaque(challenge)?.route !== paid.route) {
-      throw new PaymentError('mpp_invalid_challenge', 'The challenge was issued for another route.')
-    }
+    if (!bound.includes(true)) throw invalid('The challenge was not issued by this server.')
+    if (challenge.realm !== realm) throw invalid('The challenge is for another realm.')
+    // Content is bound to its route (method and path); management, which delivers none, to the resource (path).
+    const issuedFor = Challenge.opaque(challenge)?.route
+    const sameResource = issuedFor !== undefined && pathOf(issuedFor) === pathOf(paid.route)
+    if (exchange.management ? !sameResource : issuedFor !== paid.route) throw invalid('The challenge was issued for another route.')
     if (challenge.expires === undefined || Date.parse(challenge.expires) <= now()) {
-      throw new PaymentError('mpp_invalid_challenge', 'The challenge has expired. Use the fresh challenge in WWW-Authenticate.')
+      throw invalid('The challenge has expired. Use the fresh challenge in WWW-Authenticate.')
     }
+    // The body is bound only where it is what is paid for: a management request's body is not content.
     const digestMatches = challenge.digest === undefined ? paid.body.length === 0 : verifyBodyDigest(challenge.digest, paid.body)
-    if (!digestMatches) {
+    if (!exchange.management && !digestMatches) {
       throw new PaymentError(
         'mpp_body_digest_mismatch',
         'The request body does not match the digest bound into the challenge. Retry with the identical body.',
@@ -207,7 +238,14 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
         throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
       }
     }
-    return method.authorize({ credential, request: Challenge.request(challenge), paid, quote: exchange.quote, consumeChallenge })
+    return method.authorize({
+      credential,
+      request: Challenge.request(challenge),
+      paid,
+      management: exchange.management,
+      quote: exchange.quote,
+      consumeChallenge,
+    })
   }
 
   // Renders any failure as the envelope; codes that carry a challenge get a fresh one.
@@ -274,13 +312,16 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       paid,
       requestId: resolveRequestId(request.headers.get('X-Request-Id') ?? undefined),
       startedAt: now(),
-      quote: () => {
+      management: false,
+      contentQuote: () => {
         quoted ??= Promise.resolve(pricing(paid))
         return quoted
       },
+      quote: () => (exchange.management ? Promise.resolve(managementQuote) : exchange.contentQuote()),
     }
     try {
       paid.body = await body
+      exchange.management = !servesContent(request, paid.body)
     } catch (error) {
       // Without the body nothing can be bound or priced: no challenge, only the envelope.
       return { kind: 'respond', response: await fail(exchange, PaymentError.internal(error)) }
@@ -311,7 +352,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
         return error
       }
     }
-    const quote = await exchange.quote()
+    const quote = await exchange.contentQuote()
     return {
       kind: 'serve',
       requestId: exchange.requestId,

@@ -56,7 +56,14 @@ export type AuthorizeParameters = {
   /** The decoded `request` of the echoed challenge, as this server issued it. */
   request: JsonObject
   paid: PaidRequest
-  /** The route's price for this request, computed on first use (management actions never price a body). */
+  /**
+   * A management request: it asks for no content (the route's `servesContent`
+   * says so, or the credential's action never delivers any). Its challenge was
+   * checked for the resource, not the method and body, and it is answered
+   * with a receipt (`respond`), never served.
+   */
+  management: boolean
+  /** The route's price for this request, computed on first use (zero for a management request). */
   quote(): Promise<Quote>
   /**
    * Marks the credential's challenge used, throwing `mpp_invalid_challenge` if it
@@ -84,4 +91,13 @@ export interface PaymentMethod<TPayment = unknown> {
   challengeRequest(parameters: ChallengeParameters): JsonObject | Promise<JsonObject>
   /** Verifies the credential's payload; throws a `PaymentError` when it does not pay. */
   authorize(parameters: AuthorizeParameters): Promise<Authorization<TPayment>>
+  /**
+   * What a credential is, before anything about it is verified: `management`
+   * when its payload never delivers content (e.g. a session topUp or close),
+   * and the problem type an unknown, expired or foreign challenge gets for it
+   * (default `invalid-challenge`).
+   */
+  classify?(credential: Credential): CredentialClass
 }
+
+export type CredentialClass = { management: boolean; invalidChallengeType?: string }

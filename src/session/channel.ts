@@ -113,22 +113,9 @@ export function acceptVoucher(state: ChannelState, voucher: AcceptedVoucher, opt
   }
 }
 
-/** A voucher amount above the deposit asks the payer to top up first. */
+/** A voucher amount above the deposit asks the payer to top up first (an `InsufficientAuthorization` the deposit cannot cover). */
 export function assertWithinDeposit(state: ChannelState, amount: bigint): void {
-  if (amount > state.deposit) {
-    throw new PaymentError(
-      'mpp_session_deposit_below_request_cost',
-      `The channel deposit ${state.deposit} cannot cover ${amount}; top up the channel.`,
-      {
-        extensions: {
-          channelId: state.channelId,
-          deposit: state.deposit,
-          requiredCumulative: amount,
-          requiredTopUp: amount - state.deposit,
-        },
-      },
-    )
-  }
+  if (amount > state.deposit) throw new InsufficientAuthorization(state, amount)
 }
 
 /** Drops reservations whose lifetime ended: a crashed request never locks funds. */
@@ -157,20 +144,23 @@ export function bucketed(required: bigint, bucketSize: bigint, ceiling?: bigint)
 export function reserve(state: ChannelState, id: string, amount: bigint, expiresAt: number, now: number): ChannelState {
   const current = withoutExpired(state, now)
   assertUsable(current)
-  if (requiredCumulative(current, amount) > current.acceptedCumulative) throw new InsufficientAuthorization(current, amount)
+  const required = requiredCumulative(current, amount)
+  if (required > current.acceptedCumulative) throw new InsufficientAuthorization(current, required)
   return { ...current, reservations: { ...current.reservations, [id]: { amount, expiresAt } } }
 }
 
-/** Thrown by `reserve`: the numbers a client needs to sign or top up. */
+/**
+ * Thrown by `reserve` and `assertWithinDeposit`: the cumulative amount the
+ * channel would need (`required`), against its accepted vouchers and deposit;
+ * the engine turns it into what the client must do (sign further, or top up).
+ */
 export class InsufficientAuthorization extends Error {
   override name = 'InsufficientAuthorization'
-  readonly required: bigint
   constructor(
     readonly state: ChannelState,
-    amount: bigint,
+    readonly required: bigint,
   ) {
-    super('accepted vouchers do not cover the request')
-    this.required = requiredCumulative(state, amount)
+    super('the accepted vouchers or the deposit do not cover the request')
   }
 }
 

@@ -38,7 +38,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
   const ctx = createContext(settings, options.escrow, options.store)
   const { escrow } = ctx
 
-  async function authorize({ credential, request, paid, quote, consumeChallenge }: AuthorizeParameters) {
+  async function authorize({ credential, request, paid, management, quote, consumeChallenge }: AuthorizeParameters) {
     const details = request.methodDetails as JsonObject | undefined
     if (
       request.recipient !== settings.recipient ||
@@ -49,14 +49,17 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
       throw new PaymentError('mpp_invalid_challenge', 'The challenge names another payee, token or escrow than this server uses now.')
     }
     const payload = parseSessionPayload(credential.payload)
-    const servesContent = (payload.action === 'open' || payload.action === 'voucher') && paid.request.method !== 'HEAD'
-    const requestKey = servesContent ? requestKeyOf(paid, credential, payload.channelId) : undefined
+    const requestKey = management ? undefined : requestKeyOf(paid, credential, payload.channelId)
     if (requestKey !== undefined && (payload.action === 'open' || payload.action === 'voucher')) {
       const answer = await storedAnswer(ctx, requestKey, payload)
       if (answer !== undefined) return answer
     }
-    await consumeChallenge()
-    const common = { credential, paid, quote, request: requestKey }
+    // A challenge pays for one delivery of content. A management action's own
+    // proof is single use (a voucher advances the channel once, a transaction
+    // is mined once, a channel closes once), so it may come on a challenge
+    // that already paid, as the session spec's examples do.
+    if (!management) await consumeChallenge()
+    const common = { credential, paid, management, quote, request: requestKey }
     switch (payload.action) {
       case 'open':
         return open(ctx, { ...common, payload } satisfies ActionParameters<'open'>)
@@ -74,6 +77,11 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     intent,
     challengeRequest: (parameters) => challengeRequest(ctx, parameters),
     authorize,
+    classify: ({ payload }) => ({
+      management: payload.action === 'topUp' || payload.action === 'close',
+      // Session spec §TopUp Payload: a topUp on an unknown or expired challenge is `challenge-not-found`.
+      ...(payload.action === 'topUp' ? { invalidChallengeType: 'session/challenge-not-found' } : {}),
+    }),
     settle: (channelId) => settle(ctx, channelId),
   }
 }

@@ -13,6 +13,7 @@ import { type RequestKey, replay } from './idempotency.js'
 import type { SessionPayment } from './payment.js'
 import { receiptFor } from './receipt.js'
 import { maybeSettle } from './settlement.js'
+import { insufficient } from './shortfall.js'
 import type { CompletedRequest } from './store.js'
 
 export type ServeParameters = {
@@ -89,44 +90,4 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
       )
     },
   }
-}
-
-/** Maps a refused reservation to what the client must do: sign a bucket further, or top up. */
-export function insufficient(
-  ctx: SessionContext,
-  state: Channel.ChannelState,
-  required: bigint,
-  voucherAdvanced: boolean,
-  reason = 'The accepted voucher does not cover this request.',
-): PaymentError {
-  const { bucketSize, suggestedDeposit } = ctx.settings
-  const numbers = { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative, deposit: state.deposit }
-  if (required > state.deposit) {
-    return new PaymentError(
-      'mpp_session_deposit_below_request_cost',
-      `The channel deposit cannot cover this request; top up by at least ${required - state.deposit} and retry.`,
-      {
-        extensions: {
-          ...numbers,
-          requiredCumulative: required,
-          requiredTopUp: required - state.deposit,
-          suggestedDeposit: required > suggestedDeposit ? required : suggestedDeposit,
-        },
-      },
-    )
-  }
-  const requiredBucket = Channel.bucketed(required, bucketSize, state.deposit)
-  const extensions = { ...numbers, requiredCumulative: requiredBucket }
-  if (voucherAdvanced) {
-    return new PaymentError(
-      'mpp_request_exceeds_voucher_bucket',
-      `The new voucher does not cover this request. Sign a voucher for at least ${requiredBucket} and retry the same request body.`,
-      { extensions },
-    )
-  }
-  return new PaymentError(
-    'mpp_voucher_bucket_refresh_required',
-    `${reason} Sign a voucher for at least ${requiredBucket} and retry the same request body.`,
-    { extensions },
-  )
 }

@@ -4,6 +4,7 @@ import { readChain } from './chain-state.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 import { signerMismatch, verificationFailed } from './errors.js'
+import { orShortfall } from './shortfall.js'
 import { canonicalSignature, recoverVoucherSigner } from './v1/voucher.js'
 
 /** Recovers a voucher's signer, at most `verificationsPerSecond` times per channel: signature recovery is the costly step. */
@@ -52,14 +53,16 @@ export async function verifyVoucher(
     }
     // The payer may have topped up since the last read.
     if (amount > state.deposit) state = await readChain(ctx, state.channelId)
-    Channel.assertWithinDeposit(state, amount)
+    await orShortfall(ctx, true, async () => Channel.assertWithinDeposit(state, amount))
   }
   Channel.assertUsable(state)
   await assertSignedBy(ctx, { channelId: state.channelId, amount, signature }, Channel.expectedSigner(state), 'voucher')
   if (amount === state.acceptedCumulative) return { state, advanced: false }
-  const accepted = await ctx.update(state.channelId, (current) => {
-    const next = Channel.acceptVoucher(current ?? state, { amount, signature }, { minDelta: minVoucherDelta, now: ctx.settings.now() })
-    return { state: next, result: next }
-  })
+  const accepted = await orShortfall(ctx, true, () =>
+    ctx.update(state.channelId, (current) => {
+      const next = Channel.acceptVoucher(current ?? state, { amount, signature }, { minDelta: minVoucherDelta, now: ctx.settings.now() })
+      return { state: next, result: next }
+    }),
+  )
   return { state: accepted, advanced: true }
 }

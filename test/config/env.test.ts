@@ -40,9 +40,9 @@ describe('gateway environment', () => {
 
   it.each([
     ['MPP_SECRET_KEY', undefined, /is required/],
-    ['RPC_URL', undefined, /is required/],
+    ['RPC_URL', undefined, /is required for chain 31337/],
     ['CHAIN_ID', undefined, /is required/],
-    ['ESCROW_ADDRESS', undefined, /is required/],
+    ['ESCROW_ADDRESS', undefined, /is required for chain 31337/],
     ['MPP_SECRET_KEY', 'short-secret', /at least 32 bytes/],
     ['MPP_SECRET_KEY', `${valid.MPP_SECRET_KEY},short-second-key`, /at least 32 bytes/],
     ['RPC_URL', 'not a url', /http\(s\) URL/],
@@ -76,6 +76,19 @@ describe('gateway environment', () => {
     expect(error.rule).toMatch(rule)
     // The value itself is never part of the error.
     if (value !== undefined && value.length > 3) expect(error.message).not.toContain(value)
+  })
+
+  it('needs only the keys on a known Tempo network: RPC, escrow and token default per chain', () => {
+    const moderato = build({ CHAIN_ID: '42431', RPC_URL: undefined, ESCROW_ADDRESS: undefined })
+    expect(moderato.escrow.address).toBe('0xe1c4d3dce17bc111181ddf716f75bae49e61a336')
+    expect(moderato.currency).toBe('0x20c0000000000000000000000000000000000000')
+    const mainnet = build({ CHAIN_ID: '4217', RPC_URL: undefined, ESCROW_ADDRESS: undefined })
+    expect(mainnet).toMatchObject({ currency: '0x20c000000000000000000000b9537d11c60e8b50' })
+    expect(mainnet.escrow).toMatchObject({ address: '0x33b901018174ddabe4841042ab76ba85d4e24f25', chainId: 4217 })
+    // An explicit value still wins.
+    expect(build({ CHAIN_ID: '42431', ESCROW_ADDRESS: '0x1111111111111111111111111111111111111111' }).escrow.address).toBe(
+      '0x1111111111111111111111111111111111111111',
+    )
   })
 
   it('cannot have its voucher rate limit turned off by a typo: every accepted value is a positive integer limit', () => {

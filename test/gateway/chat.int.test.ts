@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { chatPricing } from '../../src/chat/pricing.js'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { reservedOf } from '../../src/session/channel.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
-import { bucketSize, chatRequest, completionsUrl, startGatewayFixture } from '../support/gateway.js'
+import { bucketSize, catalogue, chatRequest, completionsUrl, startGatewayFixture } from '../support/gateway.js'
 
 let gateway: Awaited<ReturnType<typeof startGatewayFixture>>
 beforeAll(async () => {
@@ -88,11 +89,13 @@ describe('paid chat completions: charging', () => {
     expect(refused.status).toBe(402)
     const problem = await problemOf(refused)
     expect(problem).toMatchObject({ code: 'mpp_session_deposit_below_request_cost', deposit: '1000000' })
-    expect(BigInt(problem.requiredTopUp!)).toBeGreaterThan(0n)
+    // requiredTopUp has the session spec's meaning: what the accepted vouchers still lack (cost − available).
+    expect(BigInt(problem.requiredTopUp!)).toBe(BigInt(problem.requiredCumulative!) - BigInt(problem.acceptedCumulative!))
     expect(BigInt(problem.suggestedDeposit!)).toBeGreaterThanOrEqual(BigInt(problem.requiredCumulative!))
     const paid = await payer.client.fetch(completionsUrl, chatRequest('usage:10,10', { maxTokens: 60_000 }))
     expect(paid.status).toBe(200)
-    expect((await gateway.escrow.getChannel(payer.channel().channelId))!.deposit).toBe(1_000_000n + BigInt(problem.requiredTopUp!))
+    // The client topped the deposit up to the cumulative amount the request needed.
+    expect((await gateway.escrow.getChannel(payer.channel().channelId))!.deposit).toBe(BigInt(problem.requiredCumulative!))
   })
 })
 
@@ -185,14 +188,22 @@ describe('paid chat completions: requests', () => {
     expect(await problemOf(response)).toMatchObject({ code: 'mpp_streaming_unavailable' })
   })
 
-  it('quotes the token prices and the next bucket in the challenge', async () => {
-    const response = await gateway.fetch(completionsUrl, chatRequest('usage:40,60'))
-    const request = Challenge.request(Challenge.parse(response.headers.get('WWW-Authenticate')!) as Challenge)
+  it('offers the request as one unit priced at its quote, with the token prices and the next bucket in methodDetails', async () => {
+    const ask = chatRequest('usage:40,60')
+    const response = await gateway.fetch(completionsUrl, ask)
+    const request = Challenge.request(Challenge.parse(response.headers.get('WWW-Authenticate')!))
+    // A client that knows only the session spec pays amount × 1 request: the most this request can cost.
+    const quote = await chatPricing(catalogue)({
+      request: new Request(completionsUrl, ask),
+      body: new TextEncoder().encode(ask.body),
+      route: '',
+    })
     expect(request).toMatchObject({
-      amount: '20',
-      unitType: 'llm_token',
+      amount: quote.total.toString(),
+      unitType: 'request',
       methodDetails: { model: 'usage:40,60', inputTokenPrice: '10', outputTokenPrice: '20', requiredCumulative: bucketSize.toString() },
     })
+    expect(quote.total).toBe(BigInt(quote.units - 100) * 10n + 100n * 20n)
   })
 
   it('lists the models and their prices for free', async () => {

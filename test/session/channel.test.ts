@@ -47,8 +47,9 @@ describe('channel accounting', () => {
     expect(codeOf(() => acceptVoucher(state, { amount: 105n, signature: sig(2) }, { minDelta: 10n, now: 2 }))).toBe(
       'mpp_payment_verification_failed',
     )
-    expect(codeOf(() => acceptVoucher(state, { amount: 1_001n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe(
-      'mpp_session_deposit_below_request_cost',
+    // Above the deposit: a shortfall the engine turns into a top-up request.
+    expect(() => acceptVoucher(state, { amount: 1_001n, signature: sig(2) }, { minDelta: 0n, now: 2 })).toThrow(
+      expect.objectContaining({ name: 'InsufficientAuthorization', required: 1_001n }),
     )
     expect(
       codeOf(() => acceptVoucher({ ...state, closeRequestedAt: 5n }, { amount: 200n, signature: sig(2) }, { minDelta: 0n, now: 2 })),

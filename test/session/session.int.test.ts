@@ -174,15 +174,19 @@ describe('Tempo session against anvil: rejections', () => {
     expect((await session.store.getChannel(payer.channel.channelId))?.acceptedCumulative).toBe(price)
   })
 
-  it('rejects a voucher above the deposit with mpp_session_deposit_below_request_cost', async () => {
+  it('rejects a voucher above the deposit with mpp_session_deposit_below_request_cost, the numbers to recover and a suggested deposit', async () => {
     const payer = await openChannel(9)
     const response = await session.send(await payer.voucher(1_000_001n))
     expect(response.status).toBe(402)
     expect(await problem(response)).toMatchObject({
       code: 'mpp_session_deposit_below_request_cost',
       deposit: '1000000',
-      requiredTopUp: '1',
+      requiredCumulative: '1000001',
+      acceptedCumulative: price.toString(),
+      requiredTopUp: (1_000_001n - price).toString(),
+      suggestedDeposit: '10000000',
     })
+    expect((await session.store.getChannel(payer.channel.channelId))?.acceptedCumulative).toBe(price)
   })
 
   it('rejects a source that is not the payer', async () => {

@@ -1,7 +1,16 @@
-import { type Hex, hashTypedData, parseSignature, recoverAddress, serializeCompactSignature, signatureToCompactSignature } from 'viem'
+import {
+  type Address,
+  type Hex,
+  hashTypedData,
+  parseSignature,
+  recoverAddress,
+  serializeCompactSignature,
+  signatureToCompactSignature,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
 import { PaymentError } from '../../src/errors/payment-error.js'
+import { computeChannelId } from '../../src/session/v1/channel-id.js'
 import {
   canonicalSignature,
   recoverVoucherSigner,
@@ -95,5 +104,33 @@ describe('voucher signatures', () => {
     }
     expect(() => voucherDigest(context, { ...voucher, cumulativeAmount: 2n ** 128n })).toThrow()
     expect(() => voucherDigest(context, { ...voucher, channelId: '0x1234' })).toThrow()
+  })
+})
+
+describe('mixed-case addresses (session spec §Encoding: accept mixed case, compare lowercase)', () => {
+  // Anvil's first contract address with one letter's case flipped: not a valid EIP-55 checksum.
+  const badChecksum = '0x5FbDB2315678afecb367f032d93f642f64180aa3' as const
+  const lower = badChecksum.toLowerCase() as Address
+
+  it('derives the same channel id and voucher digest as from the lowercase address, without throwing', () => {
+    const parameters = {
+      payer: badChecksum,
+      payee: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+      token: '0x20C0000000000000000000000000000000000000',
+      salt: `0x${'ab'.repeat(32)}`,
+      authorizedSigner: '0x0000000000000000000000000000000000000000',
+      escrow: badChecksum,
+      chainId: 31337,
+    } as const
+    const expected = computeChannelId({
+      ...parameters,
+      payer: lower,
+      payee: parameters.payee.toLowerCase() as Address,
+      token: parameters.token.toLowerCase() as Address,
+      escrow: lower,
+    })
+    expect(computeChannelId(parameters)).toBe(expected)
+    const voucher = { channelId: expected, cumulativeAmount: 42n }
+    expect(voucherDigest({ chainId: 31337, escrow: badChecksum }, voucher)).toBe(voucherDigest({ chainId: 31337, escrow: lower }, voucher))
   })
 })

@@ -34,10 +34,10 @@ describe('the Worker', () => {
     expect(challenge.id).toBe(computeChallengeId({ secretKey: inject('secretKey'), ...challenge }))
     const payee = privateKeyToAccount(inject('payeeKey') as Hex).address.toLowerCase()
     expect(Challenge.request(challenge)).toMatchObject({
-      amount: '20',
+      amount: expect.stringMatching(/^[1-9]\d*$/),
       currency: pathUsd,
       recipient: payee,
-      unitType: 'llm_token',
+      unitType: 'request',
       methodDetails: { chainId: 31337, escrowContract: inject('escrowAddress'), requiredCumulative: '100000' },
     })
   })

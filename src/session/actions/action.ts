@@ -9,6 +9,8 @@ export type ActionParameters<TAction extends SessionPayload['action']> = {
   credential: Credential
   payload: Extract<SessionPayload, { action: TAction }>
   paid: PaidRequest
+  /** A management request: answered with a receipt, never served. */
+  management: boolean
   /** The route's price for this request (computed on first use). */
   quote(): Promise<Quote>
   /** The idempotency record of a content request that carries an `Idempotency-Key`. */

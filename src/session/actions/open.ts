@@ -8,7 +8,9 @@ import type { SessionContext } from '../context.js'
 import { verificationFailed } from '../errors.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
+import { receiptFor } from '../receipt.js'
 import { serve } from '../serve.js'
+import { orShortfall } from '../shortfall.js'
 import { canonicalSignature } from '../v1/voucher.js'
 import { assertSignedBy } from '../verify.js'
 import type { ActionParameters } from './action.js'
@@ -24,6 +26,8 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
     throw verificationFailed('The open transaction pays another payee or token than the challenge asks for.', payload.channelId)
   }
   if (call.deposit < minDeposit) throw verificationFailed(`The deposit must be at least ${minDeposit}.`, payload.channelId)
+  // Refused before anything reaches the chain: the escrow could never pay it.
+  if (payload.cumulativeAmount > call.deposit) throw verificationFailed('The initial voucher exceeds the deposit.', payload.channelId)
   if (payload.authorizedSigner !== undefined && payload.authorizedSigner !== call.authorizedSigner) {
     throw verificationFailed('The authorizedSigner does not match the open transaction.', payload.channelId)
   }
@@ -39,14 +43,20 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   assertSource(ctx, credential, state)
   if (payload.cumulativeAmount < state.settled)
     throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
-  const quote = await parameters.quote()
-  if (payload.cumulativeAmount <= state.acceptedCumulative) {
-    return serve(ctx, { credential, state, quote, voucherAdvanced: false, request: parameters.request })
-  }
+  const advanced = payload.cumulativeAmount > state.acceptedCumulative
   // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
-  const accepted = await ctx.update(state.channelId, (current) => {
-    const next = Channel.acceptVoucher(current ?? state, { amount: payload.cumulativeAmount, signature }, { minDelta: 0n, now: now() })
-    return { state: next, result: next }
-  })
-  return serve(ctx, { credential, state: accepted, quote, voucherAdvanced: true, request: parameters.request })
+  const current = advanced
+    ? await orShortfall(ctx, true, () =>
+        ctx.update(state.channelId, (stored) => {
+          const next = Channel.acceptVoucher(stored ?? state, { amount: payload.cumulativeAmount, signature }, { minDelta: 0n, now: now() })
+          return { state: next, result: next }
+        }),
+      )
+    : state
+  // An open on a management request (e.g. HEAD) opens the channel and answers with its receipt; nothing is served.
+  if (parameters.management) {
+    return { kind: 'respond', status: 200, receipt: receiptFor(ctx, credential, current), log: { channelId: current.channelId } }
+  }
+  const quote = await parameters.quote()
+  return serve(ctx, { credential, state: current, quote, voucherAdvanced: advanced, request: parameters.request })
 }

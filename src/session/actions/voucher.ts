@@ -1,6 +1,6 @@
 // `voucher` (session spec §Voucher Verification): a new (or the same)
-// cumulative authorization, then the request is served — or, on HEAD, a pure
-// voucher top-up answered with a receipt and nothing charged.
+// cumulative authorization, then the request is served — or, on a management
+// request, a pure voucher top-up answered with a receipt and nothing charged.
 import type { Authorization } from '../../payment/method.js'
 import { loadChannel } from '../chain-state.js'
 import * as Channel from '../channel.js'
@@ -13,13 +13,14 @@ import { verifyVoucher } from '../verify.js'
 import type { ActionParameters } from './action.js'
 
 export async function voucher(ctx: SessionContext, parameters: ActionParameters<'voucher'>): Promise<Authorization<SessionPayment>> {
-  const { credential, payload, paid } = parameters
+  const { credential, payload, management } = parameters
   const state = await loadChannel(ctx, payload.channelId)
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
   await assertPayerAllowed(ctx, state)
   const { state: current, advanced } = await verifyVoucher(ctx, state, payload.cumulativeAmount, payload.signature)
-  if (paid.request.method === 'HEAD') {
+  // A voucher top-up (HEAD, or any request that asks for no content): accepted, nothing served, nothing charged.
+  if (management) {
     return { kind: 'respond', status: 200, receipt: receiptFor(ctx, credential, current), log: { channelId: current.channelId } }
   }
   const quote = await parameters.quote()

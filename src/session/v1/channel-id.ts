@@ -28,7 +28,16 @@ const channelIdParameters = [
  * Used by the server (to check an open transaction's channel) and by the client (to name the channel it opens).
  */
 export function computeChannelId(p: ChannelIdParameters): Hex {
-  return keccak256(
-    encodeAbiParameters(channelIdParameters, [p.payer, p.payee, p.token, p.salt, p.authorizedSigner, p.escrow, BigInt(p.chainId)]),
-  )
+  // Lowercase first: mixed case is accepted input (session spec §Encoding), and viem refuses a mixed-case address whose EIP-55 checksum is wrong.
+  const lower = (address: Address) => address.toLowerCase() as Address
+  const values = [
+    lower(p.payer),
+    lower(p.payee),
+    lower(p.token),
+    p.salt,
+    lower(p.authorizedSigner),
+    lower(p.escrow),
+    BigInt(p.chainId),
+  ] as const
+  return keccak256(encodeAbiParameters(channelIdParameters, values))
 }

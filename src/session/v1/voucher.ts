@@ -13,7 +13,8 @@ export const voucherTypes = {
 
 /** The v1 EIP-712 domain: bound to one escrow on one chain. */
 export function voucherDomain(chainId: number, escrow: Address) {
-  return { name: 'Tempo Stream Channel', version: '1', chainId, verifyingContract: escrow } as const
+  // Lowercase: viem refuses a mixed-case address whose EIP-55 checksum is wrong, and the spec accepts mixed case.
+  return { name: 'Tempo Stream Channel', version: '1', chainId, verifyingContract: escrow.toLowerCase() as Address } as const
 }
 
 export type VoucherContext = { chainId: number; escrow: Address }
