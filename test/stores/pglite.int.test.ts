@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pgliteStore, type SqlSessionStore } from '../../src/stores/postgres.js'
 import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
 import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
@@ -14,6 +14,8 @@ const fileBacked = pgliteStore({ dataDir: join(dir, 'db') })
 // Two stores on one PGlite: two instances as far as the store's own memory goes.
 const shared = new PGlite()
 const instances: [SqlSessionStore, SqlSessionStore] = [pgliteStore({ db: shared }), pgliteStore({ db: shared })]
+// Starting PGlite (compiling its WASM) takes seconds on a loaded machine: done once, before the tests time themselves.
+beforeAll(() => Promise.all([inMemory.ready(), fileBacked.ready(), ...instances.map((store) => store.ready())]), 120_000)
 afterAll(async () => {
   await Promise.all([inMemory.close(), fileBacked.close(), ...instances.map((store) => store.close())])
   await shared.close()
