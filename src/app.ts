@@ -4,6 +4,7 @@ import type { ChatBackend } from './chat/backend.js'
 import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
 import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
+import { openApiRoute } from './discovery/route.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { payment } from './middleware/payment.js'
 import type { SecretKey } from './payment/handler.js'
@@ -55,5 +56,9 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
   app.onError(paymentErrorHandler)
   app.get('/health', (c) => c.json({ ok: true }))
   app.route('/', chatRoutes({ backend: config.backend, catalogue, paid }))
+  app.route(
+    '/',
+    openApiRoute({ title: config.realm, method: session, currency: config.currency, chainId: config.escrow.chainId, catalogue }),
+  )
   return { app, session }
 }

@@ -42,10 +42,16 @@ describe('the Worker', () => {
     })
   })
 
-  it('serves the models, health, and a paid session end to end: open, paid requests, replay refused, idempotent retry, close', async () => {
+  it('serves the models, health, the discovery document, and a paid session end to end: open, paid requests, replay refused, idempotent retry, close', async () => {
     expect(await (await fetchWorker('https://gateway.test/health')).json()).toEqual({ ok: true })
     const models = (await (await fetchWorker('https://gateway.test/v1/models')).json()) as { data: { id: string }[] }
     expect(models.data.map((model) => model.id)).toEqual(['local-echo'])
+    const discovery = (await (await fetchWorker('https://gateway.test/openapi.json')).json()) as {
+      paths: Record<string, { post?: { 'x-payment-info'?: { offers: unknown[] } } }>
+    }
+    expect(discovery.paths['/v1/mpp/chat/completions']?.post?.['x-payment-info']?.offers).toEqual([
+      expect.objectContaining({ method: 'tempo', intent: 'session', amount: null, currency: pathUsd }),
+    ])
 
     const account = privateKeyToAccount(inject('payerKeys')[0] as Hex)
     const client = sessionClient({
