@@ -2,6 +2,7 @@ import { formatAuthParam, parseAuthChallenges } from './auth-params.js'
 import { base64url } from './base64url.js'
 import { canonicalJson, isCanonicalizable } from './canonical-json.js'
 import { hmacSha256 } from './hash.js'
+import { rfc3339Instant } from './timestamp.js'
 import { WireError } from './wire-error.js'
 
 /**
@@ -44,7 +45,6 @@ export type ChallengeBinding = {
 
 const methodPattern = /^[a-z]+$/
 const intentPattern = /^[A-Za-z0-9-]+$/
-const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const encodeJson = (value: JsonObject | string) => (typeof value === 'string' ? value : base64url.encode(canonicalJson(value)))
 
 // A route's request terms repeat from challenge to challenge (same price, same
@@ -120,7 +120,7 @@ export function assertChallenge(challenge: Challenge, kind: 'challenge' | 'crede
       throw new WireError(kind, 'challenge opaque must be a flat string-to-string map')
     }
   }
-  if (challenge.expires !== undefined && !(rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))) {
+  if (challenge.expires !== undefined && rfc3339Instant(challenge.expires) === undefined) {
     throw new WireError(kind, 'challenge expires is not an RFC 3339 date-time')
   }
 }
@@ -151,7 +151,7 @@ function isWellFormedByConstruction(challenge: Challenge, binding: ChallengeBind
   )
     return false
   if (!methodPattern.test(challenge.method) || !intentPattern.test(challenge.intent)) return false
-  return challenge.expires === undefined || (rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))
+  return challenge.expires === undefined || rfc3339Instant(challenge.expires) !== undefined
 }
 
 function fromParams(params: Map<string, string>): Challenge {

@@ -147,6 +147,7 @@ describe('Challenge.format / Challenge.parse', () => {
     ['a padded request', (v: string) => v.replace(/request="([^"]*)"/, 'request="$1=="')],
     ['an opaque with a non-string value', (v: string) => v.replace(/opaque="[^"]*"/, `opaque="${base64url.encode('{"a":1}')}"`)],
     ['a malformed expires', (v: string) => v.replace('2025-01-15T12:05:00Z', 'tomorrow')],
+    ['an expires on a day that does not exist', (v: string) => v.replace('2025-01-15T12:05:00Z', '2025-02-30T12:05:00Z')],
     ['a repeated parameter', (v: string) => `${v}, realm="other"`],
     ['an unterminated quoted-string', (v: string) => `${v}, x="open`],
     ['a control character in a quoted-string', (v: string) => v.replace('Say', 'Sa\u0001y')],
