@@ -30,8 +30,17 @@ export type PaymentSelection<T> = {
 // payment-range = ( payment-method-id / "*" ) "/" ( intent-token / "*" ) [ weight ],
 // weight = OWS ";" OWS "q=" qvalue (RFC 9110 §12.4.2; "q" in either case, as ABNF strings are).
 const paymentRange = /^([a-z]+|\*)\/([A-Za-z0-9-]+|\*)(?:[ \t]*;[ \t]*[qQ]=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?))?$/
-// List elements are separated by OWS "," OWS; empty ones are allowed (RFC 9110 §5.6.1).
-const trimOws = /^[ \t]+|[ \t]+$/g
+
+// List elements are separated by OWS "," OWS (RFC 9110 §5.6.1). A loop, not a
+// regex: `/[ \t]+$/g` takes quadratic time on a long run of OWS inside a value.
+function trimOws(text: string): string {
+  const isOws = (char: string | undefined) => char === ' ' || char === '\t'
+  let start = 0
+  let end = text.length
+  while (start < end && isOws(text[start])) start++
+  while (end > start && isOws(text[end - 1])) end--
+  return text.slice(start, end)
+}
 
 // 2 when both parts are named, 1 for one wildcard, 0 for `*/*`.
 const specificity = (range: PaymentRange) => Number(range.method !== '*') + Number(range.intent !== '*')
@@ -64,7 +73,8 @@ export const AcceptPayment = {
   parse(value: string): PaymentRange[] | undefined {
     const ranges: PaymentRange[] = []
     for (const element of value.split(',')) {
-      const text = element.replace(trimOws, '')
+      const text = trimOws(element)
+      // Empty list elements are allowed.
       if (text === '') continue
       const match = paymentRange.exec(text)
       if (match === null) return undefined

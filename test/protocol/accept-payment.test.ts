@@ -187,6 +187,21 @@ describe('Accept-Payment properties', () => {
     )
   })
 
+  it('parse takes linear time, even on long runs of whitespace or separators', () => {
+    const n = 100_000
+    const values = [
+      `tempo/charge${' '.repeat(n)}x`,
+      `tempo/charge;${' '.repeat(n)}x`,
+      `${' \t'.repeat(n)}x`,
+      `${','.repeat(n)}x`,
+      'tempo/*, '.repeat(n / 8),
+    ]
+    const started = performance.now()
+    for (const value of values) AcceptPayment.select(offers('tempo/session', 'tempo/charge'), value)
+    // Linear: a few milliseconds; the quadratic trim this guards against took seconds.
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+
   it('parse reads back every spelling of a list of ranges', () => {
     fc.assert(
       fc.property(
