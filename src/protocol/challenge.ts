@@ -2,7 +2,16 @@ import { formatAuthParam, parseAuthChallenges } from './auth-params.js'
 import { base64url } from './base64url.js'
 import { canonicalJson, isCanonicalizable } from './canonical-json.js'
 import { hmacSha256 } from './hash.js'
+import { rfc3339Instant } from './timestamp.js'
 import { WireError } from './wire-error.js'
+
+/**
+ * The request fields a Payment credential can travel in: `Authorization` by
+ * default, `Payment-Authorization` when the challenge's `header` parameter selects
+ * it, so `Authorization` stays free for ordinary authentication
+ * (draft-httpauth-payment-02 §Credentials).
+ */
+export type CredentialHeader = 'Authorization' | 'Payment-Authorization'
 
 /**
  * A `WWW-Authenticate: Payment` challenge, with every parameter as it is on the
@@ -22,6 +31,8 @@ export type Challenge = {
   /** RFC 9530 digest of the request body, `sha-256=:…:`. */
   digest?: string
   description?: string
+  /** Present when the credential must travel in `Payment-Authorization`, the one value draft-02 allows. */
+  header?: 'Payment-Authorization'
   /** base64url(JCS(flat string map)). */
   opaque?: string
 }
@@ -38,13 +49,14 @@ export type ChallengeBinding = {
   request: JsonObject | string
   expires?: string | undefined
   digest?: string | undefined
+  /** The credential's field; `Authorization`, the default, is not bound (nor sent). */
+  header?: CredentialHeader | undefined
   /** The opaque map (JCS-serialised and encoded here) or its wire string. */
   opaque?: Record<string, string> | string | undefined
 }
 
 const methodPattern = /^[a-z]+$/
 const intentPattern = /^[A-Za-z0-9-]+$/
-const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const encodeJson = (value: JsonObject | string) => (typeof value === 'string' ? value : base64url.encode(canonicalJson(value)))
 
 // A route's request terms repeat from challenge to challenge (same price, same
@@ -67,20 +79,18 @@ function encodeRequest(value: JsonObject | string): string {
 const utf8 = new TextEncoder()
 
 /**
- * The HMAC-SHA256 challenge binding of draft-httpauth-payment §5.1.3: seven
- * `|`-joined positional slots (absent optional ones empty), MAC'd with the server
- * secret, base64url-encoded.
+ * The HMAC-SHA256 challenge binding of draft-httpauth-payment-02 §Challenge
+ * Binding: `realm|method|intent|request|expires|digest|opaque`, absent optional
+ * slots empty, MAC'd with the server secret and base64url-encoded. A challenge
+ * selecting `Payment-Authorization` has that value in one more slot, before
+ * `opaque`; one without `header` keeps the seven slots of draft-00.
  */
 export function computeChallengeId(binding: ChallengeBinding): string {
-  const slots = [
-    binding.realm,
-    binding.method,
-    binding.intent,
-    encodeRequest(binding.request),
-    binding.expires ?? '',
-    binding.digest ?? '',
-    binding.opaque === undefined ? '' : encodeJson(binding.opaque),
-  ]
+  const slots = [binding.realm, binding.method, binding.intent, encodeRequest(binding.request), binding.expires ?? '', binding.digest ?? '']
+  // Before `opaque`, as mppx 0.11 and the mpp-tools conformance vectors bind it;
+  // draft-02's prose appends it after `opaque` instead (they disagree; the vectors decide).
+  if (binding.header === 'Payment-Authorization') slots.push(binding.header)
+  slots.push(binding.opaque === undefined ? '' : encodeJson(binding.opaque))
   const key = typeof binding.secretKey === 'string' ? utf8.encode(binding.secretKey) : binding.secretKey
   return base64url.encode(hmacSha256(key, slots.join('|')))
 }
@@ -103,7 +113,9 @@ function decodeJsonObject(value: string, what: string, kind: 'challenge' | 'cred
  * Checks the rules every Payment challenge obeys wherever it appears (header or
  * a credential's echo): required parameters present and non-empty, method
  * lowercase, `request` a base64url JSON object, `opaque` a base64url flat string
- * map, `expires` an RFC 3339 date-time. Throws a `WireError` of `kind`.
+ * map, `expires` an RFC 3339 date-time, `header` absent or `Payment-Authorization`
+ * (draft-02: a client treats any other value as an unrecognized challenge).
+ * Throws a `WireError` of `kind`.
  */
 export function assertChallenge(challenge: Challenge, kind: 'challenge' | 'credential' = 'challenge'): void {
   for (const name of ['id', 'realm', 'method', 'intent', 'request'] as const) {
@@ -120,12 +132,15 @@ export function assertChallenge(challenge: Challenge, kind: 'challenge' | 'crede
       throw new WireError(kind, 'challenge opaque must be a flat string-to-string map')
     }
   }
-  if (challenge.expires !== undefined && !(rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))) {
+  if (challenge.expires !== undefined && rfc3339Instant(challenge.expires) === undefined) {
     throw new WireError(kind, 'challenge expires is not an RFC 3339 date-time')
+  }
+  if (challenge.header !== undefined && challenge.header !== 'Payment-Authorization') {
+    throw new WireError(kind, 'challenge header is not "Payment-Authorization"')
   }
 }
 
-const parameterOrder = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description', 'opaque'] as const
+const parameterOrder = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description', 'header', 'opaque'] as const
 const encodedByCreate = new Set<string>(['id', 'request', 'opaque'])
 
 /**
@@ -151,7 +166,7 @@ function isWellFormedByConstruction(challenge: Challenge, binding: ChallengeBind
   )
     return false
   if (!methodPattern.test(challenge.method) || !intentPattern.test(challenge.intent)) return false
-  return challenge.expires === undefined || (rfc3339.test(challenge.expires) && !Number.isNaN(Date.parse(challenge.expires)))
+  return challenge.expires === undefined || rfc3339Instant(challenge.expires) !== undefined
 }
 
 function fromParams(params: Map<string, string>): Challenge {
@@ -185,6 +200,7 @@ export const Challenge = {
     if (binding.expires !== undefined) challenge.expires = binding.expires
     if (binding.digest !== undefined) challenge.digest = binding.digest
     if (binding.description !== undefined) challenge.description = binding.description
+    if (binding.header === 'Payment-Authorization') challenge.header = binding.header
     if (opaque !== undefined) challenge.opaque = opaque
     if (isWellFormedByConstruction(challenge, binding)) wellFormed.add(Object.freeze(challenge))
     return challenge
@@ -230,6 +246,11 @@ export const Challenge = {
       })
     if (challenges.length === 0) throw new WireError('challenge', 'no Payment challenge in the field value')
     return challenges
+  },
+
+  /** The field a challenge selects for its credential: `Payment-Authorization` when its `header` says so, else `Authorization`. */
+  credentialHeader(challenge: Challenge): CredentialHeader {
+    return challenge.header ?? 'Authorization'
   },
 
   /** The decoded `request` object of a (validated) challenge. */

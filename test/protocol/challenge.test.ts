@@ -14,7 +14,7 @@ const request = {
 }
 const base = { realm: 'api.example.com', method: 'tempo', intent: 'session', request }
 
-// An independent HMAC (node:crypto) over the spec's seven slots.
+// An independent HMAC (node:crypto) over the given slots.
 const referenceId = (slots: string[]) => createHmac('sha256', secretKey).update(slots.join('|')).digest('base64url')
 
 function expectWireError(fn: () => unknown, kind = 'challenge') {
@@ -44,6 +44,24 @@ describe('computeChallengeId', () => {
     expect(onlyExpires).toBe(referenceId(['api.example.com', 'tempo', 'session', requestB64, 'X', '', '']))
     expect(onlyDigest).toBe(referenceId(['api.example.com', 'tempo', 'session', requestB64, '', 'X', '']))
     expect(onlyExpires).not.toBe(onlyDigest)
+  })
+
+  it('binds a selected Payment-Authorization in an eighth slot, before opaque', () => {
+    const requestB64 = base64url.encode(canonicalJson(request))
+    const opaqueB64 = base64url.encode('{"route":"POST /x"}')
+    const full = { ...base, secretKey, expires: 'E', digest: 'D', opaque: { route: 'POST /x' } }
+    expect(computeChallengeId({ ...full, header: 'Payment-Authorization' })).toBe(
+      referenceId(['api.example.com', 'tempo', 'session', requestB64, 'E', 'D', 'Payment-Authorization', opaqueB64]),
+    )
+    expect(computeChallengeId({ ...base, secretKey, header: 'Payment-Authorization' })).toBe(
+      referenceId(['api.example.com', 'tempo', 'session', requestB64, '', '', 'Payment-Authorization', '']),
+    )
+  })
+
+  it('binds no slot for the default Authorization, so a challenge without header keeps its seven-slot id', () => {
+    const full = { ...base, secretKey, expires: 'E', digest: 'D', opaque: { route: 'POST /x' } }
+    expect(computeChallengeId({ ...full, header: 'Authorization' })).toBe(computeChallengeId(full))
+    expect(computeChallengeId({ ...full, header: 'Payment-Authorization' })).not.toBe(computeChallengeId(full))
   })
 
   it('does not depend on key order of the request object', () => {
@@ -147,6 +165,7 @@ describe('Challenge.format / Challenge.parse', () => {
     ['a padded request', (v: string) => v.replace(/request="([^"]*)"/, 'request="$1=="')],
     ['an opaque with a non-string value', (v: string) => v.replace(/opaque="[^"]*"/, `opaque="${base64url.encode('{"a":1}')}"`)],
     ['a malformed expires', (v: string) => v.replace('2025-01-15T12:05:00Z', 'tomorrow')],
+    ['an expires on a day that does not exist', (v: string) => v.replace('2025-01-15T12:05:00Z', '2025-02-30T12:05:00Z')],
     ['a repeated parameter', (v: string) => `${v}, realm="other"`],
     ['an unterminated quoted-string', (v: string) => `${v}, x="open`],
     ['a control character in a quoted-string', (v: string) => v.replace('Say', 'Sa\u0001y')],
@@ -158,6 +177,28 @@ describe('Challenge.format / Challenge.parse', () => {
   ])('rejects %s', (_, mutate) => {
     expectWireError(() => Challenge.parse(mutate(Challenge.format(challenge))))
   })
+
+  it('writes, reads and binds header="Payment-Authorization"; the default Authorization is not written', () => {
+    const selecting = Challenge.create({ ...base, secretKey, header: 'Payment-Authorization', opaque: { route: 'GET /x' } })
+    const header = Challenge.format(selecting)
+    expect(header).toContain(', header="Payment-Authorization", opaque="')
+    expect(Challenge.parse(header)).toEqual(selecting)
+    expect(Challenge.credentialHeader(selecting)).toBe('Payment-Authorization')
+    expect(selecting.id).toBe(computeChallengeId({ ...base, secretKey, header: 'Payment-Authorization', opaque: { route: 'GET /x' } }))
+
+    const byDefault = Challenge.create({ ...base, secretKey, header: 'Authorization' })
+    expect(byDefault).toEqual(Challenge.create({ ...base, secretKey }))
+    expect(Challenge.format(byDefault)).not.toContain('header=')
+    expect(Challenge.credentialHeader(byDefault)).toBe('Authorization')
+  })
+
+  it.each(['Authorization', 'payment-authorization', 'X-Payment', ''])(
+    'rejects header=%j: draft-02 allows only Payment-Authorization',
+    (value) => {
+      expectWireError(() => Challenge.parse(`${Challenge.format(challenge)}, header="${value}"`))
+      expectWireError(() => Challenge.format({ ...challenge, header: value as 'Payment-Authorization' }))
+    },
+  )
 
   it('refuses to format values a header cannot carry (no CR/LF injection)', () => {
     expectWireError(() => Challenge.format({ ...challenge, description: 'a\r\nSet-Cookie: x=1' }))

@@ -4,14 +4,15 @@ import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential, maxCredentialLength } from '../../src/protocol/credential.js'
 import { WireError } from '../../src/protocol/wire-error.js'
 
-const challenge = Challenge.create({
+const challengeParameters = {
   secretKey: 's'.repeat(32),
   realm: 'api.example.com',
   method: 'tempo',
   intent: 'session',
   request: { amount: '1' },
   expires: '2030-01-01T00:00:00Z',
-})
+}
+const challenge = Challenge.create(challengeParameters)
 const credential: Credential = { challenge, payload: { action: 'voucher', cumulativeAmount: '5' }, source: 'did:pkh:eip155:4217:0xabc' }
 
 function expectMalformed(value: string) {
@@ -24,6 +25,16 @@ function expectMalformed(value: string) {
 }
 
 describe('Credential.format / Credential.parse', () => {
+  it('round-trips the echo of a challenge selecting Payment-Authorization', () => {
+    const selecting = Challenge.create({ ...challengeParameters, header: 'Payment-Authorization' })
+    const echoing = { ...credential, challenge: selecting }
+    expect(Credential.parse(Credential.format(echoing))).toEqual(echoing)
+  })
+
+  it.each(['Authorization', 'X-Payment'])('rejects an echoed header %j', (header) => {
+    expectMalformed(`Payment ${base64url.encode(JSON.stringify({ ...credential, challenge: { ...challenge, header } }))}`)
+  })
+
   it('round-trips', () => {
     const header = Credential.format(credential)
     expect(header).toMatch(/^Payment [A-Za-z0-9_-]+$/)
@@ -88,5 +99,71 @@ describe('Credential.format / Credential.parse', () => {
     expectMalformed(`Payment ${base64url.encode(JSON.stringify(big))}`)
     const justUnder = { ...credential, payload: { filler: 'x'.repeat(10_000) } }
     expect(Credential.parse(`Payment ${base64url.encode(JSON.stringify(justUnder))}`).payload).toEqual(justUnder.payload)
+  })
+})
+
+describe('Credential.fromHeaders', () => {
+  const selecting = Challenge.create({ ...challengeParameters, header: 'Payment-Authorization' })
+  const inAuthorization = Credential.format(credential)
+  const inPaymentAuthorization = Credential.format({ ...credential, challenge: selecting })
+  const headers = (fields: Record<string, string>) => new Headers(fields)
+
+  it('finds nothing when no field carries a Payment credential', () => {
+    expect(Credential.fromHeaders(headers({}), 'Authorization')).toEqual({ kind: 'none' })
+    expect(Credential.fromHeaders(headers({ Authorization: 'Bearer mF_9.B5f-4.1JqM' }), 'Payment-Authorization')).toEqual({ kind: 'none' })
+    expect(Credential.fromHeaders(headers({ Authorization: 'Paymentx abc' }), 'Authorization')).toEqual({ kind: 'none' })
+  })
+
+  it('takes the credential from the selected field, whatever the other field holds for ordinary authentication', () => {
+    expect(Credential.fromHeaders(headers({ Authorization: inAuthorization }), 'Authorization')).toEqual({ kind: 'found', credential })
+    expect(
+      Credential.fromHeaders(
+        headers({ Authorization: 'Bearer mF_9.B5f-4.1JqM', 'Payment-Authorization': inPaymentAuthorization }),
+        'Payment-Authorization',
+      ),
+    ).toEqual({ kind: 'found', credential: { ...credential, challenge: selecting } })
+    // Field names are case-insensitive, the scheme too.
+    expect(
+      Credential.fromHeaders(headers({ 'payment-authorization': `payment${inPaymentAuthorization.slice(7)}` }), 'Payment-Authorization')
+        .kind,
+    ).toBe('found')
+  })
+
+  it('calls a credential in the other field misplaced, without parsing it', () => {
+    expect(Credential.fromHeaders(headers({ Authorization: inPaymentAuthorization }), 'Payment-Authorization')).toEqual({
+      kind: 'misplaced',
+      field: 'Authorization',
+      selected: 'Payment-Authorization',
+    })
+    expect(Credential.fromHeaders(headers({ 'Payment-Authorization': 'Payment not-base64url!' }), 'Authorization')).toEqual({
+      kind: 'misplaced',
+      field: 'Payment-Authorization',
+      selected: 'Authorization',
+    })
+  })
+
+  it('calls a credential misplaced when its echoed challenge selects the other field', () => {
+    expect(Credential.fromHeaders(headers({ 'Payment-Authorization': inAuthorization }), 'Payment-Authorization')).toEqual({
+      kind: 'misplaced',
+      field: 'Payment-Authorization',
+      selected: 'Authorization',
+    })
+    expect(Credential.fromHeaders(headers({ Authorization: inPaymentAuthorization }), 'Authorization')).toEqual({
+      kind: 'misplaced',
+      field: 'Authorization',
+      selected: 'Payment-Authorization',
+    })
+  })
+
+  it('reports Payment credentials in both fields as several', () => {
+    const both = headers({ Authorization: inAuthorization, 'Payment-Authorization': inPaymentAuthorization })
+    expect(Credential.fromHeaders(both, 'Authorization')).toEqual({ kind: 'several' })
+    expect(Credential.fromHeaders(both, 'Payment-Authorization')).toEqual({ kind: 'several' })
+  })
+
+  it('throws a credential WireError for a malformed credential in the selected field', () => {
+    for (const value of ['Payment', 'Payment not-base64url!', `${inAuthorization}, ${inAuthorization}`]) {
+      expect(() => Credential.fromHeaders(headers({ Authorization: value }), 'Authorization')).toThrow(WireError)
+    }
   })
 })

@@ -32,6 +32,7 @@ const challengeParts = fc.record({
   request: fc.dictionary(fc.string({ maxLength: 8 }), jsonValue, { maxKeys: 4 }),
   description: fc.option(fc.stringMatching(/^[\t\x20-\x7E]{0,30}$/), { nil: undefined }),
   opaque: fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })), { nil: undefined }),
+  header: fc.constantFrom(undefined, 'Authorization' as const, 'Payment-Authorization' as const),
 })
 
 describe('wire parsers under arbitrary input', () => {
@@ -58,7 +59,7 @@ describe('wire parsers under arbitrary input', () => {
       runs,
     )
     const nearCredential = fc.record({
-      challenge: fc.dictionary(fc.constantFrom('id', 'realm', 'method', 'intent', 'request', 'opaque', 'expires'), jsonValue),
+      challenge: fc.dictionary(fc.constantFrom('id', 'realm', 'method', 'intent', 'request', 'opaque', 'expires', 'header'), jsonValue),
       payload: jsonValue,
       source: jsonValue,
     })

@@ -36,6 +36,25 @@ describe('Receipt', () => {
     expect(() => Receipt.parse(base64url.encode(JSON.stringify(value)))).toThrow(WireError)
   })
 
+  it.each(['2025-01-06', '2025-01-06T12:08:30', '2025-01-06 12:08:30Z', '2025-02-30T12:08:30Z', '1736165310', 'yesterday'])(
+    'rejects the timestamp %j, which is not an RFC 3339 date-time',
+    (timestamp) => {
+      expect(() => Receipt.parse(base64url.encode(JSON.stringify({ ...receipt, timestamp })))).toThrow(WireError)
+      expect(() => Receipt.format({ ...receipt, timestamp })).toThrow(WireError)
+    },
+  )
+
+  it('reads any RFC 3339 timestamp, and writes only the spelling with uppercase T and Z', () => {
+    for (const timestamp of ['2025-01-06T12:08:30.123456Z', '2025-01-06T14:08:30+02:00', '2025-01-06t12:08:30z']) {
+      expect(Receipt.parse(base64url.encode(JSON.stringify({ ...receipt, timestamp }))).timestamp).toBe(timestamp)
+    }
+    expect(Receipt.parse(Receipt.format({ ...receipt, timestamp: '2025-01-06T14:08:30.5+02:00' })).timestamp).toBe(
+      '2025-01-06T14:08:30.5+02:00',
+    )
+    expect(() => Receipt.format({ ...receipt, timestamp: '2025-01-06t12:08:30Z' })).toThrow(WireError)
+    expect(() => Receipt.format({ ...receipt, timestamp: '2025-01-06T12:08:30z' })).toThrow(WireError)
+  })
+
   it('rejects padding and non-base64url input', () => {
     expect(() => Receipt.parse(`${Receipt.format(receipt)}=`)).toThrow(WireError)
     expect(() => Receipt.parse('not a receipt!')).toThrow(WireError)
