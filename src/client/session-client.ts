@@ -92,8 +92,9 @@ export function sessionClient(options: SessionClientOptions) {
   const gas = options.gas ?? 500_000n
   const channels = new Map<string, ClientChannel>()
 
-  const send = (url: string, init: RequestInit, authorization?: string) =>
-    fetcher(url, { ...init, headers: { ...init.headers, ...(authorization ? { Authorization: authorization } : {}) } })
+  /** Sends the request, with a credential in the field its challenge selects (draft-httpauth-payment-02). */
+  const send = (url: string, init: RequestInit, credential?: { value: string; field: string }) =>
+    fetcher(url, { ...init, headers: { ...init.headers, ...(credential ? { [credential.field]: credential.value } : {}) } })
 
   function sessionChallenge(response: Response): Challenge | undefined {
     const header = response.headers.get('WWW-Authenticate')
@@ -235,11 +236,8 @@ export function sessionClient(options: SessionClientOptions) {
 
   /** Sends a credential for `payload` answering `challenge`; returns the response. */
   async function pay(url: string, init: RequestInit, challenge: Challenge, payload: JsonObject) {
-    const response = await send(
-      url,
-      init,
-      Credential.format({ challenge, payload, source: `did:pkh:eip155:${terms(challenge).chainId}:${payer}` }),
-    )
+    const value = Credential.format({ challenge, payload, source: `did:pkh:eip155:${terms(challenge).chainId}:${payer}` })
+    const response = await send(url, init, { value, field: Challenge.credentialHeader(challenge) })
     remember(response)
     return response
   }

@@ -54,6 +54,22 @@ export const errorCodes = {
     challenge: true,
     errorType: 'payment_required',
   },
+  mpp_challenge_expired: {
+    status: 402,
+    type: 'payment-expired',
+    title: 'Challenge Expired',
+    retryable: true,
+    challenge: true,
+    errorType: 'payment_required',
+  },
+  mpp_multiple_credentials: {
+    status: 400,
+    type: 'bad-request',
+    title: 'Multiple Credentials',
+    retryable: false,
+    challenge: false,
+    errorType: 'invalid_request_error',
+  },
   mpp_body_digest_mismatch: {
     status: 402,
     type: 'verification-failed',

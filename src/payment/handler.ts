@@ -6,13 +6,15 @@ import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import { PaymentError, ProblemError } from '../errors/payment-error.js'
 import { errorResponse as renderProblem } from '../errors/problem.js'
+import { AcceptPayment } from '../protocol/accept-payment.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
 import { base64url } from '../protocol/base64url.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
-import { Challenge, computeChallengeId } from '../protocol/challenge.js'
+import { Challenge, type CredentialHeader, computeChallengeId } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
 import { randomBytes } from '../protocol/random.js'
 import { Receipt } from '../protocol/receipt.js'
+import { rfc3339Instant } from '../protocol/timestamp.js'
 import { timingSafeEqual } from '../protocol/timing-safe-equal.js'
 import { WireError } from '../protocol/wire-error.js'
 import { callable, implementing, integer } from '../util/config.js'
@@ -34,8 +36,20 @@ export type PaymentHandlerOptions<TPayment, TQuote extends Quote = Quote> = {
    * previous key stay valid until they expire.
    */
   secretKey: SecretKey | readonly SecretKey[]
-  /** The payment method that writes challenges and judges credentials. */
-  method: PaymentMethod<TPayment>
+  /**
+   * The payment method that writes challenges and judges credentials, or
+   * several, in the server's order of preference: a challenge is offered for
+   * each (ordered by the client's `Accept-Payment` when it sends one), and a
+   * credential is judged by the method whose challenge it answers.
+   */
+  method: PaymentMethod<TPayment> | readonly PaymentMethod<TPayment>[]
+  /**
+   * The request field credentials travel in (draft-httpauth-payment-02):
+   * `Authorization` (default), or `Payment-Authorization` for a route that
+   * keeps `Authorization` for its own authentication. A credential in the
+   * other field never pays.
+   */
+  credentialHeader?: CredentialHeader
   /** Where used challenge ids are recorded: one store shared by every instance (a credential pays for one response). */
   challenges: ChallengeStore
   /** This route's price for a request that asks for content. */
@@ -83,7 +97,6 @@ const minimumSecretBytes = 32
 const managementQuote: Quote = Object.freeze({ total: 0n, units: 0, unitPrice: 0n, unitType: 'request' })
 /** The path of a route (`METHOD /path`). */
 const pathOf = (route: string) => route.slice(route.indexOf(' ') + 1)
-const paymentScheme = /^payment(?: |$)/i
 const secretKey = z.union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or bytes' }).refine((key) => {
   const length = typeof key === 'string' ? new TextEncoder().encode(key).length : key.length
   return length >= minimumSecretBytes
@@ -104,10 +117,22 @@ const optionsSchema = z.object({
     (keys) => (Array.isArray(keys) ? keys : [keys]),
     z.array(secretKey).min(1, `needs at least one key of at least ${minimumSecretBytes} bytes`),
   ),
-  method: z.object({
-    name: z.string().regex(/^[a-z]+$/, 'must be lowercase ASCII letters'),
-    intent: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an intent token'),
-  }),
+  method: z.preprocess(
+    (methods) => (Array.isArray(methods) ? methods : [methods]),
+    z
+      .array(
+        z.object({
+          name: z.string().regex(/^[a-z]+$/, 'must be lowercase ASCII letters'),
+          intent: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an intent token'),
+          challengeRequest: callable(),
+          authorize: callable(),
+        }),
+      )
+      .min(1, 'needs at least one payment method'),
+  ),
+  credentialHeader: z
+    .enum(['Authorization', 'Payment-Authorization'], { error: 'must be Authorization or Payment-Authorization' })
+    .optional(),
   challenges: implementing<ChallengeStore>(['consumeChallenge']),
   pricing: callable<Pricing>(),
   servesContent: callable<(request: Request, body: Uint8Array) => boolean>().optional(),
@@ -115,6 +140,15 @@ const optionsSchema = z.object({
   logger: callable<PaymentLogger>().optional(),
   now: callable<() => number>().optional(),
 })
+
+/** `Cache-Control` with `private` added (and `public` dropped): what a response that carries payment data may be. */
+function withPrivate(cacheControl: string | null): string {
+  const directives = (cacheControl ?? '')
+    .split(',')
+    .map((directive) => directive.trim())
+    .filter((directive) => directive !== '' && !/^(public|private)$/i.test(directive))
+  return ['private', ...directives].join(', ')
+}
 
 /** `response` with `headers` set: in place when its headers can change, else on a copy (a fetched response's are immutable). */
 function withHeaders(response: Response, headers: Record<string, string>): Response {
@@ -139,7 +173,11 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
  */
 export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: PaymentHandlerOptions<TPayment, TQuote>) {
   parseConfig(optionsSchema, options, 'payment')
-  const { realm, method, challenges, pricing } = options
+  const { realm, challenges, pricing } = options
+  const methods: readonly PaymentMethod<TPayment>[] = Array.isArray(options.method)
+    ? options.method
+    : [options.method as PaymentMethod<TPayment>]
+  const credentialHeader = options.credentialHeader ?? 'Authorization'
   const secretKeys = (Array.isArray(options.secretKey) ? options.secretKey : [options.secretKey]).map((key: SecretKey) =>
     typeof key === 'string' ? new TextEncoder().encode(key) : key,
   )
@@ -170,45 +208,88 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     requestId: string
     startedAt: number
     management: boolean
+    /** The method judging this request's credential, once known. */
+    method?: PaymentMethod<TPayment>
     credential?: Credential
     quote(): Promise<Quote>
     contentQuote(): Promise<TQuote>
   }
 
+  /** The challenges for this request, one per method the client accepts (`Accept-Payment`), best first; the header carries them all. */
   async function issueChallenge(exchange: Exchange) {
     const { paid, credential } = exchange
-    const challenge = Challenge.create({
-      secretKey: secretKeys[0]!,
-      realm,
-      method: method.name,
-      intent: method.intent,
-      request: await method.challengeRequest({ paid, quote: await exchange.quote(), credential }),
-      expires: expiresFor(Math.floor(now() / 1000)),
-      digest: paid.body.length > 0 ? bodyDigest(paid.body) : undefined,
-      // The nonce makes every challenge unique, so single use is per issuance, not per (body, second).
-      opaque: { route: paid.route, nonce: base64url.encode(randomBytes(12)) },
-    })
-    return { header: Challenge.format(challenge), id: challenge.id }
+    const offered = methods.map((method) => ({ method: method.name, intent: method.intent, judge: method }))
+    const { offers } = AcceptPayment.select(offered, paid.request.headers.get('Accept-Payment'))
+    const expires = expiresFor(Math.floor(now() / 1000))
+    const digest = paid.body.length > 0 ? bodyDigest(paid.body) : undefined
+    const quote = await exchange.quote()
+    const issued = await Promise.all(
+      offers.map(async ({ judge }) =>
+        Challenge.create({
+          secretKey: secretKeys[0]!,
+          realm,
+          method: judge.name,
+          intent: judge.intent,
+          request: await judge.challengeRequest({ paid, quote, credential }),
+          expires,
+          digest,
+          ...(credentialHeader === 'Payment-Authorization' ? { header: credentialHeader } : {}),
+          // The nonce makes every challenge unique, so single use is per issuance, not per (body, second).
+          opaque: { route: paid.route, nonce: base64url.encode(randomBytes(12)) },
+        }),
+      ),
+    )
+    return { header: issued.map((challenge) => Challenge.format(challenge)).join(', '), id: issued[0]!.id }
   }
 
-  function parseCredential(headerValue: string) {
+  /** The credential the request carries in the route's field, or why there is none to judge. */
+  function lookUpCredential(headers: Headers): Credential | undefined {
+    let found: ReturnType<typeof Credential.fromHeaders>
     try {
-      return Credential.parse(headerValue)
+      found = Credential.fromHeaders(headers, credentialHeader)
     } catch (error) {
       if (error instanceof WireError) throw new PaymentError('mpp_malformed_credential', `Malformed payment credential: ${error.message}.`)
       throw error
     }
+    switch (found.kind) {
+      case 'none':
+        return undefined
+      case 'found':
+        return found.credential
+      case 'several':
+        throw new PaymentError('mpp_multiple_credentials', 'Send one Payment credential, in one field.')
+      case 'misplaced':
+        // A credential MUST be accepted only from the field its challenge selects.
+        if (found.field !== credentialHeader) {
+          throw new PaymentError('mpp_malformed_credential', `This route takes its Payment credential in ${credentialHeader}.`)
+        }
+        throw new PaymentError(
+          'mpp_invalid_challenge',
+          `The challenge selects ${found.selected}; this route takes credentials in ${credentialHeader}.`,
+        )
+    }
+  }
+
+  /** The method whose challenge `credential` answers. */
+  function methodFor(credential: Credential): PaymentMethod<TPayment> {
+    const { challenge } = credential
+    const candidates = methods.filter((method) => method.name === challenge.method && method.intent === challenge.intent)
+    const chosen =
+      candidates.length <= 1 ? candidates[0] : candidates.find((method) => method.recognizes?.(Challenge.request(challenge)) ?? true)
+    if (chosen === undefined) {
+      const offered = methods.map((method) => `${method.name}/${method.intent}`).join(', ')
+      throw new PaymentError('mpp_method_unsupported', `This route accepts ${offered} payments only.`)
+    }
+    return chosen
   }
 
   // Everything method-independent about a credential, in the order of docs/flow.md; the method then judges the payload.
-  async function authorize(exchange: Exchange, header: string): Promise<Authorization<TPayment>> {
-    const credential = parseCredential(header)
+  async function authorize(exchange: Exchange, credential: Credential): Promise<Authorization<TPayment>> {
     exchange.credential = credential
     const { challenge } = credential
     const { paid } = exchange
-    if (challenge.method !== method.name || challenge.intent !== method.intent) {
-      throw new PaymentError('mpp_method_unsupported', `This route accepts ${method.name}/${method.intent} payments only.`)
-    }
+    const method = methodFor(credential)
+    exchange.method = method
     const kind = method.classify?.(credential)
     // A credential that delivers no content (a topUp, a close) manages the channel whatever the request looks like.
     if (kind?.management) exchange.management = true
@@ -221,8 +302,10 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     const issuedFor = Challenge.opaque(challenge)?.route
     const sameResource = issuedFor !== undefined && pathOf(issuedFor) === pathOf(paid.route)
     if (exchange.management ? !sameResource : issuedFor !== paid.route) throw invalid('The challenge was issued for another route.')
-    if (challenge.expires === undefined || Date.parse(challenge.expires) <= now()) {
-      throw invalid('The challenge has expired. Use the fresh challenge in WWW-Authenticate.')
+    const expiresAt = challenge.expires === undefined ? undefined : rfc3339Instant(challenge.expires)
+    if (expiresAt === undefined) throw invalid('The challenge has no expiry; use the fresh challenge in WWW-Authenticate.')
+    if (expiresAt <= now()) {
+      throw new PaymentError('mpp_challenge_expired', 'The challenge has expired. Use the fresh challenge in WWW-Authenticate.')
     }
     // The body is bound only where it is what is paid for: a management request's body is not content.
     const digestMatches = challenge.digest === undefined ? paid.body.length === 0 : verifyBodyDigest(challenge.digest, paid.body)
@@ -232,7 +315,6 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
         'The request body does not match the digest bound into the challenge. Retry with the identical body.',
       )
     }
-    const expiresAt = Date.parse(challenge.expires)
     const consumeChallenge = async () => {
       if (!(await challenges.consumeChallenge(challenge.id, expiresAt))) {
         throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
@@ -270,9 +352,10 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     exchange: Exchange,
     response: Response,
     code: string,
-    details: { fields?: PaymentLogFields | undefined; errors?: unknown[]; extraHeaders?: Record<string, string>; rendered?: boolean } = {},
+    details: { fields?: PaymentLogFields | undefined; errors?: unknown[]; receipt?: Receipt; rendered?: boolean } = {},
   ): Response {
     const { fields } = details
+    const method = exchange.method ?? methods[0]!
     const entry: PaymentLogEntry = {
       requestId: exchange.requestId,
       route: exchange.paid.route,
@@ -290,16 +373,25 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     const unexpected = details.errors?.find((error) => error !== undefined && !(error instanceof ProblemError))
     if (unexpected !== undefined) entry.error = unexpected instanceof Error ? unexpected.name : typeof unexpected
     logger(entry)
-    // A problem rendered here already carries the request id.
-    return details.rendered ? response : withHeaders(response, { ...details.extraHeaders, 'X-Request-Id': exchange.requestId })
+    // A problem rendered here already carries the request id and `no-store`.
+    if (details.rendered) return response
+    const headers: Record<string, string> = { 'X-Request-Id': exchange.requestId }
+    const cacheControl = response.headers.get('Cache-Control')
+    if (details.receipt !== undefined) {
+      // A response with a receipt MUST be `private` (draft-httpauth-payment §Caching): added to what the route set.
+      headers['Payment-Receipt'] = Receipt.format(details.receipt)
+      headers['Cache-Control'] = withPrivate(cacheControl)
+    } else if (exchange.paid.request.headers.has('Payment-Authorization') && !/\b(private|no-store)\b/i.test(cacheControl ?? '')) {
+      // A response to a credential outside `Authorization` MUST be private or no-store (draft-02 §Caching).
+      headers['Cache-Control'] = withPrivate(cacheControl)
+    }
+    return withHeaders(response, headers)
   }
 
   async function fail(exchange: Exchange, error: unknown, fields?: PaymentLogFields, releaseError?: unknown): Promise<Response> {
     const { response, failure } = await errorResponse(exchange, error)
     return finish(exchange, response, failure.code, { fields, errors: [failure.cause ?? error, releaseError], rendered: true })
   }
-
-  const receiptHeaders = (receipt: Receipt) => ({ 'Payment-Receipt': Receipt.format(receipt), 'Cache-Control': 'private' })
 
   /**
    * Judges `request`, whose body is `body` (its bytes, or their reading: a body
@@ -326,12 +418,12 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       // Without the body nothing can be bound or priced: no challenge, only the envelope.
       return { kind: 'respond', response: await fail(exchange, PaymentError.internal(error)) }
     }
-    const header = request.headers.get('Authorization')
-    // No Payment credential: the challenge, without a throw through the verification path.
-    if (header === null || !paymentScheme.test(header)) return { kind: 'respond', response: await fail(exchange, paymentRequired) }
     let authorization: Authorization<TPayment>
     try {
-      authorization = await authorize(exchange, header)
+      const credential = lookUpCredential(request.headers)
+      // No Payment credential: the challenge, without a throw through the verification path.
+      if (credential === undefined) return { kind: 'respond', response: await fail(exchange, paymentRequired) }
+      authorization = await authorize(exchange, credential)
     } catch (error) {
       return { kind: 'respond', response: await fail(exchange, error) }
     }
@@ -339,8 +431,8 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     if (authorization.kind === 'replay')
       return { kind: 'respond', response: finish(exchange, authorization.response, 'replayed', { fields }) }
     if (authorization.kind === 'respond') {
-      const response = new Response(null, { status: authorization.status, headers: receiptHeaders(authorization.receipt) })
-      return { kind: 'respond', response: finish(exchange, response, 'paid', { fields }) }
+      const response = new Response(null, { status: authorization.status })
+      return { kind: 'respond', response: finish(exchange, response, 'paid', { fields, receipt: authorization.receipt }) }
     }
 
     // A failed release is logged, not surfaced: the reservation expires on its own.
@@ -380,7 +472,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
           return fail(exchange, failure, fields, releaseError)
         }
         const logged = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
-        return finish(exchange, response, 'paid', { fields: logged, extraHeaders: receiptHeaders(committed.receipt) })
+        return finish(exchange, response, 'paid', { fields: logged, receipt: committed.receipt })
       },
     }
   }

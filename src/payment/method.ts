@@ -98,6 +98,12 @@ export interface PaymentMethod<TPayment = unknown> {
    * (default `invalid-challenge`).
    */
   classify?(credential: Credential): CredentialClass
+  /**
+   * Whether a challenge `request` is one this method issued: needed only when a
+   * route offers two methods of the same name and intent (e.g. session protocols
+   * v1 and v2), to send each credential to its own.
+   */
+  recognizes?(request: JsonObject): boolean
 }
 
 export type CredentialClass = { management: boolean; invalidChallengeType?: string }

@@ -77,6 +77,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     intent,
     challengeRequest: (parameters) => challengeRequest(ctx, parameters),
     authorize,
+    recognizes: (request) => (request.methodDetails as JsonObject | undefined)?.sessionProtocol === 'v1',
     classify: ({ payload }) => ({
       management: payload.action === 'topUp' || payload.action === 'close',
       // Session spec §TopUp Payload: a topUp on an unknown or expired challenge is `challenge-not-found`.

@@ -163,7 +163,7 @@ describe('payment middleware: paid retry', () => {
     expect(calls).toEqual({ authorized: 1, committed: 1, released: 0 })
   })
 
-  it('rejects an expired challenge with mpp_invalid_challenge', async () => {
+  it('rejects an expired challenge with mpp_challenge_expired (problem type payment-expired) and a fresh challenge', async () => {
     let clock = Date.parse('2030-01-01T00:00:00Z')
     const { app, calls } = testApp({ challengeTtl: 60, now: () => clock })
     const unpaid = await app.request('/v1/echo', json(body))
@@ -174,7 +174,12 @@ describe('payment middleware: paid retry', () => {
     clock += 1
     const response = await app.request('/v1/echo', json(body, { Authorization: authorization }))
     expect(response.status).toBe(402)
-    expect(await problem(response)).toMatchObject({ code: 'mpp_invalid_challenge', detail: expect.stringContaining('expired') })
+    expect(await problem(response)).toMatchObject({
+      code: 'mpp_challenge_expired',
+      type: 'https://paymentauth.org/problems/payment-expired',
+      retryable: true,
+    })
+    expect(response.headers.get('WWW-Authenticate')).toMatch(/^Payment /)
     expect(calls.authorized).toBe(1)
   })
 
@@ -336,7 +341,9 @@ describe('payment middleware: request ids and options', () => {
     refused({ secretKey: [secretKey, 'short'] }, 'payment.secretKey.1', /32 bytes/)
     refused({ realm: '' }, 'payment.realm', /non-empty/)
     refused({ realm: 'a\r\nb' }, 'payment.realm', /control characters/)
-    refused({ method: { ...method, name: 'Test' } }, 'payment.method.name', /lowercase/)
+    refused({ method: { ...method, name: 'Test' } }, 'payment.method.0.name', /lowercase/)
+    refused({ method: [] }, 'payment.method', /at least one/)
+    refused({ credentialHeader: 'X-Payment' as never }, 'payment.credentialHeader', /Payment-Authorization/)
     refused({ challengeTtl: 0 }, 'payment.challengeTtl', /integer ≥ 1/)
     // No silent per-process default: single use must hold across instances.
     refused({ challenges: undefined as never }, 'payment.challenges', /consumeChallenge/)
