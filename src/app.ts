@@ -6,7 +6,9 @@ import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import { openApiRoute } from './discovery/route.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
+import { notFound } from './middleware/method-not-allowed.js'
 import { payment } from './middleware/payment.js'
+import { requestId } from './middleware/request-id.js'
 import type { SecretKey } from './payment/handler.js'
 import type { PaymentLogger } from './payment/logger.js'
 import { type TempoSession, tempoSession } from './session/engine.js'
@@ -53,7 +55,9 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     ...(config.logger ? { logger: config.logger } : {}),
   })
   const app = new Hono()
+  app.use('*', requestId())
   app.onError(paymentErrorHandler)
+  app.notFound(notFound)
   app.get('/health', (c) => c.json({ ok: true }))
   app.route('/', chatRoutes({ backend: config.backend, catalogue, paid }))
   app.route(

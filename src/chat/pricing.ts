@@ -1,28 +1,21 @@
 import { z } from 'zod'
-import type { ErrorSpec } from '../errors/codes.js'
 import { parseConfig } from '../errors/config-error.js'
-import { PaymentError, ProblemError } from '../errors/payment-error.js'
+import { PaymentError } from '../errors/payment-error.js'
 import type { Cost, Pricing, Quote } from '../payment/pricing.js'
 import type { PaidRequest } from '../payment/request.js'
 import { type ModelPrice, modelPriceSchema } from './catalogue.js'
+import { nestsDeeperThan } from './json-depth.js'
 import { promptTokens } from './tokens.js'
 import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
 /** A priced chat request: the route's quote, plus what the handler sends upstream. */
 export type ChatQuote = Quote & { chat: { request: ChatCompletionRequest; model: ModelPrice } }
 
-const modelNotFound: ErrorSpec = {
-  status: 404,
-  type: 'model-not-found',
-  title: 'Model Not Found',
-  retryable: false,
-  challenge: false,
-  errorType: 'invalid_request_error',
-}
-
 // Decoding as `Request.json()` does: replacement characters for invalid UTF-8, a leading BOM dropped.
 const utf8 = new TextDecoder()
 const invalid = (detail: string) => new PaymentError('mpp_request_quote_invalid', detail)
+// A chat request nests a few levels (messages, parts, tool schemas); 64 leaves room for deep tool schemas.
+const maxJsonDepth = 64
 
 const catalogueSchema = z
   .array(modelPriceSchema, { error: 'must be a list of models' })
@@ -59,10 +52,12 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
   })
 
   return async function priceChat({ body }: PaidRequest): Promise<ChatQuote> {
+    // From the bytes the payment layer read: `Request.json()` would need a second copy of the body.
+    const text = utf8.decode(body)
+    if (nestsDeeperThan(text, maxJsonDepth)) throw invalid(`The request body nests JSON deeper than ${maxJsonDepth} levels.`)
     let json: unknown
     try {
-      // From the bytes the payment layer read: `Request.json()` would need a second copy of the body.
-      json = JSON.parse(utf8.decode(body))
+      json = JSON.parse(text)
     } catch {
       throw invalid('The request body is not JSON.')
     }
@@ -74,9 +69,8 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
     const chat = parsed.data
     const model = models.get(chat.model)
     if (model === undefined) {
-      throw new ProblemError(
+      throw new PaymentError(
         'model_not_found',
-        modelNotFound,
         `The model ${JSON.stringify(chat.model.slice(0, 64))} does not exist; GET /v1/models lists the models.`,
       )
     }

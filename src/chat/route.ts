@@ -1,4 +1,5 @@
-import { Hono, type MiddlewareHandler } from 'hono'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import { methodNotAllowed } from '../middleware/method-not-allowed.js'
 import type { PaymentVariables } from '../middleware/payment.js'
 import type { SessionPayment } from '../session/payment.js'
 import type { ChatBackend } from './backend.js'
@@ -20,10 +21,12 @@ export type ChatRoutesOptions = {
  * `HEAD`) and a bodiless `POST` on the completions path are management
  * requests (vouchers, top-ups, closes), answered by the payment layer.
  */
+const allowed = ['POST', 'GET', 'HEAD']
+
 export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
   const app = new Hono<{ Variables: PaymentVariables<SessionPayment, ChatQuote> }>()
 
-  app.get('/v1/models', (c) =>
+  const models = (c: Context) =>
     c.json({
       object: 'list',
       data: catalogue.map((model) => ({
@@ -33,8 +36,10 @@ export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
         max_output_tokens: model.maxOutputTokens,
         pricing: { unit: 'llm_token', input: model.inputTokenPrice.toString(), output: model.outputTokenPrice.toString() },
       })),
-    }),
-  )
+    })
+  app.get('/v1/models', models)
+  // An OpenAI SDK whose base URL is …/v1/mpp lists models here.
+  app.get('/v1/mpp/models', models)
 
   app.post('/v1/mpp/chat/completions', paid, async (c) => {
     const { payment } = c.var
@@ -43,8 +48,8 @@ export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
     payment.charge(chatCost(chat.model, completion.usage))
     return c.json(completion)
   })
-  app.get('/v1/mpp/chat/completions', paid, (c) =>
-    c.json({ error: { message: 'Use POST for completions.', type: 'invalid_request_error' } }, 405),
-  )
+  // The payment middleware answers GET and HEAD (management) itself; the handler is only a safe fallback.
+  app.get('/v1/mpp/chat/completions', paid, methodNotAllowed(allowed))
+  app.all('/v1/mpp/chat/completions', methodNotAllowed(allowed))
   return app
 }

@@ -23,8 +23,8 @@ export type PaymentVariables<TPayment, TQuote extends Quote = Quote> = {
 /**
  * Puts a Hono route behind the Payment HTTP authentication scheme: glue over
  * the framework-free `paymentHandler` (challenge, credential, method, receipt).
- * The middleware reads the body once; handlers read it again through `c.req`,
- * which Hono caches.
+ * The middleware reads the body once, up to `maxBodyBytes`; handlers read it
+ * again through `c.req`, which Hono caches.
  *
  * @param options.realm protection space named in challenges
  * @param options.secretKey challenge-binding secret(s), ≥ 32 bytes each; the first signs
@@ -42,11 +42,14 @@ export type PaymentVariables<TPayment, TQuote extends Quote = Quote> = {
 export function payment<TPayment, TQuote extends Quote = Quote>(options: PaymentOptions<TPayment, TQuote>) {
   const handle = paymentHandler(options)
   return createMiddleware<{ Variables: PaymentVariables<TPayment, TQuote> }>(async function paymentMiddleware(c, next) {
-    const outcome = await handle(
-      c.req.raw,
-      c.req.arrayBuffer().then((bytes) => new Uint8Array(bytes)),
-    )
+    const requestId: string | undefined = c.get('requestId')
+    const outcome = await handle(c.req.raw, requestId === undefined ? {} : { requestId })
     if (outcome.kind === 'respond') return outcome.response
+    // The handler consumed the request's stream: the route reads the same bytes through Hono's body cache,
+    // which holds promises (as Hono's own body parsing stores them; its declared type says otherwise).
+    const { body } = outcome
+    const bytes = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer
+    c.req.bodyCache.arrayBuffer = Promise.resolve(bytes) as unknown as ArrayBuffer
     c.set('requestId', outcome.requestId)
     let cost: Cost | undefined
     c.set('payment', { ...outcome.payment, quote: outcome.quote, charge: (reported: Cost) => (cost = reported) })

@@ -18,6 +18,7 @@ import { rfc3339Instant } from '../protocol/timestamp.js'
 import { timingSafeEqual } from '../protocol/timing-safe-equal.js'
 import { WireError } from '../protocol/wire-error.js'
 import { callable, implementing, integer } from '../util/config.js'
+import { readBody } from './body.js'
 import type { ChallengeStore } from './challenge-store.js'
 import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './logger.js'
 import type { Authorization, PaymentLogFields, PaymentMethod } from './method.js'
@@ -61,6 +62,8 @@ export type PaymentHandlerOptions<TPayment, TQuote extends Quote = Quote> = {
    * Default: every method but HEAD.
    */
   servesContent?: (request: Request, body: Uint8Array) => boolean
+  /** Largest request body read (bytes), checked before anything is hashed or parsed; larger is 413. Default 4 MiB. */
+  maxBodyBytes?: number
   /** Seconds a challenge stays valid. Default 300. */
   challengeTtl?: number
   /** Receives one entry per decided request. Default: JSON lines on the console. */
@@ -77,6 +80,8 @@ export type PaymentOutcome<TPayment, TQuote extends Quote = Quote> =
   | {
       kind: 'serve'
       requestId: string
+      /** The body the handler read (the request's own stream is consumed): for a framework to hand on to the route. */
+      body: Uint8Array
       payment: TPayment
       quote: TQuote
       /** Commits (2xx) or releases (otherwise) and returns the response to send: the handler's, with `Payment-Receipt`, or a problem. */
@@ -136,6 +141,7 @@ const optionsSchema = z.object({
   challenges: implementing<ChallengeStore>(['consumeChallenge']),
   pricing: callable<Pricing>(),
   servesContent: callable<(request: Request, body: Uint8Array) => boolean>().optional(),
+  maxBodyBytes: integer(1).optional(),
   challengeTtl: integer(1).optional(),
   logger: callable<PaymentLogger>().optional(),
   now: callable<() => number>().optional(),
@@ -182,6 +188,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     typeof key === 'string' ? new TextEncoder().encode(key) : key,
   )
   const servesContent = options.servesContent ?? ((request: Request) => request.method !== 'HEAD')
+  const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024
   const challengeTtl = options.challengeTtl ?? 300
   const logger = options.logger ?? consoleLogger
   const now = options.now ?? Date.now
@@ -394,15 +401,17 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
   }
 
   /**
-   * Judges `request`, whose body is `body` (its bytes, or their reading: a body
-   * that cannot be read is answered here, in the envelope).
+   * Judges `request`, reading its body (up to `maxBodyBytes`; a body that is
+   * too large or cannot be read is answered here, in the envelope).
+   * `context.requestId`: the id the framework gave this request, if any.
    */
-  return async function handlePayment(request: Request, body: Uint8Array | Promise<Uint8Array>): Promise<PaymentOutcome<TPayment, TQuote>> {
+  return async function handlePayment(request: Request, context: { requestId?: string } = {}): Promise<PaymentOutcome<TPayment, TQuote>> {
     const paid: PaidRequest = { request, body: new Uint8Array(0), route: routeOf(request) }
     let quoted: Promise<TQuote> | undefined
     const exchange: Exchange = {
       paid,
-      requestId: resolveRequestId(request.headers.get('X-Request-Id') ?? undefined),
+      // The framework's id for this request when it has one (so logs and responses agree), else the client's or a fresh one.
+      requestId: context.requestId ?? resolveRequestId(request.headers.get('X-Request-Id') ?? undefined),
       startedAt: now(),
       management: false,
       contentQuote: () => {
@@ -412,11 +421,11 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       quote: () => (exchange.management ? Promise.resolve(managementQuote) : exchange.contentQuote()),
     }
     try {
-      paid.body = await body
+      paid.body = await readBody(request, maxBodyBytes)
       exchange.management = !servesContent(request, paid.body)
     } catch (error) {
       // Without the body nothing can be bound or priced: no challenge, only the envelope.
-      return { kind: 'respond', response: await fail(exchange, PaymentError.internal(error)) }
+      return { kind: 'respond', response: await fail(exchange, error instanceof ProblemError ? error : PaymentError.internal(error)) }
     }
     let authorization: Authorization<TPayment>
     try {
@@ -448,6 +457,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     return {
       kind: 'serve',
       requestId: exchange.requestId,
+      body: paid.body,
       payment: authorization.payment,
       quote,
       async complete({ response, error, cost }) {

@@ -54,11 +54,10 @@ export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
 
   const requestOf = ({ method = 'POST', body, path = '/v1/paid' }: Shape, headers: Record<string, string> = {}) =>
     new Request(`${origin}${path}`, { method, headers, ...(body === undefined ? {} : { body }) })
-  const bytesOf = ({ body }: Shape) => new TextEncoder().encode(body ?? '')
 
   /** Runs one request through the handler, and (when it is served) a trivial route handler, then completion. */
   async function exchange(shape: Shape, headers: Record<string, string> = {}) {
-    const outcome = await handle(requestOf(shape, headers), bytesOf(shape))
+    const outcome = await handle(requestOf(shape, headers))
     if (outcome.kind === 'respond') return outcome.response
     served++
     return outcome.complete({ response: Response.json({ served: true }) })

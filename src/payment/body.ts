@@ -1,0 +1,43 @@
+import { PaymentError } from '../errors/payment-error.js'
+
+/**
+ * The request body, at most `limit` bytes, read before anything hashes or
+ * parses it: a declared `Content-Length` over the limit is refused unread, and
+ * a body without one is counted as it streams and cut off at the limit.
+ * `payload_too_large` (413) when it is longer; `request_timeout` (408) when it
+ * stops arriving (the client went away, or the server's request timeout fired).
+ */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  const tooLarge = () => new PaymentError('payload_too_large', `The request body is larger than ${limit} bytes.`, { extensions: { limit } })
+  const declared = request.headers.get('Content-Length')
+  if (declared !== null && Number(declared) > limit) throw tooLarge()
+  const { body } = request
+  if (body === null) return new Uint8Array(0)
+  try {
+    // The HTTP parser holds a body to its declared length: read it whole.
+    if (declared !== null) return new Uint8Array(await request.arrayBuffer())
+    const reader = body.getReader()
+    const chunks: Uint8Array[] = []
+    let length = 0
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      length += value.byteLength
+      if (length > limit) {
+        await reader.cancel()
+        throw tooLarge()
+      }
+      chunks.push(value)
+    }
+    const bytes = new Uint8Array(length)
+    let offset = 0
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return bytes
+  } catch (error) {
+    if (error instanceof PaymentError) throw error
+    throw new PaymentError('request_timeout', 'The request body did not arrive completely. Send it again.', { cause: error })
+  }
+}
