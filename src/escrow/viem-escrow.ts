@@ -43,6 +43,7 @@ import { PaymentError } from '../errors/payment-error.js'
 import type { Escrow, EscrowCall, OnChainChannel } from '../session/escrow.js'
 import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
 import { sleep } from '../util/sleep.js'
+import { revertReason } from './revert-reason.js'
 import { decodeEscrowTransaction } from './transaction.js'
 
 export type ViemEscrowOptions = {
@@ -321,23 +322,8 @@ function findRevert(err: unknown): ContractFunctionRevertedError | undefined {
   return found instanceof ContractFunctionRevertedError ? found : undefined
 }
 
-/** The escrow's custom errors (StreamChannelEscrow.sol, the deployed TempoStreamChannel's) as details a client can act on. */
-const revertDetails: Record<string, string> = {
-  ChannelNotFound: 'the channel does not exist on chain',
-  ChannelFinalized: 'the channel is already closed on chain',
-  InvalidSignature: "the voucher signature is not valid for this channel's signer",
-  AmountExceedsDeposit: 'the voucher amount exceeds the channel deposit',
-  AmountNotIncreasing: 'the voucher amount is not above the amount already settled',
-  NotPayee: "the server's payee key is not this channel's payee",
-  TransferFailed: 'the token transfer failed',
-  InvalidPayee: 'the payee is the zero address',
-  DepositOverflow: 'the deposit would exceed 2^128-1 base units',
-}
-
 function revertDetail(functionName: string, revert: ContractFunctionRevertedError): string {
-  const name = revert.data?.errorName
-  const reason = (name && revertDetails[name]) ?? (name ? `the escrow reverted with ${name}` : 'the escrow reverted')
-  return `The escrow rejected ${functionName}: ${reason}.`
+  return `The escrow rejected ${functionName}: ${revertReason(revert.raw)}.`
 }
 
 /** The node's reason for refusing a transaction, short and without long hex (never the transaction itself). */
