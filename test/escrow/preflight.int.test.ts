@@ -22,6 +22,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { Abis, Addresses } from 'viem/tempo'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escrowAbi as escrowArtifactAbi, escrowBytecode } from '../../contracts-abi/escrow/artifact.js'
+import { testTokenAbi } from '../../contracts-abi/escrow/test-token-artifact.js'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
 import { PaymentError } from '../../src/errors/payment-error.js'
@@ -33,7 +34,9 @@ import {
   type Anvil,
   anvilChainId,
   deployEscrow,
+  deployTestToken,
   expectSuccess,
+  mintTestToken,
   pathUsdBalance,
   sendTempoCalls,
   startAnvil,
@@ -442,27 +445,25 @@ describe('preflight on a Tempo-mode anvil (hardfork T0, the default)', () => {
     )
   })
 
-  it('refuses an EIP-1559 open that would revert, and lets a good one through', async () => {
+  it('refuses an EIP-1559 open that would revert, and passes one with exactly the gas it needs', async () => {
     // A test account: anvil wants native balance for a type-2 fee, which fresh keys lack.
     const account = testAccounts[5]!
     const sender = account.address.toLowerCase() as Address
     const client = testClient({ rpcUrl: chain.anvil.rpcUrl, chain: evmChain({ id: anvilChainId, rpcUrl: chain.anvil.rpcUrl }) }, account)
     const [approve, open] = chain.openCalls(1_000_000n, 0n)
-    const sign = async () => {
-      const request = await client.prepareTransactionRequest({
-        to: open!.to,
-        data: open!.data,
-        gas: defaultGas,
-        ...fees,
-        type: 'eip1559',
-      } as never)
+    const sign = async (gas = defaultGas) => {
+      const request = await client.prepareTransactionRequest({ to: open!.to, data: open!.data, gas, ...fees, type: 'eip1559' } as never)
       return client.signTransaction(request as never)
     }
     await chain.expectRefused(await sign(), sender, /^The open call would revert: the escrow's allowance on the token is below the amount/)
     const approved = encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [chain.escrowAddress, 1_000_000n] })
     await expectSuccess(client, await client.sendTransaction({ to: approve!.to, data: approved, gas: defaultGas, ...fees } as never))
-    const { txHash } = await chain.escrow.broadcast(await sign())
-    expect((await chain.reader.getTransactionReceipt({ hash: txHash })).status).toBe('success')
+    const needs = chain.needsOf(await chain.expectRefused(await sign(50_000n), sender, /run out of gas/))
+    await chain.expectRefused(await sign(needs - 1n), sender, /run out of gas/)
+    const { txHash } = await chain.escrow.broadcast(await sign(needs))
+    const receipt = await chain.reader.getTransactionReceipt({ hash: txHash })
+    expect(receipt.status).toBe('success')
+    expect(receipt.gasUsed).toBe(needs)
   })
 
   it('lets a retry of a mined open through to its receipt', async () => {
@@ -589,34 +590,59 @@ describe('preflight on a standard (non-Tempo) anvil', () => {
     await plain?.stop()
   })
 
-  it('refuses an EIP-1559 open that would revert and a fee beyond the native balance', async () => {
+  it('refuses an EIP-1559 open that would revert or whose fee exceeds the native balance, and passes exactly the gas it needs', async () => {
     const deployer = testClient(plain, testAccounts[0]!)
     const escrowAddress = await deployEscrow(deployer)
+    const token = await deployTestToken(deployer)
     const chain = evmChain({ id: anvilChainId, rpcUrl: plain.rpcUrl })
     const escrow = viemEscrow({ address: escrowAddress, chain, rpcUrl: plain.rpcUrl, pollingIntervalMs: 10 })
     const account = testAccounts[1]!
     const client = testClient(plain, account)
-    // Any token: the escrow's transferFrom on an address without code fails.
+    await mintTestToken(deployer, token, account.address, 1_000n)
     const open = encodeFunctionData({
       abi: escrowAbi,
       functionName: 'open',
-      args: [testAccounts[2]!.address, '0x000000000000000000000000000000000000beef', 1n, nextSalt(), zeroAddress],
+      args: [testAccounts[2]!.address, token, 1_000n, nextSalt(), zeroAddress],
     })
-    const sign = async (maxFeePerGas: bigint) => {
+    const sign = async ({ gas = defaultGas, maxFeePerGas = 0n } = {}) => {
       const request = await client.prepareTransactionRequest({
         to: escrowAddress,
         data: open,
-        gas: defaultGas,
+        gas,
         maxFeePerGas,
         maxPriorityFeePerGas: 0n,
       } as never)
       return client.signTransaction(request as never)
     }
     const nonce = await client.getTransactionCount({ address: account.address })
-    const reverts = await expectPaymentError(escrow.broadcast(await sign(0n)), 'mpp_payment_verification_failed')
-    expect(reverts.detail).toBe('The open call would revert: the token transfer failed.')
-    const broke = await expectPaymentError(escrow.broadcast(await sign(10n ** 30n)), 'mpp_payment_verification_failed')
-    expect(broke.detail).toMatch(/^The sender cannot pay the transaction's fee: it may cost up to \d+ wei, and the sender holds \d+\.$/)
+    const refused = async (raw: Hex) => (await expectPaymentError(escrow.broadcast(raw), 'mpp_payment_verification_failed')).detail
+    // The test token reverts a transferFrom beyond the allowance with a string.
+    expect(await refused(await sign())).toMatch(/^The open call would revert: it reverts with "[^"]+"\.$/)
+    expect(await refused(await sign({ maxFeePerGas: 10n ** 30n }))).toMatch(
+      /^The sender cannot pay the transaction's fee: it may cost up to \d+ wei, and the sender holds \d+\.$/,
+    )
     expect(await client.getTransactionCount({ address: account.address, blockTag: 'pending' })).toBe(nonce)
+    await expectSuccess(
+      client,
+      await client.writeContract({
+        address: token,
+        abi: testTokenAbi,
+        functionName: 'approve',
+        args: [escrowAddress, 1_000n],
+        gas: defaultGas,
+        ...zeroFees,
+      }),
+    )
+    const needs = BigInt(/needs about (\d+)/.exec(await refused(await sign({ gas: 30_000n })))![1]!)
+    const short = await sign({ gas: needs - 1n })
+    expect(await refused(short)).toMatch(/run out of gas/)
+    // Sent to the chain directly, one gas less runs out of gas there: the limit is what the calls use before
+    // refunds (this open clears the allowance and the balance: its receipt shows 9,600 less).
+    const shortHash = await client.request({ method: 'eth_sendRawTransaction', params: [short] })
+    expect((await client.waitForTransactionReceipt({ hash: shortHash })).status).toBe('reverted')
+    const { txHash } = await escrow.broadcast(await sign({ gas: needs }))
+    const receipt = await client.getTransactionReceipt({ hash: txHash })
+    expect(receipt.status).toBe('success')
+    expect(receipt.gasUsed).toBe(needs - 9_600n)
   })
 })
