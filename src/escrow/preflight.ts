@@ -82,7 +82,7 @@ export async function preflight(serialized: Hex, options: PreflightOptions): Pro
 
   /** Starts an RPC call now; its failure surfaces only if its answer is needed. */
   function ask<T>(work: () => Promise<T>): () => Promise<T> {
-    const settled = options.within(work()).then(
+    const settled = options.within(Promise.resolve().then(work)).then(
       (value) => ({ ok: true as const, value }),
       (cause: unknown) => ({ ok: false as const, cause }),
     )
@@ -150,7 +150,11 @@ function refuse(detail: string): never {
 
 const notFeeToken = (token: Address) => `The fee token ${token} is not a token this chain takes fees in (a USD TIP-20 token).`
 
-/** The window the transaction may be included in, against the next block's time. */
+/**
+ * The window the transaction may be included in, against the next block's
+ * time. The 30 s bound of expiring nonces holds from Tempo's T1 (viem puts
+ * Moderato at T5); an anvil at T0 would also take a later validBefore.
+ */
 function checkWindow(tx: SignedTransaction, time: bigint) {
   if (tx.validAfter !== undefined && BigInt(tx.validAfter) > time) {
     refuse(`The transaction is not valid yet: its validAfter ${tx.validAfter} is after the next block's time ${time}.`)
