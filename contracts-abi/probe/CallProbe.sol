@@ -12,7 +12,8 @@ pragma solidity ^0.8.20;
 /// transaction, where what an earlier call touched (the allowance an approve
 /// wrote, the balance the fee payment debited) is warm and dirty for the next.
 /// Simulating each call as its own transaction charges those accesses again
-/// (4,800 gas more on approve + open, ~15,000 with a fee in the same token).
+/// (on anvil: 4,800 gas more on approve + open, 19,600 more when the fee is
+/// paid in the token they spend).
 ///
 /// What it reports: the gas each call consumed, measured with GAS around the
 /// CALL; and whether the calls succeed within `budget`, the gas the

@@ -3,7 +3,7 @@
 // Regenerate: npx tsx scripts/compile-probe.ts   Verify: npx tsx scripts/compile-probe.ts --check
 import type { Hex } from 'viem'
 
-export const callProbeSourceSha256 = '67585900ee1400b6ddfcf5e32cdb2f41c38a6528b42e16a6892c7e53b8600863'
+export const callProbeSourceSha256 = '9788274db98d942a83f537e7edcc3744eef59de03ba3deeb987bf7b496647763'
 
 export const callProbeAbi = [
   {
