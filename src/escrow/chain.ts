@@ -35,6 +35,15 @@ export function tempoChain({ id, rpcUrl, feeToken }: TempoChainOptions): Chain {
   return chain as unknown as Chain
 }
 
+/**
+ * Whether `chain` is a Tempo chain (from `tempoChain`, or one of viem's):
+ * fees in TIP-20 tokens, 2D and expiring nonces. It carries Tempo's
+ * transaction serializer, which no other chain does.
+ */
+export function isTempoChain(chain: Chain): boolean {
+  return chain.serializers?.transaction !== undefined && chain.serializers.transaction === tempoLocalnet.serializers?.transaction
+}
+
 /** A standard EVM chain (EIP-1559 transactions), e.g. a plain anvil. */
 export function evmChain({ id, rpcUrl }: EvmChainOptions): Chain {
   return { ...foundry, id, rpcUrls: { default: { http: [rpcUrl] } } }

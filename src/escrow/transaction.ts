@@ -2,13 +2,16 @@
 // it makes (port.ts `EscrowCall`). Pure: no RPC (except the optional channel
 // token lookup a topUp with an approve needs). Everything the server relies on
 // is checked here (chain id, target, function, sender); what only the chain can
-// tell (balances, nonces, the channel's state) is checked by broadcasting and
-// reading the channel afterwards.
+// tell (balances, nonces, gas, the channel's state) is checked by the preflight
+// before broadcasting (preflight.ts) and by reading the channel afterwards.
 //
 // Rejections are `mpp_payment_verification_failed` with a short detail that
 // tells the client what to change. Details never quote the transaction or its
 // signature.
+
+import { TokenId } from 'ox/tempo'
 import {
+  type AccessList,
   type Address,
   decodeFunctionData,
   type Hex,
@@ -41,7 +44,8 @@ export type EscrowTarget = {
  */
 export const maxTransactionBytes = 16 * 1024
 
-type Call = { to: Address; data: Hex }
+/** One call of a transaction: its target and calldata (lowercase). */
+export type Call = { to: Address; data: Hex }
 
 function reject(detail: string, cause?: unknown): never {
   throw new PaymentError('mpp_payment_verification_failed', detail, cause === undefined ? {} : { cause })
@@ -66,18 +70,53 @@ export type DecodeOptions = {
  * (`mpp_channel_not_found` for a topUp with an approve on an unknown channel.)
  */
 export async function decodeEscrowTransaction(serialized: Hex, target: EscrowTarget, options: DecodeOptions = {}): Promise<EscrowCall> {
+  const tx = await decodeSignedTransaction(serialized, target.chainId)
+  return interpret(tx.calls, tx.sender, lower(target.escrow), target.chainId, options)
+}
+
+/**
+ * A client-signed transaction as the chain will see it: the sender recovered
+ * from its signature, its calls, and the fields that decide whether and how
+ * the chain executes it. Addresses lowercase.
+ */
+export type SignedTransaction = {
+  type: 'tempo' | 'eip1559'
+  sender: Address
+  calls: readonly Call[]
+  nonce: bigint
+  /** Tempo's nonce lane: 0 the protocol nonce, 2^256-1 an expiring nonce, any other a 2D lane. 0 for EIP-1559. */
+  nonceKey: bigint
+  gas: bigint
+  maxFeePerGas: bigint
+  maxPriorityFeePerGas: bigint
+  /** Tempo: the TIP-20 token the fee is paid in, when the transaction names one. */
+  feeToken: Address | undefined
+  /** Tempo: unix seconds from which / before which the transaction is valid, when set. */
+  validAfter: number | undefined
+  validBefore: number | undefined
+  accessList: AccessList
+  /** Whether it carries EIP-7702 authorizations or a Tempo key authorization. */
+  authorizes: boolean
+}
+
+/**
+ * Decodes a client-signed Tempo `0x76` or EIP-1559 transaction for `chainId`
+ * and recovers its sender. Throws `PaymentError('mpp_payment_verification_failed')`
+ * for anything else, an unsigned or non-canonically signed transaction, native
+ * value or contract creation.
+ */
+export async function decodeSignedTransaction(serialized: Hex, chainId: number): Promise<SignedTransaction> {
   if (typeof serialized !== 'string' || !/^0x(?:[0-9a-fA-F]{2})+$/.test(serialized)) {
     reject('The transaction must be 0x-prefixed hex of the signed, serialized transaction.')
   }
   if ((serialized.length - 2) / 2 > maxTransactionBytes) reject(`The transaction exceeds ${maxTransactionBytes} bytes.`)
 
-  const escrow = lower(target.escrow)
   const type = serialized.slice(0, 4).toLowerCase()
   const decoded =
     type === '0x76'
-      ? await decodeTempo(serialized, target.chainId)
+      ? await decodeTempo(serialized, chainId)
       : type === '0x02'
-        ? await decodeEip1559(serialized, target.chainId)
+        ? await decodeEip1559(serialized, chainId)
         : reject('Only Tempo (0x76) and EIP-1559 (0x02) transactions are accepted.')
 
   for (const call of decoded.calls) {
@@ -87,22 +126,22 @@ export async function decodeEscrowTransaction(serialized: Hex, target: EscrowTar
     if (!call.to) reject(`Call ${index} creates a contract; only calls to the escrow are accepted.`)
     return { to: lower(call.to), data: lower(call.data ?? '0x') }
   })
-  return interpret(calls, decoded.sender, escrow, target.chainId, options)
+  return { ...decoded, calls }
 }
 
-/** What both transaction types reduce to: the recovered sender and the calls. */
-type Decoded = {
-  sender: Address
+/** What both transaction types reduce to, before the calls are checked. */
+type Decoded = Omit<SignedTransaction, 'calls'> & {
   calls: readonly { to?: Address | undefined; data?: Hex | undefined; value?: bigint | undefined }[]
 }
 
 async function decodeTempo(serialized: Hex, chainId: number): Promise<Decoded> {
   let tx: ReturnType<typeof Transaction.deserialize<`0x76${string}`>>
+  let envelope: ReturnType<typeof Transaction.z_TxEnvelopeTempo.deserialize>
   let payload: Hex
   try {
     tx = Transaction.deserialize(serialized as `0x76${string}`)
     // The hash the sender signed, computed independently of `tx.from` (see below).
-    const envelope = Transaction.z_TxEnvelopeTempo.deserialize(serialized as `0x76${string}`)
+    envelope = Transaction.z_TxEnvelopeTempo.deserialize(serialized as `0x76${string}`)
     payload = Transaction.z_TxEnvelopeTempo.getSignPayload(envelope)
   } catch (err) {
     reject('The Tempo transaction could not be decoded.', err)
@@ -122,7 +161,23 @@ async function decodeTempo(serialized: Hex, chainId: number): Promise<Decoded> {
   const { r, s, yParity } = tx.signature.signature
   const sender = await recoverSigner(payload, r, s, yParity)
   if (tx.from !== undefined && lower(tx.from) !== sender) reject('The transaction sender does not match its signature.')
-  return { sender, calls: tx.calls ?? [] }
+  // The fields from ox's envelope: viem's `deserialize` turns the nonce into a
+  // JavaScript number, which loses the random 64-bit nonces some clients send.
+  return {
+    type: 'tempo',
+    sender,
+    calls: tx.calls ?? [],
+    nonce: envelope.nonce ?? 0n,
+    nonceKey: envelope.nonceKey ?? 0n,
+    gas: envelope.gas ?? 0n,
+    maxFeePerGas: envelope.maxFeePerGas ?? 0n,
+    maxPriorityFeePerGas: envelope.maxPriorityFeePerGas ?? 0n,
+    feeToken: envelope.feeToken === undefined ? undefined : lower(TokenId.toAddress(envelope.feeToken)),
+    validAfter: envelope.validAfter,
+    validBefore: envelope.validBefore,
+    accessList: envelope.accessList ?? [],
+    authorizes: (envelope.authorizationList?.length ?? 0) > 0 || envelope.keyAuthorization !== undefined,
+  }
 }
 
 async function decodeEip1559(serialized: Hex, chainId: number): Promise<Decoded> {
@@ -141,7 +196,21 @@ async function decodeEip1559(serialized: Hex, chainId: number): Promise<Decoded>
   } catch (err) {
     reject('The transaction signature is invalid.', err)
   }
-  return { sender: lower(sender), calls: [{ to: tx.to ?? undefined, data: tx.data, value: tx.value }] }
+  return {
+    type: 'eip1559',
+    sender: lower(sender),
+    calls: [{ to: tx.to ?? undefined, data: tx.data, value: tx.value }],
+    nonce: BigInt(tx.nonce ?? 0),
+    nonceKey: 0n,
+    gas: tx.gas ?? 0n,
+    maxFeePerGas: tx.maxFeePerGas ?? 0n,
+    maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? 0n,
+    feeToken: undefined,
+    validAfter: undefined,
+    validBefore: undefined,
+    accessList: tx.accessList ?? [],
+    authorizes: false,
+  }
 }
 
 /** Canonical signatures only: r, s in [1, n) and low s, as the chain itself requires. */

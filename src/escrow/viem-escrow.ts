@@ -5,7 +5,9 @@
 //   (nothing is known to have happened; the same call can be retried);
 // - the node answers and refuses the transaction, or it reverts →
 //   `mpp_payment_verification_failed` for the client's transactions,
-//   `mpp_session_close_failed` for the payee's settle/close.
+//   `mpp_session_close_failed` for the payee's settle/close;
+// - a client's transaction that would fail on chain is refused before it is
+//   sent (preflight.ts), a settle/close whose eth_call reverts likewise.
 // Transactions are identified by their hash, computed before sending, so a
 // retry after a timeout finds the first attempt's receipt instead of failing.
 import {
@@ -43,6 +45,9 @@ import { PaymentError } from '../errors/payment-error.js'
 import type { Escrow, EscrowCall, OnChainChannel } from '../session/escrow.js'
 import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
 import { sleep } from '../util/sleep.js'
+import { isTempoChain } from './chain.js'
+import { preflight } from './preflight.js'
+import { revertReason } from './revert-reason.js'
 import { decodeEscrowTransaction } from './transaction.js'
 
 export type ViemEscrowOptions = {
@@ -92,6 +97,7 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
   parseConfig(optionsSchema, options, 'viemEscrow')
   const address = options.address.toLowerCase() as Address
   const { chain, payee, fees } = options
+  const tempo = isTempoChain(chain)
   const timeoutMs = options.timeoutMs ?? 30_000
   const pollingIntervalMs = options.pollingIntervalMs ?? 200
   const gas = { settle: options.gas?.settle ?? defaultGas, close: options.gas?.close ?? defaultGas }
@@ -272,7 +278,9 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
       )
     },
 
-    broadcast(serialized: Hex) {
+    async broadcast(serialized: Hex) {
+      // A client's transaction that would fail on chain is refused before it is sent (preflight.ts).
+      await preflight(serialized, { client, chainId: chain.id, tempo, within: (work) => within(work) })
       return sendAndConfirm(serialized, 'mpp_payment_verification_failed', 'open/topUp')
     },
 
@@ -321,23 +329,8 @@ function findRevert(err: unknown): ContractFunctionRevertedError | undefined {
   return found instanceof ContractFunctionRevertedError ? found : undefined
 }
 
-/** The escrow's custom errors (StreamChannelEscrow.sol, the deployed TempoStreamChannel's) as details a client can act on. */
-const revertDetails: Record<string, string> = {
-  ChannelNotFound: 'the channel does not exist on chain',
-  ChannelFinalized: 'the channel is already closed on chain',
-  InvalidSignature: "the voucher signature is not valid for this channel's signer",
-  AmountExceedsDeposit: 'the voucher amount exceeds the channel deposit',
-  AmountNotIncreasing: 'the voucher amount is not above the amount already settled',
-  NotPayee: "the server's payee key is not this channel's payee",
-  TransferFailed: 'the token transfer failed',
-  InvalidPayee: 'the payee is the zero address',
-  DepositOverflow: 'the deposit would exceed 2^128-1 base units',
-}
-
 function revertDetail(functionName: string, revert: ContractFunctionRevertedError): string {
-  const name = revert.data?.errorName
-  const reason = (name && revertDetails[name]) ?? (name ? `the escrow reverted with ${name}` : 'the escrow reverted')
-  return `The escrow rejected ${functionName}: ${reason}.`
+  return `The escrow rejected ${functionName}: ${revertReason(revert.raw)}.`
 }
 
 /** The node's reason for refusing a transaction, short and without long hex (never the transaction itself). */

@@ -59,7 +59,10 @@ export interface Escrow {
    * function, several escrow calls, a wrong chain id) is rejected.
    */
   decodeTransaction(serialized: Hex): Promise<EscrowCall>
-  /** Broadcasts a client-signed transaction and waits for its receipt; a revert is rejected. */
+  /**
+   * Broadcasts a client-signed transaction and waits for its receipt; a revert is rejected. One the chain
+   * would not execute now (revert, out of gas, nonce, fee, validity window) is rejected before it is sent.
+   */
   broadcast(serialized: Hex): Promise<{ txHash: Hex }>
   /** Whether a payee key is configured to send `settle` and `close`. */
   readonly canSubmit: boolean

@@ -5,9 +5,11 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import {
   type Address,
+  createPublicClient,
   custom,
   encodeFunctionData,
   type Hex,
+  http,
   keccak256,
   maxUint128,
   maxUint256,
@@ -611,22 +613,54 @@ describe('viemEscrow on a Tempo-mode anvil', () => {
       expect((await readOnly.getChannel(channelId))?.deposit).toBe(15_000n)
     })
 
-    it('a reverting transaction is rejected with mpp_payment_verification_failed', async () => {
-      // An open without allowance: the escrow's transferFrom fails, the transaction is mined reverted.
-      const raw = await signTempo(strangerClient, [{ to: escrowAddress, data: openData(payee, pathUsdAddress, 1_000n, nextSalt()) }])
-      await escrow.decodeTransaction(raw)
-      const err = await expectPaymentError(escrow.broadcast(raw), 'mpp_payment_verification_failed')
+    it('a transaction that reverts on chain all the same (the state changed after its preflight) is rejected', async () => {
+      // The preflight refuses a transaction that would revert now (test/escrow/preflight.int.test.ts); this
+      // one would not, until the same sender opens the same channel (same salt) on another nonce lane just
+      // before it is sent.
+      const salt = nextSalt()
+      const open = [
+        { to: pathUsdAddress, data: approveData(escrowAddress, 1_000n) },
+        { to: escrowAddress, data: openData(payee, pathUsdAddress, 1_000n, salt) },
+      ]
+      const raw = await signTempo(strangerClient, open)
+      const first = await strangerClient.signTransaction(
+        (await strangerClient.prepareTransactionRequest({
+          calls: open,
+          gas: gasLimits.call,
+          nonceKey: 5n,
+          nonce: 0,
+          ...zeroFees,
+        } as never)) as never,
+      )
+      const upstream = createPublicClient({ transport: http(anvil.rpcUrl) })
+      const racing = viemEscrow({
+        ...options(),
+        rpcUrl: undefined,
+        transport: custom({
+          async request({ method, params }) {
+            if (method === 'eth_sendRawTransaction') await upstream.request({ method, params: [first] })
+            return upstream.request({ method, params } as never)
+          },
+        }),
+      })
+      const err = await expectPaymentError(racing.broadcast(raw), 'mpp_payment_verification_failed')
       expect(err.detail).toMatch(/reverted on chain/)
       expect(err.extensions.txHash).toBe(keccak256(raw))
       expect((await strangerClient.getTransactionReceipt({ hash: keccak256(raw) })).status).toBe('reverted')
+      expect((await strangerClient.getTransactionReceipt({ hash: keccak256(first) })).status).toBe('success')
     })
 
     it('a transaction the node refuses is rejected with mpp_payment_verification_failed', async () => {
-      // Wrong chain id for this node: refused at submission, never mined.
-      const raw = await signTempoOffline(payerAccount, {
-        chainId: 4217,
-        calls: [{ to: escrowAddress, data: openData(payee, pathUsdAddress, 1n, nextSalt()) }],
-      })
+      // A gas limit above the block's: nothing the preflight checks, refused at submission, never mined.
+      const request = await payerClient.prepareTransactionRequest({
+        calls: [
+          { to: pathUsdAddress, data: approveData(escrowAddress, 1n) },
+          { to: escrowAddress, data: openData(payee, pathUsdAddress, 1n, nextSalt()) },
+        ],
+        gas: 40_000_000n,
+        ...zeroFees,
+      } as never)
+      const raw = await payerClient.signTransaction(request as never)
       const err = await expectPaymentError(escrow.broadcast(raw), 'mpp_payment_verification_failed')
       expect(err.detail).toMatch(/refused/)
       expect(err.detail.length).toBeLessThan(240)
