@@ -41,7 +41,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escrowAbi, escrowSourceSha256 } from '../../contracts-abi/escrow/artifact.js'
 import { testTokenAbi } from '../../contracts-abi/escrow/test-token-artifact.js'
 import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
-import { checkArtifacts, escrowDir } from '../../scripts/compile-escrow-lib.js'
+import { checkArtifacts } from '../../scripts/compile-contracts-lib.js'
 import {
   type Anvil,
   deployEscrow,
@@ -682,8 +682,8 @@ describe('escrow contract (anvil, Tempo mode)', () => {
 
 describe('escrow artifact', () => {
   it('the committed artifact equals a fresh compile', () => {
-    expect(checkArtifacts()).toEqual([])
-    const source = readFileSync(`${escrowDir}/StreamChannelEscrow.sol`)
+    expect(checkArtifacts('escrow')).toEqual([])
+    const source = readFileSync(new URL('../../contracts-abi/escrow/StreamChannelEscrow.sol', import.meta.url))
     expect(escrowSourceSha256).toBe(createHash('sha256').update(source).digest('hex'))
   }, 60_000)
 })

@@ -4,7 +4,7 @@
 import { Abis } from 'viem/tempo'
 import { describe, expect, it } from 'vitest'
 import { reserveStandInAbi } from '../../../contracts-abi/precompile/artifact.js'
-import { checkStandInArtifact } from '../../../scripts/compile-precompile-lib.js'
+import { checkArtifacts } from '../../../scripts/compile-contracts-lib.js'
 
 type Parameter = { name?: string; type: string; indexed?: boolean; components?: readonly Parameter[] }
 type Item = {
@@ -41,7 +41,7 @@ const key = (item: Item) => `${item.type} ${item.name}(${(item.inputs ?? []).map
 
 describe('TIP20ChannelReserve stand-in artifact', () => {
   it('is a fresh compile of contracts-abi/precompile/TIP20ChannelReserve.sol', () => {
-    expect(checkStandInArtifact()).toEqual([])
+    expect(checkArtifacts('precompile')).toEqual([])
   })
 
   it('has exactly the ABI of viem Abis.tip20ChannelReserve, item by item', () => {
