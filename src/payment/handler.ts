@@ -376,6 +376,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     if (fields?.amounts !== undefined) {
       entry.amounts = Object.fromEntries(Object.entries(fields.amounts).map(([name, amount]) => [name, amount.toString()]))
     }
+    if (fields?.events !== undefined && fields.events.length > 0) entry.events = fields.events
     // For an unexpected error, its class name only: messages can carry request data.
     const unexpected = details.errors?.find((error) => error !== undefined && !(error instanceof ProblemError))
     if (unexpected !== undefined) entry.error = unexpected instanceof Error ? unexpected.name : typeof unexpected
@@ -481,7 +482,12 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
                 })
           return fail(exchange, failure, fields, releaseError)
         }
-        const logged = { ...fields, ...committed.log, amounts: { ...fields?.amounts, ...committed.log?.amounts } }
+        const logged = {
+          ...fields,
+          ...committed.log,
+          amounts: { ...fields?.amounts, ...committed.log?.amounts },
+          events: [...(fields?.events ?? []), ...(committed.log?.events ?? [])],
+        }
         return finish(exchange, response, 'paid', { fields: logged, receipt: committed.receipt })
       },
     }

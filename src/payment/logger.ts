@@ -15,6 +15,12 @@ export type PaymentLogEntry = {
   channelId?: string
   /** Decimal strings, base units. */
   amounts?: Record<string, string>
+  /**
+   * Operator events: facts an operator acts on. `quote_shortfall`: the
+   * handler reported a cost above the quote; the charge stopped at the quote
+   * and `amounts.shortfall` went unpaid (a pricing rule quotes too low).
+   */
+  events?: string[]
   durationMs: number
   /** For an unexpected error: its class name only (messages can carry request data). */
   error?: string

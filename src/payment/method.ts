@@ -9,6 +9,8 @@ export type PaymentLogFields = {
   channelId?: string
   /** Amounts in base units. */
   amounts?: Record<string, bigint>
+  /** Operator events the request raised (see `PaymentLogEntry.events`). */
+  events?: string[]
 }
 
 /** What the handler's answer was, for the method to charge (or not). */

@@ -61,7 +61,9 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
       const committed = await ctx.update<Committed>(channelId, (current) => {
         if (current === undefined) throw new PaymentError('mpp_commit_failed', 'The channel vanished from the store.')
         const result = Channel.commit(current, reservationId, cost.amount, now())
-        const receipt = receiptFor(ctx, credential, result.state, { units: cost.units })
+        // Capped at the quote, the receipt reports the quote's units: what was paid for, not what was consumed.
+        const units = result.charged < cost.amount ? quote.units : cost.units
+        const receipt = receiptFor(ctx, credential, result.state, { units })
         if (request === undefined || body === undefined) return { state: result.state, result: { ...result, receipt } }
         // The response an Idempotency-Key retry replays is written with the charge, atomically: a crash keeps both or neither.
         const headers = {
@@ -78,10 +80,9 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
       })
       maybeSettle(ctx, committed.state)
       const { charged, receipt } = committed
-      return {
-        receipt,
-        log: { amounts: { charged, spent: committed.state.spent, acceptedCumulative: committed.state.acceptedCumulative } },
-      }
+      const amounts = { charged, spent: committed.state.spent, acceptedCumulative: committed.state.acceptedCumulative }
+      if (charged >= cost.amount) return { receipt, log: { amounts } }
+      return { receipt, log: { amounts: { ...amounts, cost: cost.amount, shortfall: cost.amount - charged }, events: ['quote_shortfall'] } }
     },
     async release() {
       if (request !== undefined) await ctx.store.releaseRequest(channelId, request.key)

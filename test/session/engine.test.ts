@@ -22,6 +22,28 @@ describe('session engine on the framework-free handler, in-memory escrow', () =>
     expect(await store.getChannel(channelId)).toMatchObject({ spent: 2_000n, reservations: {} })
   })
 
+  it("charges at most the quote when the handler reports more, with the quote's units in the receipt and a quote_shortfall event", async () => {
+    const { store, pay, openPayload, voucher, reportCost, logs } = engineFixture()
+    const { channelId, payload } = await openPayload()
+    expect((await pay(payload)).status).toBe(200)
+    reportCost({ amount: 2_500n, units: 2_500 })
+    const paid = await pay(await voucher(channelId, 10_000n))
+    expect(paid.status).toBe(200)
+    // The quote (fixed price 1,000, one request unit) is what was paid for.
+    expect(Receipt.parse(paid.headers.get('Payment-Receipt')!)).toMatchObject({ spent: '2000', units: 1 })
+    expect((await store.getChannel(channelId))?.spent).toBe(2_000n)
+    expect(logs.at(-1)).toMatchObject({
+      code: 'paid',
+      events: ['quote_shortfall'],
+      amounts: { charged: '1000', cost: '2500', shortfall: '1500' },
+    })
+    // Within the quote: the handler's units, no event.
+    reportCost({ amount: 400n, units: 4 })
+    const cheap = await pay(await voucher(channelId, 10_000n))
+    expect(Receipt.parse(cheap.headers.get('Payment-Receipt')!)).toMatchObject({ spent: '2400', units: 4 })
+    expect(logs.at(-1)?.events).toBeUndefined()
+  })
+
   it('answers 503 mpp_chain_unavailable when the RPC is down during an open, and accepts nothing', async () => {
     const { book, store, pay, openPayload } = engineFixture()
     const { channelId, payload } = await openPayload()

@@ -6,7 +6,8 @@ import { encodeFunctionData, type Hex, keccak256 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { paymentHandler } from '../../src/payment/handler.js'
-import { fixedPrice } from '../../src/payment/pricing.js'
+import type { PaymentLogEntry } from '../../src/payment/logger.js'
+import { type Cost, fixedPrice } from '../../src/payment/pricing.js'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { tempoSession } from '../../src/session/engine.js'
@@ -41,6 +42,9 @@ export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
     ...options,
   })
   let served = 0
+  const logs: PaymentLogEntry[] = []
+  // What the route handler reports having consumed; undefined: the whole quote.
+  let handlerCost: Cost | undefined
   const handle = paymentHandler({
     realm: 'api.test',
     secretKey: 'engine-test-secret-key-at-least-32-bytes',
@@ -49,7 +53,7 @@ export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
     pricing: fixedPrice(price),
     // As the chat route: content is a POST with a body; HEAD, GET and a bodiless POST are management.
     servesContent: (request, body) => request.method === 'POST' && body.length > 0,
-    logger: () => {},
+    logger: (entry) => logs.push(entry),
   })
 
   const requestOf = ({ method = 'POST', body, path = '/v1/paid' }: Shape, headers: Record<string, string> = {}) =>
@@ -60,7 +64,7 @@ export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
     const outcome = await handle(requestOf(shape, headers))
     if (outcome.kind === 'respond') return outcome.response
     served++
-    return outcome.complete({ response: Response.json({ served: true }) })
+    return outcome.complete({ response: Response.json({ served: true }), ...(handlerCost === undefined ? {} : { cost: handlerCost }) })
   }
 
   /** The challenge a request of `shape` gets unpaid. */
@@ -131,6 +135,11 @@ export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
   return {
     book,
     store,
+    logs,
+    /** Makes the route handler report `cost` from now on. */
+    reportCost: (cost: Cost) => {
+      handlerCost = cost
+    },
     session,
     exchange,
     challengeFor,
