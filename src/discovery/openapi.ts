@@ -47,7 +47,7 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
 
 /**
  * The OpenAPI 3.1 document of the gateway's routes: `GET /health` and
- * `GET /v1/models` (free) and `POST /v1/mpp/chat/completions`, whose
+ * `GET /v1/models` and `GET /v1/mpp/models` (free) and `POST /v1/mpp/chat/completions`, whose
  * `x-payment-info` holds one offer. The offer has exactly the draft's fields:
  * its `amount` is `null` (dynamic pricing, as each request's cost depends on
  * its tokens) and its `description` lists every model's per-token prices. The
@@ -67,6 +67,12 @@ export function openApiDocument(options: OpenApiOptions): { [key: string]: Json 
     description: `Per token, on chain ${chainId}, in base units of the currency per input/output token: ${prices}. The cost depends on the request; its 402 challenge states the terms.`,
   }
   const requestSchema = chatCompletionRequestSchema.extend({ model: z.enum(catalogue.map((model) => model.id)) })
+  const models = {
+    get: {
+      summary: 'The models served and their prices (free)',
+      responses: { '200': { description: 'The catalogue: each model with its prices in base units per token.' } },
+    },
+  }
   const example = { model: first.id, messages: [{ role: 'user', content: 'Hello' }], max_tokens: Math.min(16, first.maxOutputTokens) }
   return {
     openapi: '3.1.0',
@@ -84,12 +90,9 @@ export function openApiDocument(options: OpenApiOptions): { [key: string]: Json 
           responses: { '200': { description: 'The gateway is up.' } },
         },
       },
-      '/v1/models': {
-        get: {
-          summary: 'The models served and their prices (free)',
-          responses: { '200': { description: 'The catalogue: each model with its prices in base units per token.' } },
-        },
-      },
+      '/v1/models': models,
+      // Where an OpenAI SDK whose baseURL is `…/v1/mpp` lists models.
+      '/v1/mpp/models': models,
       '/v1/mpp/chat/completions': {
         post: {
           summary: 'Chat completion, paid per token',

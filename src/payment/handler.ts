@@ -138,7 +138,7 @@ const optionsSchema = z.object({
   credentialHeader: z
     .enum(['Authorization', 'Payment-Authorization'], { error: 'must be Authorization or Payment-Authorization' })
     .optional(),
-  challenges: implementing<ChallengeStore>(['consumeChallenge']),
+  challenges: implementing<ChallengeStore>(['consumeChallenge', 'releaseChallenge']),
   pricing: callable<Pricing>(),
   servesContent: callable<(request: Request, body: Uint8Array) => boolean>().optional(),
   maxBodyBytes: integer(1).optional(),
@@ -168,6 +168,9 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers: copy })
   }
 }
+
+/** Statuses a client retries unchanged (the OpenAI SDK: 408, 409, 429 and every 5xx). */
+const retryableStatus = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500
 
 /**
  * The Payment scheme for one route: answers an unpaid request with `402` and a
@@ -218,6 +221,8 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     /** The method judging this request's credential, once known. */
     method?: PaymentMethod<TPayment>
     credential?: Credential
+    /** The challenge id this request consumed, while it is held. */
+    consumed?: string | undefined
     quote(): Promise<Quote>
     contentQuote(): Promise<TQuote>
   }
@@ -326,6 +331,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       if (!(await challenges.consumeChallenge(challenge.id, expiresAt))) {
         throw new PaymentError('mpp_invalid_challenge', 'The challenge was already used. Use the fresh challenge in WWW-Authenticate.')
       }
+      exchange.consumed = challenge.id
     }
     return method.authorize({
       credential,
@@ -396,9 +402,29 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     return withHeaders(response, headers)
   }
 
+  /**
+   * Gives back the challenge a request consumed but paid nothing with, when
+   * its answer says "retry": otherwise the identical retry (the OpenAI SDK
+   * resends the same headers on a 429 or 5xx) would find it used. Returns a
+   * failure to log; unreleased, the client pays a fresh challenge instead.
+   */
+  async function releaseChallenge(exchange: Exchange): Promise<unknown> {
+    const id = exchange.consumed
+    if (id === undefined) return undefined
+    exchange.consumed = undefined
+    try {
+      await challenges.releaseChallenge(id)
+      return undefined
+    } catch (error) {
+      return error
+    }
+  }
+
   async function fail(exchange: Exchange, error: unknown, fields?: PaymentLogFields, releaseError?: unknown): Promise<Response> {
     const { response, failure } = await errorResponse(exchange, error)
-    return finish(exchange, response, failure.code, { fields, errors: [failure.cause ?? error, releaseError], rendered: true })
+    const challengeError = failure.spec.retryable ? await releaseChallenge(exchange) : undefined
+    const errors = [failure.cause ?? error, releaseError, challengeError]
+    return finish(exchange, response, failure.code, { fields, errors, rendered: true })
   }
 
   /**
@@ -466,7 +492,8 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
         if (error !== undefined || response.status >= 400) {
           const releaseError = await release()
           if (error !== undefined) return fail(exchange, error, fields, releaseError)
-          return finish(exchange, response, 'released', { fields, errors: [releaseError] })
+          const challengeError = retryableStatus(response.status) ? await releaseChallenge(exchange) : undefined
+          return finish(exchange, response, 'released', { fields, errors: [releaseError, challengeError] })
         }
         let committed: Awaited<ReturnType<typeof authorization.commit>>
         try {

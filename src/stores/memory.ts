@@ -58,6 +58,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return true
     },
 
+    async releaseChallenge(id) {
+      challenges.delete(id)
+    },
+
     async claimRequest(channelId, key, expiresAt) {
       const id = requestKey(channelId, key)
       const existing = liveRequest(id)

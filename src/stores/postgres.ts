@@ -433,6 +433,11 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
       return rows.length === 1
     },
 
+    async releaseChallenge(id) {
+      const sql = await client()
+      await sql.query('DELETE FROM mpp_consumed_challenges WHERE id = $1', [id])
+    },
+
     async claimRequest(channelId, requestKey, expiresAt) {
       const key = recordKey(channelId, requestKey)
       const sql = await client()

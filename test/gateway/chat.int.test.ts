@@ -1,3 +1,4 @@
+import OpenAI from 'openai'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { chatPricing } from '../../src/chat/pricing.js'
 import { Challenge } from '../../src/protocol/challenge.js'
@@ -211,6 +212,41 @@ describe('paid chat completions: requests', () => {
     expect(response.status).toBe(200)
     const models = (await response.json()) as { data: { id: string; pricing: Record<string, string> }[] }
     expect(models.data[0]).toMatchObject({ id: 'usage:40,60', pricing: { unit: 'llm_token', input: '10', output: '20' } })
+  })
+})
+
+describe('the official openai SDK against the gateway', () => {
+  const sdk = (maxRetries = 2) =>
+    new OpenAI({ baseURL: 'http://gateway.test/v1/mpp', apiKey: 'unused', maxRetries, fetch: gateway.fetch as typeof fetch })
+
+  it('lists the models with its baseURL at /v1/mpp', async () => {
+    const models = await sdk().models.list()
+    expect(models.data.map((model) => model.id)).toEqual(catalogue.map((model) => model.id))
+  })
+
+  it('retries a 429 on its own with the same credential, and the retry is served and charged once', async () => {
+    const payer = gateway.payer(8)
+    expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))).status).toBe(200)
+    const before = await channelState(payer)
+    // The credential rides in the SDK's own request, so its retries resend it unchanged.
+    const { request, authorization } = await withVoucher(payer, 'once:fail:429:1', before.acceptedCumulative)
+    const calls = await gateway.upstream.calls()
+    const completion = await sdk().chat.completions.create(JSON.parse(request.body), { headers: { Authorization: authorization } })
+    expect(completion.choices[0]?.message.content).toBe('Fake upstream reply.')
+    expect(await gateway.upstream.calls()).toBe(calls + 2)
+    const after = await channelState(payer)
+    expect(after.spent - before.spent).toBe(10n * 10n + 5n * 20n)
+    expect(reservedOf(after)).toBe(0n)
+  })
+
+  it('gets the 429 itself when it does not retry, and nothing is charged', async () => {
+    const payer = gateway.payer(8)
+    expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))).status).toBe(200)
+    const before = await channelState(payer)
+    const { request, authorization } = await withVoucher(payer, 'once:fail:429:1', before.acceptedCumulative)
+    const refused = sdk(0).chat.completions.create(JSON.parse(request.body), { headers: { Authorization: authorization } })
+    await expect(refused).rejects.toMatchObject({ status: 429, headers: expect.anything() })
+    expect((await channelState(payer)).spent).toBe(before.spent)
   })
 })
 

@@ -100,7 +100,7 @@ describe('mpp-tools vectors: challenge-id.json', () => {
               challengeRequest: () => ({}),
               authorize: () => Promise.reject(),
             } as PaymentMethod,
-            challenges: { consumeChallenge: async () => true },
+            challenges: { consumeChallenge: async () => true, releaseChallenge: async () => {} },
             pricing: fixedPrice(1n),
           })
         expect(() => build(input.secretKey)).toThrow(ConfigError)

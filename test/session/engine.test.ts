@@ -58,6 +58,30 @@ describe('session engine on the framework-free handler, in-memory escrow', () =>
     expect((await pay(payload)).status).toBe(200)
   })
 
+  it('gives back the challenge of a retryable answer: the identical request, retried, is served', async () => {
+    const { book, pay, openPayload, challengeFor } = engineFixture()
+    const { payload } = await openPayload()
+    const challenge = await challengeFor()
+    book.fail('getChannel', 'unavailable')
+    const unavailable = await pay(payload, undefined, challenge)
+    expect(unavailable.status).toBe(503)
+    expect(await problem(unavailable)).toMatchObject({ code: 'mpp_chain_unavailable', retryable: true })
+    // Same challenge, same credential, same body: what a client (or the OpenAI SDK) retries after Retry-After.
+    const retried = await pay(payload, undefined, challenge)
+    expect(retried.status).toBe(200)
+    // Served once, the challenge is spent.
+    expect((await problem(await pay(payload, undefined, challenge))).detail).toMatch(/already used/)
+  })
+
+  it('keeps the challenge of a refusal that is not retryable spent', async () => {
+    const { book, pay, openPayload, challengeFor } = engineFixture()
+    const { payload } = await openPayload()
+    const challenge = await challengeFor()
+    book.fail('broadcast', 'revert')
+    expect((await problem(await pay(payload, undefined, challenge))).code).toBe('mpp_payment_verification_failed')
+    expect((await problem(await pay(payload, undefined, challenge))).detail).toMatch(/already used/)
+  })
+
   it('refuses an open whose transaction reverts, with the channel neither on chain nor in the store', async () => {
     const { book, store, pay, openPayload } = engineFixture()
     const { channelId, payload } = await openPayload()

@@ -160,6 +160,18 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       expect(await store.consumeChallenge(`${id}-other`, Date.now() + 60_000)).toBe(true)
     })
 
+    it('makes a released challenge id consumable once more, and only that id', async () => {
+      const store = await open()
+      const id = `challenge-${freshChannelId()}`
+      expect(await store.consumeChallenge(id, Date.now() + 60_000)).toBe(true)
+      expect(await store.consumeChallenge(`${id}-kept`, Date.now() + 60_000)).toBe(true)
+      await store.releaseChallenge(id)
+      await store.releaseChallenge(`${id}-never-consumed`)
+      const results = await Promise.all(Array.from({ length: 5 }, () => store.consumeChallenge(id, Date.now() + 60_000)))
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect(await store.consumeChallenge(`${id}-kept`, Date.now() + 60_000)).toBe(false)
+    })
+
     it('keeps idempotency records per channel: one claim, a response stored with its charge, release, expiry', async () => {
       const store = await open()
       const channelId = freshChannelId()

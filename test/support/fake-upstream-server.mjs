@@ -15,6 +15,8 @@
 //   no-usage               a 200 completion without `usage`
 //   garbage                a 200 non-JSON body
 //   hangup                 destroy the socket without answering
+//   once:<directive>       <directive> for the first request with this exact
+//                          directive since start or reset, `ok` after that
 // Anything else (e.g. a real model name) is `ok`.
 //
 // Control: GET /__calls → {"calls":N} (completion requests received),
@@ -27,6 +29,7 @@ import { createServer } from 'node:http'
 
 let calls = 0
 let last = null
+const seen = new Set()
 const pending = new Set()
 
 const server = createServer((req, res) => {
@@ -42,6 +45,7 @@ function handle(req, res, raw) {
   if (req.method === 'POST' && path === '/__reset') {
     calls = 0
     last = null
+    seen.clear()
     return json(res, 200, { calls })
   }
   if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
@@ -55,8 +59,9 @@ function handle(req, res, raw) {
   } catch {
     return json(res, 400, { error: { message: 'Body is not JSON', type: 'invalid_request_error', code: 'invalid_json' } })
   }
-  const directive = String(req.headers['x-fake-upstream'] ?? body.model ?? 'ok')
-  last = { path, authorization: req.headers.authorization ?? null, directive, body }
+  const given = String(req.headers['x-fake-upstream'] ?? body.model ?? 'ok')
+  last = { path, authorization: req.headers.authorization ?? null, directive: given, body }
+  const directive = onceDirective(given)
   // `fail:429:<HTTP date>` keeps the colons of its date.
   const [verb = 'ok', arg, ...tail] = directive.split(':')
   const extra = tail.length === 0 ? undefined : tail.join(':')
@@ -93,6 +98,13 @@ function handle(req, res, raw) {
     default:
       return json(res, 200, completion(body, 10, 5))
   }
+}
+
+function onceDirective(directive) {
+  if (!directive.startsWith('once:')) return directive
+  if (seen.has(directive)) return 'ok'
+  seen.add(directive)
+  return directive.slice('once:'.length)
 }
 
 function completion(body, promptTokens, completionTokens) {

@@ -25,6 +25,7 @@ export const catalogue: ModelPrice[] = [
   model('usage:10,10', 100_000),
   model('fail:500'),
   model('fail:429'),
+  model('once:fail:429:1'),
   model('stall:5000'),
   model('stall:600'),
   model('stall:800', 5_000),

@@ -185,6 +185,10 @@ export class KeyShard extends SweptObject {
     return true
   }
 
+  async releaseChallenge(id: string): Promise<void> {
+    this.sql.exec('DELETE FROM challenge WHERE id = ?', id)
+  }
+
   /** Entries held, and how many have expired but not been swept yet (for tests and operators). */
   inspect(): { challenges: number; expired: number } {
     const row = this.sql

@@ -122,6 +122,9 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
     consumeChallenge(id, expiresAt) {
       return env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id, shards))).consumeChallenge(id, expiresAt)
     },
+    releaseChallenge(id) {
+      return env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id, shards))).releaseChallenge(id)
+    },
 
     claimRequest(channelId, key, expiresAt) {
       return channel(channelId).claimRequest(key, expiresAt)
