@@ -43,7 +43,7 @@ export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?:
 const pathUsd = '0x20c0000000000000000000000000000000000000'
 
 /** A decimal integer variable in [min, max], as a number. */
-const integerVar = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+export const integerVar = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .regex(/^\d+$/, `must be a decimal integer between ${min} and ${max}`)

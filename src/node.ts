@@ -1,41 +1,92 @@
-// The Node entry: the gateway app on @hono/node-server, configured from
-// `process.env`, with the PostgreSQL store (several instances) or PGlite (one).
+// The Node entry: the gateway app on node:http (src/node/server.ts: its limits,
+// the envelope for what never reaches the app), configured from `process.env`,
+// with the PostgreSQL store (several instances) or PGlite (one).
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
-import { type ServerType, serve } from '@hono/node-server'
 import { z } from 'zod'
 import { createGateway, type GatewayConfig } from './app.js'
-import { gatewayConfigFromEnv } from './env.js'
+import { gatewayConfigFromEnv, integerVar } from './env.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
+import {
+  defaultServerLimits,
+  maxHeaderBytesCeiling,
+  maxTimeoutMs,
+  type NodeServerOptions,
+  nodeServer,
+  type ServerLimits,
+} from './node/server.js'
 import { pgliteStore, postgresStore, type SqlSessionStore } from './stores/postgres.js'
 
-/** Starts the gateway on Node; resolves once it listens on 127.0.0.1. */
-export function startGateway(config: GatewayConfig, port = 8787): Promise<{ server: ServerType; url: string }> {
+/**
+ * Starts the gateway on Node (`nodeServer`: its limits, and the envelope for
+ * what never reaches the app); resolves once it listens on 127.0.0.1.
+ */
+export function startGateway(
+  config: GatewayConfig,
+  port = 8787,
+  options: NodeServerOptions = {},
+): Promise<{ server: Server; url: string }> {
   const { app } = createGateway(config)
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
-      resolve({ server, url: `http://127.0.0.1:${info.port}` })
+  const server = nodeServer(app.fetch, { defaultHostname: '127.0.0.1', ...options })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
     })
   })
 }
 
-const nodeEnvSchema = z.object({
-  DATABASE_URL: z
-    .string()
-    .refine((value) => /^postgres(ql)?:\/\/[^/]/.test(value) && URL.canParse(value), 'must be a postgres:// connection URL with a host')
-    .optional(),
-  PGLITE_DIR: z.string().optional(),
-  PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, 'must be a port number between 0 and 65535')
-    .transform(Number)
-    .refine((port) => port <= 65_535, 'must be a port number between 0 and 65535')
-    .optional(),
-})
+const timeoutVar = integerVar(1, maxTimeoutMs).optional()
+const nodeEnvSchema = z
+  .object({
+    DATABASE_URL: z
+      .string()
+      .refine((value) => /^postgres(ql)?:\/\/[^/]/.test(value) && URL.canParse(value), 'must be a postgres:// connection URL with a host')
+      .optional(),
+    PGLITE_DIR: z.string().optional(),
+    PORT: z
+      .string()
+      .regex(/^\d{1,5}$/, 'must be a port number between 0 and 65535')
+      .transform(Number)
+      .refine((port) => port <= 65_535, 'must be a port number between 0 and 65535')
+      .optional(),
+    MAX_HEADER_BYTES: integerVar(16 * 1024, maxHeaderBytesCeiling).optional(),
+    HEADERS_TIMEOUT_MS: timeoutVar,
+    REQUEST_TIMEOUT_MS: timeoutVar,
+    KEEP_ALIVE_TIMEOUT_MS: timeoutVar,
+  })
+  .refine(
+    (env) =>
+      (env.HEADERS_TIMEOUT_MS ?? defaultServerLimits.headersTimeoutMs) <= (env.REQUEST_TIMEOUT_MS ?? defaultServerLimits.requestTimeoutMs),
+    { path: ['HEADERS_TIMEOUT_MS'], message: `must be at most REQUEST_TIMEOUT_MS (default ${defaultServerLimits.requestTimeoutMs})` },
+  )
+const nodeEnvNames = [
+  'DATABASE_URL',
+  'PGLITE_DIR',
+  'PORT',
+  'MAX_HEADER_BYTES',
+  'HEADERS_TIMEOUT_MS',
+  'REQUEST_TIMEOUT_MS',
+  'KEEP_ALIVE_TIMEOUT_MS',
+] as const
 
-/** The Node-only variables (the store and the port), validated; empty strings count as unset. */
+/** The Node-only variables (the store, the port, the server's limits), validated; empty strings count as unset. */
 function nodeEnv(env: Record<string, string | undefined>) {
-  const given = Object.fromEntries(['DATABASE_URL', 'PGLITE_DIR', 'PORT'].flatMap((name) => (env[name] ? [[name, env[name]]] : [])))
+  const given = Object.fromEntries(nodeEnvNames.flatMap((name) => (env[name] ? [[name, env[name]]] : [])))
   return parseConfig(nodeEnvSchema, given, 'environment', true)
+}
+
+/** The HTTP server's limits from the environment (README: configuration), defaults for those unset. */
+export function serverLimitsFromEnv(env: Record<string, string | undefined>): ServerLimits {
+  const vars = nodeEnv(env)
+  return {
+    maxHeaderBytes: vars.MAX_HEADER_BYTES ?? defaultServerLimits.maxHeaderBytes,
+    headersTimeoutMs: vars.HEADERS_TIMEOUT_MS ?? defaultServerLimits.headersTimeoutMs,
+    requestTimeoutMs: vars.REQUEST_TIMEOUT_MS ?? defaultServerLimits.requestTimeoutMs,
+    keepAliveTimeoutMs: vars.KEEP_ALIVE_TIMEOUT_MS ?? defaultServerLimits.keepAliveTimeoutMs,
+  }
 }
 
 /**
@@ -57,8 +108,10 @@ export function configFromEnv(env: Record<string, string | undefined>): GatewayC
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   let config: GatewayConfig
   let port: number
+  let limits: ServerLimits
   try {
     port = nodeEnv(process.env).PORT ?? 8787
+    limits = serverLimitsFromEnv(process.env)
     config = configFromEnv(process.env)
   } catch (error) {
     // A configuration error names the variable and its rule, never its value.
@@ -68,7 +121,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const store = config.store as SqlSessionStore
   await store.ready() // fail fast: connected and migrated before the first request
-  const { server, url } = await startGateway(config, port)
+  const { server, url } = await startGateway(config, port, { limits })
   console.log(`Gateway listening on ${url}`)
   const shutdown = () => server.close(() => void store.close().finally(() => process.exit(0)))
   process.once('SIGINT', shutdown)

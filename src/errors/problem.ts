@@ -17,12 +17,15 @@ export type ProblemContext = {
 
 const wire = (value: string | number | boolean | bigint) => (typeof value === 'bigint' ? value.toString() : value)
 
+/** A rendered envelope as plain values, for writers without a Fetch `Response` (a raw socket). */
+export type ProblemParts = { status: number; headers: Record<string, string>; body: string }
+
 /**
  * Renders the error envelope of `docs/errors.md`: RFC 9457 Problem
  * Details and an OpenAI-style `error` object in one `application/problem+json`
  * body, with `X-Request-Id`, `Retry-After` and the fresh challenge as headers.
  */
-export function problemResponse(problem: Problem, context: ProblemContext): Response {
+export function problemParts(problem: Problem, context: ProblemContext): ProblemParts {
   const { code, spec, detail } = problem
   const body: Record<string, unknown> = {
     type: problemTypeBase + spec.type,
@@ -56,7 +59,13 @@ export function problemResponse(problem: Problem, context: ProblemContext): Resp
   }
   if (context.challenge) headers['WWW-Authenticate'] = context.challenge.header
   if (problem.retryAfter !== undefined) headers['Retry-After'] = String(problem.retryAfter)
-  return new Response(JSON.stringify(body), { status: spec.status, headers })
+  return { status: spec.status, headers, body: JSON.stringify(body) }
+}
+
+/** The envelope (`problemParts`) as a Fetch `Response`. */
+export function problemResponse(problem: Problem, context: ProblemContext): Response {
+  const { status, headers, body } = problemParts(problem, context)
+  return new Response(body, { status, headers })
 }
 
 /** `problemResponse` for a thrown `ProblemError`. */

@@ -37,7 +37,10 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
     }
     return bytes
   } catch (error) {
-    if (error instanceof PaymentError) throw error
-    throw new PaymentError('request_timeout', 'The request body did not arrive completely. Send it again.', { cause: error })
+    // A body already read or locked is the caller's bug, not the client's: unexpected.
+    if (error instanceof PaymentError || error instanceof TypeError) throw error
+    // The connection failed under the stream (the client left, or the server's request timeout closed it):
+    // expected, so no cause that would log it as an unexpected error.
+    throw new PaymentError('request_timeout', 'The request body did not arrive completely. Send it again.')
   }
 }

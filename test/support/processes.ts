@@ -43,6 +43,8 @@ export type ServerProcess = {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** The tail of its stderr. */
   stderr(): string
+  /** The tail of its stdout. */
+  stdout(): string
   /** SIGTERM, then SIGKILL after 2 s; waits for the exit. Safe to call twice. */
   stop(): Promise<void>
 }
@@ -70,6 +72,8 @@ export async function startTsxServer(
   )
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)))
+  let stdout = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-64_000)))
   const listening = await waitForOutput(child, /^\{"port":(\d+)\}$/m, {
     what: script,
     timeoutMs: options.startTimeoutMs ?? 30_000,
@@ -82,6 +86,7 @@ export async function startTsxServer(
     startMs: performance.now() - started,
     exited,
     stderr: () => stderr,
+    stdout: () => stdout,
     stop: stopper(child),
   }
 }
