@@ -6,14 +6,16 @@ import { z } from 'zod'
 import { createGateway, type GatewayConfig } from './app.js'
 import { gatewayConfigFromEnv } from './env.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
+import { health } from './health.js'
+import type { TempoSession } from './session/engine.js'
 import { pgliteStore, postgresStore, type SqlSessionStore } from './stores/postgres.js'
 
 /** Starts the gateway on Node; resolves once it listens on 127.0.0.1. */
-export function startGateway(config: GatewayConfig, port = 8787): Promise<{ server: ServerType; url: string }> {
-  const { app } = createGateway(config)
+export function startGateway(config: GatewayConfig, port = 8787): Promise<{ server: ServerType; url: string; session: TempoSession }> {
+  const { app, session } = createGateway(config)
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
-      resolve({ server, url: `http://127.0.0.1:${info.port}` })
+      resolve({ server, url: `http://127.0.0.1:${info.port}`, session })
     })
   })
 }
@@ -68,9 +70,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const store = config.store as SqlSessionStore
   await store.ready() // fail fast: connected and migrated before the first request
-  const { server, url } = await startGateway(config, port)
+  const { server, url, session } = await startGateway(config, port)
   console.log(`Gateway listening on ${url}`)
   const shutdown = () => server.close(() => void store.close().finally(() => process.exit(0)))
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
+  // Whether closes and settlements can be sent, once at start (GET /health answers the same).
+  console.log(JSON.stringify({ event: 'payee_readiness', ...(await health(session)).body }))
 }

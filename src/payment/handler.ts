@@ -398,7 +398,9 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
 
   async function fail(exchange: Exchange, error: unknown, fields?: PaymentLogFields, releaseError?: unknown): Promise<Response> {
     const { response, failure } = await errorResponse(exchange, error)
-    return finish(exchange, response, failure.code, { fields, errors: [failure.cause ?? error, releaseError], rendered: true })
+    const events = [...(fields?.events ?? []), ...failure.events]
+    const logged = events.length > 0 ? { ...fields, events } : fields
+    return finish(exchange, response, failure.code, { fields: logged, errors: [failure.cause ?? error, releaseError], rendered: true })
   }
 
   /**
