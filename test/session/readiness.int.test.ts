@@ -10,8 +10,9 @@
 // Fees are real here: the payer sends with zero fees (anvil runs with
 // --base-fee 0), the payee with what viem estimates, anvil's 1 gwei priority
 // fee. A settle or close is sent with a 500,000 gas limit, so it needs
-// 500,000 × 10^9 / 10^12 = 500 base units of pathUSD (measured: the node
-// accepts a balance of exactly that and refuses one less).
+// 500,000 × 10^9 / 10^12 = 500 base units of pathUSD; the node accepts a
+// balance of exactly that (below, the close after funding) and refuses one
+// less (docs/local-chain.md).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
