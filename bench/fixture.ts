@@ -46,6 +46,7 @@ export function memoryEscrow(): Escrow & { channels: Map<Hex, OnChainChannel> } 
     address: escrowAddress,
     chainId,
     canSubmit: false,
+    payeeFees: async () => undefined,
     async getChannel(channelId) {
       return channels.get(channelId)
     },

@@ -5,6 +5,7 @@ import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
 import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import { openApiRoute } from './discovery/route.js'
+import { health } from './health.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { notFound } from './middleware/method-not-allowed.js'
 import { payment } from './middleware/payment.js'
@@ -58,7 +59,10 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
   app.use('*', requestId())
   app.onError(paymentErrorHandler)
   app.notFound(notFound)
-  app.get('/health', (c) => c.json({ ok: true }))
+  app.get('/health', async (c) => {
+    const { status, body } = await health(session)
+    return c.json(body, status, { 'Cache-Control': 'no-store' })
+  })
   app.route('/', chatRoutes({ backend: config.backend, catalogue, paid }))
   app.route(
     '/',

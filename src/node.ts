@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { createGateway, type GatewayConfig } from './app.js'
 import { gatewayConfigFromEnv, integerVar } from './env.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
+import { health } from './health.js'
 import {
   defaultServerLimits,
   maxHeaderBytesCeiling,
@@ -16,6 +17,7 @@ import {
   nodeServer,
   type ServerLimits,
 } from './node/server.js'
+import type { TempoSession } from './session/engine.js'
 import { pgliteStore, postgresStore, type SqlSessionStore } from './stores/postgres.js'
 
 /**
@@ -26,14 +28,14 @@ export function startGateway(
   config: GatewayConfig,
   port = 8787,
   options: NodeServerOptions = {},
-): Promise<{ server: Server; url: string }> {
-  const { app } = createGateway(config)
+): Promise<{ server: Server; url: string; session: TempoSession }> {
+  const { app, session } = createGateway(config)
   const server = nodeServer(app.fetch, { defaultHostname: '127.0.0.1', ...options })
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, '127.0.0.1', () => {
       server.off('error', reject)
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, session })
     })
   })
 }
@@ -121,9 +123,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const store = config.store as SqlSessionStore
   await store.ready() // fail fast: connected and migrated before the first request
-  const { server, url } = await startGateway(config, port, { limits })
+  const { server, url, session } = await startGateway(config, port, { limits })
   console.log(`Gateway listening on ${url}`)
   const shutdown = () => server.close(() => void store.close().finally(() => process.exit(0)))
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
+  // Whether closes and settlements can be sent, once at start (GET /health answers the same).
+  console.log(JSON.stringify({ event: 'payee_readiness', ...(await health(session)).body }))
 }

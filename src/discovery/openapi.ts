@@ -86,8 +86,14 @@ export function openApiDocument(options: OpenApiOptions): { [key: string]: Json 
     paths: {
       '/health': {
         get: {
-          summary: 'Liveness',
-          responses: { '200': { description: 'The gateway is up.' } },
+          summary: 'Health and the payee readiness',
+          responses: {
+            '200': {
+              description:
+                'The gateway serves paid requests. `status` is `ready`, or `degraded` when closes and settlements cannot be sent (`reason`: the payee has no key, or cannot pay the fee); `payee` has its address, fee token, balance and what one close needs.',
+            },
+            '503': { description: 'The chain cannot be read: new channels and vouchers cannot be verified.' },
+          },
         },
       },
       '/v1/models': models,

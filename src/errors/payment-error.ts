@@ -8,6 +8,8 @@ export type ProblemErrorOptions = {
   extensions?: ProblemExtensions
   /** Seconds for `Retry-After`, overriding the spec's default. */
   retryAfter?: number
+  /** Operator events for the request's log line (`PaymentLogEntry.events`); never shown to the client. */
+  events?: readonly string[]
   cause?: unknown
 }
 
@@ -29,6 +31,7 @@ export class ProblemError extends Error {
   readonly detail: string
   readonly extensions: ProblemExtensions
   readonly retryAfter: number | undefined
+  readonly events: readonly string[]
 
   constructor(code: string, spec: ErrorSpec, detail: string, options: ProblemErrorOptions = {}) {
     super(`${code}: ${detail}`, { cause: options.cause })
@@ -37,6 +40,7 @@ export class ProblemError extends Error {
     this.detail = detail
     this.extensions = options.extensions ?? {}
     this.retryAfter = options.retryAfter ?? spec.retryAfter
+    this.events = options.events ?? []
   }
 }
 

@@ -30,13 +30,13 @@ import {
   numberToHex,
   type PublicClient,
   type RpcTransactionRequest,
-  zeroAddress,
 } from 'viem'
 import { Abis, Addresses } from 'viem/tempo'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { callProbeAbi, callProbeRuntimeBytecode } from '../../contracts-abi/probe/artifact.js'
-import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
+import { tip20Abi } from '../../contracts-abi/tip20.js'
 import { PaymentError } from '../errors/payment-error.js'
+import { chosenFeeToken, feeAmount, feeManager, tempoFeeToken } from './fees.js'
 import { revertReason } from './revert-reason.js'
 import { type Call, decodeSignedTransaction, type SignedTransaction } from './transaction.js'
 
@@ -53,8 +53,6 @@ export type PreflightOptions = {
 const expiringNonceKey = maxUint256
 /** How far past the block's time an expiring-nonce transaction's validBefore may be (TIP-1009). */
 const expiringNonceMaxSeconds = 30n
-/** Tempo gas prices are in attodollars, TIP-20 amounts in microdollars. */
-const tempoFeeScale = 10n ** 12n
 /** An account without code: the probe's first call, whose cost is the probe's own. */
 const idle: Address = '0x000000000000000000000000000000000000dead'
 /** A call to it with one zero byte costs 21,022 gas on every chain (see `nonceGas`). */
@@ -62,8 +60,6 @@ const identityPrecompile: Address = '0x0000000000000000000000000000000000000004'
 const identityCallGas = 21_022n
 /** Every TIP-20 token's address starts with these 12 bytes. */
 const tip20Prefix = '0x20c000000000000000000000'
-/** Tempo's fee manager: where the chain moves the fee to, and where a sender chooses its fee token. */
-const feeManager: Address = Addresses.feeManager
 
 /**
  * Refuses, before anything is sent, a transaction the chain would not execute
@@ -99,17 +95,7 @@ export async function preflight(serialized: Hex, options: PreflightOptions): Pro
   const known = ask(() => client.request({ method: 'eth_getTransactionByHash', params: [keccak256(serialized)] }))
   const block = ask(() => client.getBlock({ blockTag: 'pending' }))
   const next = ask(() => nextNonce(client, tx))
-  const userToken = ask(async () =>
-    tempo && tx.feeToken === undefined
-      ? client.readContract({
-          address: feeManager,
-          abi: Abis.feeManager,
-          functionName: 'userTokens',
-          args: [tx.sender],
-          blockTag: 'pending',
-        })
-      : undefined,
-  )
+  const userToken = ask(async () => (tempo && tx.feeToken === undefined ? chosenFeeToken(client, tx.sender, 'pending') : undefined))
   const nonceCost = ask(async () => (tempo ? nonceGas(client, tx) : 0n))
 
   if ((await known()) !== null) return
@@ -117,11 +103,7 @@ export async function preflight(serialized: Hex, options: PreflightOptions): Pro
   checkWindow(tx, timestamp)
   checkNonce(tx, await next())
 
-  // The token the chain takes the fee in: the transaction's, else the sender's chosen one, else pathUSD.
-  const chosen = await userToken()
-  const feeToken = tempo
-    ? (tx.feeToken ?? (chosen && chosen !== zeroAddress ? (chosen.toLowerCase() as Address) : pathUsdAddress))
-    : undefined
+  const feeToken = tempo ? tempoFeeToken(tx.feeToken, await userToken()) : undefined
   const fee = feeOf(tx, baseFeePerGas ?? 0n, tempo)
   const gas = intrinsicGas(tx, await nonceCost())
   const balance = ask(() =>
@@ -206,11 +188,8 @@ type Fee = {
 function feeOf(tx: SignedTransaction, baseFee: bigint, tempo: boolean): Fee {
   const tip = baseFee + tx.maxPriorityFeePerGas
   const price = tip < tx.maxFeePerGas ? tip : tx.maxFeePerGas
-  const scale = tempo ? tempoFeeScale : 1n
-  return { max: ceilDiv(tx.gas * tx.maxFeePerGas, scale), upfront: ceilDiv(tx.gas * price, scale) }
+  return { max: feeAmount(tx.gas, tx.maxFeePerGas, tempo), upfront: feeAmount(tx.gas, price, tempo) }
 }
-
-const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b
 
 type IntrinsicGas = {
   /** What the chain charges before the calls run. */

@@ -6,10 +6,15 @@
 // - the node answers and refuses the transaction, or it reverts →
 //   `mpp_payment_verification_failed` for the client's transactions,
 //   `mpp_session_close_failed` for the payee's settle/close;
+// - the payee cannot pay a settle/close's fee → `mpp_session_close_unavailable`
+//   caused by a `FeeShortfallError`, checked before sending (and when the
+//   node refuses it anyway): no retry succeeds until the payee is funded;
 // - a client's transaction that would fail on chain is refused before it is
 //   sent (preflight.ts), a settle/close whose eth_call reverts likewise.
 // Transactions are identified by their hash, computed before sending, so a
 // retry after a timeout finds the first attempt's receipt instead of failing.
+
+import { TokenId } from 'ox/tempo'
 import {
   type Address,
   BaseError,
@@ -39,13 +44,15 @@ import {
 } from 'viem'
 import { z } from 'zod'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
+import { tip20Abi } from '../../contracts-abi/tip20.js'
 import type { ErrorCode } from '../errors/codes.js'
 import { parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
-import type { Escrow, EscrowCall, OnChainChannel } from '../session/escrow.js'
+import { type Escrow, type EscrowCall, FeeShortfallError, type OnChainChannel, type PayeeFees } from '../session/escrow.js'
 import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
 import { sleep } from '../util/sleep.js'
 import { isTempoChain } from './chain.js'
+import { chosenFeeToken, feeAmount, tempoFeeToken } from './fees.js'
 import { preflight } from './preflight.js'
 import { revertReason } from './revert-reason.js'
 import { decodeEscrowTransaction } from './transaction.js'
@@ -59,7 +66,7 @@ export type ViemEscrowOptions = {
   payee?: LocalAccount
   /** Gas limits for settle/close, set explicitly (Tempo nodes mis-estimate `0x76` gas). Default 500k each. */
   gas?: { settle?: bigint; close?: bigint }
-  /** Fees for settle/close; estimated by the node when absent. */
+  /** Fees per gas for settle/close; estimated from the latest block when absent (viem's `estimateFeesPerGas`). */
   fees?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
   /** Limit for each RPC call and for each receipt wait. Default 30 s. */
   timeoutMs?: number
@@ -101,6 +108,9 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
   const timeoutMs = options.timeoutMs ?? 30_000
   const pollingIntervalMs = options.pollingIntervalMs ?? 200
   const gas = { settle: options.gas?.settle ?? defaultGas, close: options.gas?.close ?? defaultGas }
+  // The fee token the chain object names: viem then sends the payee's transactions as 0x76 paying in it.
+  const chainFeeToken = (chain as { feeToken?: TokenId.TokenIdOrAddress }).feeToken
+  const namedFeeToken = tempo && chainFeeToken != null ? (TokenId.toAddress(chainFeeToken).toLowerCase() as Address) : undefined
   // No transport-level retries: a failure surfaces as mpp_chain_unavailable at
   // once and the caller (or its client) decides to retry; cacheTime 0 so reads
   // never answer from a stale cache.
@@ -155,9 +165,15 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
 
   /**
    * Sends a signed transaction and waits for its receipt. `failCode` is what a
-   * refusal by the node or a revert becomes.
+   * refusal by the node or a revert becomes, unless `explainRefusal` finds a
+   * more precise error for the refusal.
    */
-  async function sendAndConfirm(serialized: Hex, failCode: ErrorCode, what: string): Promise<{ txHash: Hex }> {
+  async function sendAndConfirm(
+    serialized: Hex,
+    failCode: ErrorCode,
+    what: string,
+    explainRefusal?: () => Promise<PaymentError | undefined>,
+  ): Promise<{ txHash: Hex }> {
     const txHash = keccak256(serialized)
     try {
       await within(client.sendRawTransaction({ serializedTransaction: serialized }))
@@ -171,7 +187,12 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
       } catch (lookupErr) {
         throw unavailable(`Could not check the ${what} transaction on the chain.`, lookupErr, txHash)
       }
-      if (!mined) throw new PaymentError(failCode, `The chain refused the ${what} transaction: ${nodeReason(err)}.`, { cause: err })
+      if (!mined) {
+        throw (
+          (await explainRefusal?.()) ??
+          new PaymentError(failCode, `The chain refused the ${what} transaction: ${nodeReason(err)}.`, { cause: err })
+        )
+      }
     }
     const receipt = await waitForReceipt(txHash)
     if (receipt.status !== 'success') {
@@ -188,6 +209,40 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     const run = queue.then(work, work)
     queue = run.catch(() => undefined)
     return run
+  }
+
+  /** The token the payee's fees are paid in: `native` off Tempo; on Tempo the chain's, else the payee's choice, else pathUSD. */
+  async function payeeFeeToken(account: LocalAccount): Promise<Address | 'native'> {
+    if (!tempo) return 'native'
+    return tempoFeeToken(namedFeeToken, namedFeeToken === undefined ? await chosenFeeToken(client, account.address, 'pending') : undefined)
+  }
+
+  /** The payee's fee balance, and what a transaction with `gasLimit` at `maxFeePerGas` needs of it: what the node checks before accepting it. */
+  async function readPayeeFees(account: LocalAccount, gasLimit: bigint, maxFeePerGas: bigint): Promise<PayeeFees> {
+    const token = await payeeFeeToken(account)
+    const balance =
+      token === 'native'
+        ? await client.getBalance({ address: account.address, blockTag: 'pending' })
+        : await client.readContract({
+            address: token,
+            abi: tip20Abi,
+            functionName: 'balanceOf',
+            args: [account.address],
+            blockTag: 'pending',
+          })
+    return { address: account.address.toLowerCase() as Address, token, balance, needed: feeAmount(gasLimit, maxFeePerGas, tempo) }
+  }
+
+  /** The fees per gas of the payee's transactions: configured, else estimated now; readiness and sending use the same. */
+  async function feesPerGas(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
+    if (fees) return fees
+    const { maxFeePerGas, maxPriorityFeePerGas } = await client.estimateFeesPerGas()
+    return { maxFeePerGas, maxPriorityFeePerGas }
+  }
+
+  function shortfall(payeeFees: PayeeFees, what: string): PaymentError {
+    const cause = new FeeShortfallError(payeeFees, what)
+    return new PaymentError('mpp_session_close_unavailable', `The ${what} cannot be sent: ${cause.message}.`, { cause })
   }
 
   async function submit(
@@ -216,6 +271,17 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
         if (revert) throw new PaymentError('mpp_session_close_failed', revertDetail(functionName, revert), { cause: err })
         throw unavailable(`Could not simulate ${functionName} on the chain.`, err)
       }
+      // The fee, before anything is sent: a payee that cannot pay it is told why, never retried in vain.
+      const limit = gas[functionName]
+      let price: Awaited<ReturnType<typeof feesPerGas>>
+      let payeeFees: PayeeFees
+      try {
+        price = await within(feesPerGas())
+        payeeFees = await within(readPayeeFees(payee, limit, price.maxFeePerGas))
+      } catch (err) {
+        throw unavailable(`Could not read the payee's fee balance for ${functionName}.`, err)
+      }
+      if (payeeFees.balance < payeeFees.needed) throw shortfall(payeeFees, functionName)
       let serialized: Hex
       try {
         const request = await within(
@@ -224,15 +290,20 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
             chain,
             to: address,
             data: encodeFunctionData({ abi: escrowAbi, functionName, args }),
-            gas: gas[functionName],
-            ...(fees ?? {}),
+            gas: limit,
+            ...price,
           }),
         )
         serialized = await wallet.signTransaction(request as Parameters<typeof wallet.signTransaction>[0])
       } catch (err) {
         throw unavailable(`Could not prepare the ${functionName} transaction.`, err)
       }
-      return sendAndConfirm(serialized, 'mpp_session_close_failed', functionName)
+      // Refused although the balance covered it a moment ago (spent meanwhile): a fresh read says whether for the fee.
+      const explainRefusal = async () => {
+        const fresh = await within(readPayeeFees(payee, limit, price.maxFeePerGas)).catch(() => undefined)
+        return fresh !== undefined && fresh.balance < fresh.needed ? shortfall(fresh, functionName) : undefined
+      }
+      return sendAndConfirm(serialized, 'mpp_session_close_failed', functionName, explainRefusal)
     })
   }
 
@@ -266,6 +337,17 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     address,
     chainId: chain.id,
     canSubmit: payee !== undefined,
+
+    async payeeFees() {
+      if (!payee) return undefined
+      try {
+        const { maxFeePerGas } = await within(feesPerGas())
+        // Enough for whichever of settle and close has the larger limit.
+        return await within(readPayeeFees(payee, gas.settle > gas.close ? gas.settle : gas.close, maxFeePerGas))
+      } catch (err) {
+        throw unavailable("Could not read the payee's fee balance.", err)
+      }
+    },
 
     getChannel,
 

@@ -423,8 +423,10 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
   async function fail(exchange: Exchange, error: unknown, fields?: PaymentLogFields, releaseError?: unknown): Promise<Response> {
     const { response, failure } = await errorResponse(exchange, error)
     const challengeError = failure.spec.retryable ? await releaseChallenge(exchange) : undefined
+    const events = [...(fields?.events ?? []), ...failure.events]
+    const logged = events.length > 0 ? { ...fields, events } : fields
     const errors = [failure.cause ?? error, releaseError, challengeError]
-    return finish(exchange, response, failure.code, { fields, errors, rendered: true })
+    return finish(exchange, response, failure.code, { fields: logged, errors, rendered: true })
   }
 
   /**

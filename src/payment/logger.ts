@@ -19,6 +19,8 @@ export type PaymentLogEntry = {
    * Operator events: facts an operator acts on. `quote_shortfall`: the
    * handler reported a cost above the quote; the charge stopped at the quote
    * and `amounts.shortfall` went unpaid (a pricing rule quotes too low).
+   * `payee_cannot_pay_fees`: a close was not sent because the payee cannot
+   * pay its fee (fund the payee; `GET /health` shows its balance).
    */
   events?: string[]
   durationMs: number

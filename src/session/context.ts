@@ -3,6 +3,7 @@ import { assertInvariant, type ChannelState } from './channel.js'
 import type { Escrow } from './escrow.js'
 import type { SessionSettings } from './options.js'
 import { rateLimiter } from './rate-limit.js'
+import { type PayeeReadiness, payeeReadiness } from './readiness.js'
 import type { ChannelStore, ChannelUpdate } from './store.js'
 import type { VoucherContext } from './v1/voucher.js'
 
@@ -17,6 +18,8 @@ export type SessionContext = {
   readonly takeVerification: (channelId: Hex) => number | undefined
   /** Channels with a settlement in flight from this process. */
   readonly settling: Set<Hex>
+  /** The payee's readiness to settle and close (can it sign, can it pay the fee), read at most once per `readinessTtl`. */
+  readonly readiness: PayeeReadiness
   /** Writes through the store; every write passes the accounting invariant, so no adapter can persist a broken one. */
   update<T>(channelId: Hex, change: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T>
 }
@@ -29,6 +32,7 @@ export function createContext(settings: SessionSettings, escrow: Escrow, store: 
     voucherContext: { chainId: escrow.chainId, escrow: escrow.address },
     takeVerification: rateLimiter(settings.verificationsPerSecond, settings.now),
     settling: new Set(),
+    readiness: payeeReadiness(escrow, settings),
     update(channelId, change) {
       return store.updateChannel(channelId, (current) => {
         const next = change(current)

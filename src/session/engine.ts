@@ -16,6 +16,7 @@ import { createContext } from './context.js'
 import { requestKeyOf, storedAnswer } from './idempotency.js'
 import { resolveSessionOptions, type TempoSessionOptions } from './options.js'
 import type { SessionPayment } from './payment.js'
+import type { Readiness } from './readiness.js'
 import { intent, methodName } from './receipt.js'
 import { settle } from './settlement.js'
 import { parseSessionPayload } from './v1/payload.js'
@@ -24,6 +25,12 @@ import { parseSessionPayload } from './v1/payload.js'
 export type TempoSession = PaymentMethod<SessionPayment> & {
   /** Settles `channelId` on chain up to the highest accepted voucher not above `spent`; undefined when there is nothing to settle. */
   settle(channelId: Hex): Promise<{ txHash: Hex; amount: bigint } | undefined>
+  /**
+   * The payee's readiness to settle and close: whether it can sign and pay one transaction's fee,
+   * read from the chain at most once per `readinessTtl`. Rejects with `mpp_chain_unavailable` when
+   * the chain cannot be read.
+   */
+  readiness(): Promise<Readiness>
 }
 
 /**
@@ -84,5 +91,6 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
       ...(payload.action === 'topUp' ? { invalidChallengeType: 'session/challenge-not-found' } : {}),
     }),
     settle: (channelId) => settle(ctx, channelId),
+    readiness: () => ctx.readiness.read(),
   }
 }

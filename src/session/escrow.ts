@@ -41,6 +41,42 @@ export type EscrowCall =
     }
 
 /**
+ * What the payee's settle/close transactions pay their fee with, read from the
+ * chain: the token (on Tempo, the TIP-20 token the chain takes the fee in) or
+ * the native coin (a standard EVM chain), the payee's balance in it, and what
+ * one settle or close needs at current fees (its gas limit × maxFeePerGas, in
+ * the same unit).
+ */
+export type PayeeFees = {
+  /** The payee's address (lowercase): the sender of settle and close. */
+  address: Address
+  /** The fee token (lowercase), or `native` for the chain's own coin. */
+  token: Address | 'native'
+  /** The payee's balance in it, in base units (wei for `native`). */
+  balance: bigint
+  /** What one settle or close needs at current fees, in the same unit. */
+  needed: bigint
+}
+
+/**
+ * The payee cannot pay a settle or close transaction's fee (`fees.balance <
+ * fees.needed`): nothing was sent, and retrying cannot succeed until the payee
+ * is funded. The cause of the `mpp_session_close_unavailable` such a
+ * transaction fails with. Its message names the address, token and amounts
+ * (public facts), never a key.
+ */
+export class FeeShortfallError extends Error {
+  override name = 'FeeShortfallError'
+  readonly fees: PayeeFees
+
+  constructor(fees: PayeeFees, what: string) {
+    const unit = fees.token === 'native' ? 'of the native coin' : `of token ${fees.token}`
+    super(`the payee ${fees.address} cannot pay the ${what}'s fee: it holds ${fees.balance} ${unit} and needs about ${fees.needed}`)
+    this.fees = fees
+  }
+}
+
+/**
  * The session engine's view of the chain: one escrow deployment on one chain.
  * Implementations throw `PaymentError`s: `mpp_chain_unavailable` when the RPC
  * fails or times out (nothing was accepted), `mpp_payment_verification_failed`
@@ -66,8 +102,18 @@ export interface Escrow {
   broadcast(serialized: Hex): Promise<{ txHash: Hex }>
   /** Whether a payee key is configured to send `settle` and `close`. */
   readonly canSubmit: boolean
-  /** Sends `settle(channelId, cumulativeAmount, signature)` with the payee key and waits for success. */
+  /**
+   * Reads what the payee pays settle/close fees with and whether it covers one
+   * (`PayeeFees`); `undefined` when no payee key is configured. `mpp_chain_unavailable`
+   * when the chain cannot be read.
+   */
+  payeeFees(): Promise<PayeeFees | undefined>
+  /**
+   * Sends `settle(channelId, cumulativeAmount, signature)` with the payee key and waits for success.
+   * A payee that cannot pay the fee fails with `mpp_session_close_unavailable` caused by a
+   * `FeeShortfallError`, before anything is sent (or when the node refuses it for that).
+   */
   settle(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
-  /** Sends `close(channelId, cumulativeAmount, signature)` with the payee key and waits for success. */
+  /** Sends `close(channelId, cumulativeAmount, signature)` with the payee key and waits for success; fees as for `settle`. */
   close(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
 }

@@ -1,8 +1,10 @@
 import type { Address } from 'viem'
 import { z } from 'zod'
 import { ConfigError, parseConfig } from '../errors/config-error.js'
+import { PaymentError } from '../errors/payment-error.js'
 import { address, amount, callable, implementing, integer } from '../util/config.js'
 import type { Escrow } from './escrow.js'
+import { isFeeShortfall } from './readiness.js'
 import type { ChannelStore } from './store.js'
 
 export type TempoSessionOptions = {
@@ -36,8 +38,14 @@ export type TempoSessionOptions = {
   idempotencyWait?: number
   /** Settle on-chain once this much is spent but unsettled. Default: only on explicit `settle`. */
   settleThreshold?: bigint
-  /** Receives errors of background settlements (which never affect a response). */
+  /**
+   * Receives errors of background settlements (which never affect a response). A payee that cannot pay
+   * the fee is a `PaymentError` (`mpp_session_close_unavailable`) whose `cause` is a `FeeShortfallError`;
+   * background settlement then waits `readinessTtl` before trying again.
+   */
   onBackgroundError?: (error: unknown) => void
+  /** How long a reading of the payee's readiness (its fee balance) is trusted (ms). Default 15,000. */
+  readinessTtl?: number
   now?: () => number
 }
 
@@ -51,6 +59,7 @@ const schema = z.object({
     broadcast: callable(),
     settle: callable(),
     close: callable(),
+    payeeFees: callable(),
   }),
   store: implementing<ChannelStore>(['getChannel', 'updateChannel', 'claimRequest', 'getRequest', 'releaseRequest']),
   recipient: address,
@@ -74,6 +83,7 @@ const schema = z.object({
   idempotencyWait: integer(0).optional(),
   settleThreshold: amount(1n).optional(),
   onBackgroundError: callable<(error: unknown) => void>().optional(),
+  readinessTtl: integer(0).optional(),
   now: callable<() => number>().optional(),
 })
 
@@ -98,10 +108,22 @@ export type SessionSettings = {
   idempotencyWait: number
   settleThreshold: bigint | undefined
   onBackgroundError: (error: unknown) => void
+  readinessTtl: number
   now: () => number
 }
 
-const logBackgroundError = (error: unknown) => console.error(`settlement failed: ${error instanceof Error ? error.name : 'error'}`)
+/** One JSON line per failed background settlement: its code, and for a payee that cannot pay the fee the figures (never a key). */
+function logBackgroundError(error: unknown) {
+  const fees = isFeeShortfall(error) ? error.cause.fees : undefined
+  const line = {
+    event: fees === undefined ? 'settlement_failed' : 'payee_cannot_pay_fees',
+    ...(error instanceof PaymentError ? { code: error.code } : { error: error instanceof Error ? error.name : typeof error }),
+    ...(fees === undefined
+      ? {}
+      : { payee: fees.address, feeToken: fees.token, feeBalance: fees.balance.toString(), feeNeeded: fees.needed.toString() }),
+  }
+  console.error(JSON.stringify(line))
+}
 
 /** Validates `options` (a bad one throws a `ConfigError` naming it) and fills in the defaults, in one place. */
 export function resolveSessionOptions(options: TempoSessionOptions): SessionSettings {
@@ -130,6 +152,7 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     idempotencyWait: valid.idempotencyWait ?? reservationTtl,
     settleThreshold: valid.settleThreshold,
     onBackgroundError: valid.onBackgroundError ?? logBackgroundError,
+    readinessTtl: valid.readinessTtl ?? 15_000,
     now: valid.now ?? Date.now,
   }
 }

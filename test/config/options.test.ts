@@ -52,6 +52,7 @@ describe('tempoSession options', () => {
     ['bucketTtl', Number.POSITIVE_INFINITY, /integer ≥ 1/],
     ['idempotencyTtl', 0, /integer ≥ 1/],
     ['settleThreshold', 0n, /≥ 1/],
+    ['readinessTtl', -1, /integer ≥ 0/],
     ['recipient', 'payee', /20-byte hex address/],
     ['currency', undefined, /20-byte hex address/],
     ['now', 5, /function/],
@@ -62,6 +63,7 @@ describe('tempoSession options', () => {
   it('refuses a store or escrow missing what the engine calls, and contradictory deposits', () => {
     refused(session({ store: { getChannel() {} } }), 'tempoSession.store', /updateChannel/)
     refused(session({ escrow: { ...memoryEscrow().escrow, settle: undefined } }), 'tempoSession.escrow.settle', /function/)
+    refused(session({ escrow: { ...memoryEscrow().escrow, payeeFees: undefined } }), 'tempoSession.escrow.payeeFees', /function/)
     refused(session({ payers: { allow: ['not-an-address'] } }), 'tempoSession.payers.allow.0', /address/)
     refused(session({ minDeposit: 10n, suggestedDeposit: 5n }), 'tempoSession.suggestedDeposit', /at least minDeposit/)
   })

@@ -4,18 +4,20 @@
 // book the way the contract would (open, topUp), and settle/close check the
 // voucher signature like the contract. Faults can be injected per operation:
 // the chain down (`mpp_chain_unavailable`), a revert, or a timeout (a
-// transaction sent but not confirmed).
+// transaction sent but not confirmed). The payee's fee balance is a number the
+// test sets: settle/close refuse, as the viem adapter does, when it is below
+// the fee they need.
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../../src/errors/payment-error.js'
 import { decodeEscrowTransaction } from '../../src/escrow/transaction.js'
 import { expectedSigner } from '../../src/session/channel.js'
-import type { Escrow, EscrowCall, OnChainChannel } from '../../src/session/escrow.js'
+import { type Escrow, type EscrowCall, FeeShortfallError, type OnChainChannel } from '../../src/session/escrow.js'
 import { recoverVoucherSigner } from '../../src/session/v1/voucher.js'
 
 export const memoryEscrowAddress = '0x3333333333333333333333333333333333333333' as Address
 export const memoryChainId = 31337
 
-export type EscrowOperation = 'getChannel' | 'broadcast' | 'settle' | 'close'
+export type EscrowOperation = 'getChannel' | 'broadcast' | 'settle' | 'close' | 'payeeFees'
 export type EscrowFault = 'unavailable' | 'revert' | 'timeout'
 
 export type MemoryEscrow = {
@@ -28,20 +30,36 @@ export type MemoryEscrow = {
   calls: Record<EscrowOperation, number>
   /** Payee transfers made by settle/close, in order. */
   payouts: { channelId: Hex; amount: bigint; refund: bigint }[]
+  /** The payee's fee balance (pathUSD) and what one settle/close needs; default 10 and 1. */
+  payeeFees: { balance: bigint; needed: bigint }
 }
+
+export const memoryPayee = '0x2222222222222222222222222222222222222222' as Address
+const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
 
 const hashOf = (n: number) => `0x${n.toString(16).padStart(64, '0')}` as Hex
 
 export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscrow {
   const channels = new Map<Hex, OnChainChannel>()
   const faults: Partial<Record<EscrowOperation, { fault: EscrowFault; count: number }>> = {}
-  const calls: Record<EscrowOperation, number> = { getChannel: 0, broadcast: 0, settle: 0, close: 0 }
+  const calls: Record<EscrowOperation, number> = { getChannel: 0, broadcast: 0, settle: 0, close: 0, payeeFees: 0 }
   const payouts: MemoryEscrow['payouts'] = []
+  const payeeFees = { balance: 10n, needed: 1n }
+  const feesNow = () => ({ address: memoryPayee, token: pathUsd, ...payeeFees })
+  /** What the viem adapter does when the payee cannot pay the fee: refuse before sending. */
+  function checkFees(what: 'settle' | 'close') {
+    if (payeeFees.balance >= payeeFees.needed) return
+    const cause = new FeeShortfallError(feesNow(), what)
+    throw new PaymentError('mpp_session_close_unavailable', `The ${what} cannot be sent: ${cause.message}.`, { cause })
+  }
   let transactions = 0
   const target = { escrow: memoryEscrowAddress, chainId: memoryChainId }
 
   /** Throws the injected fault of `operation`, if any is armed. */
-  function inject(operation: EscrowOperation, failCode: 'mpp_payment_verification_failed' | 'mpp_session_close_failed') {
+  function inject(
+    operation: EscrowOperation,
+    failCode: 'mpp_payment_verification_failed' | 'mpp_session_close_failed' | 'mpp_chain_unavailable',
+  ) {
     calls[operation]++
     const armed = faults[operation]
     if (armed === undefined || armed.count === 0) return
@@ -75,6 +93,11 @@ export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscro
     address: memoryEscrowAddress,
     chainId: memoryChainId,
     canSubmit: options.canSubmit ?? true,
+
+    async payeeFees() {
+      inject('payeeFees', 'mpp_chain_unavailable')
+      return escrow.canSubmit ? feesNow() : undefined
+    },
 
     async getChannel(channelId) {
       inject('getChannel', 'mpp_payment_verification_failed')
@@ -114,6 +137,7 @@ export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscro
 
     async settle(channelId, cumulativeAmount, signature) {
       inject('settle', 'mpp_session_close_failed')
+      checkFees('settle')
       const state = await checkVoucher(channelId, cumulativeAmount, signature)
       if (cumulativeAmount <= state.settled)
         throw new PaymentError('mpp_session_close_failed', 'The escrow rejected settle: amount not increasing.')
@@ -124,6 +148,7 @@ export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscro
 
     async close(channelId, cumulativeAmount, signature) {
       inject('close', 'mpp_session_close_failed')
+      checkFees('close')
       const state = await checkVoucher(channelId, cumulativeAmount, signature)
       const captured = cumulativeAmount > state.settled ? cumulativeAmount : state.settled
       payouts.push({ channelId, amount: captured - state.settled, refund: state.deposit - captured })
@@ -137,6 +162,7 @@ export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscro
     channels,
     calls,
     payouts,
+    payeeFees,
     fail(operation, fault, count = 1) {
       faults[operation] = { fault, count }
     },

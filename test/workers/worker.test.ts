@@ -43,7 +43,13 @@ describe('the Worker', () => {
   })
 
   it('serves the models, health, the discovery document, and a paid session end to end: open, paid requests, replay refused, idempotent retry, close', async () => {
-    expect(await (await fetchWorker('https://gateway.test/health')).json()).toEqual({ ok: true })
+    const payee = privateKeyToAccount(inject('payeeKey') as Hex).address.toLowerCase()
+    // The payee (an anvil account) holds pathUSD: closes can be sent.
+    expect(await (await fetchWorker('https://gateway.test/health')).json()).toMatchObject({
+      ok: true,
+      status: 'ready',
+      payee: { address: payee, canSign: true, canPayFees: true, feeToken: pathUsd },
+    })
     const models = (await (await fetchWorker('https://gateway.test/v1/models')).json()) as { data: { id: string }[] }
     expect(models.data.map((model) => model.id)).toEqual(['local-echo'])
     const discovery = (await (await fetchWorker('https://gateway.test/openapi.json')).json()) as {

@@ -10,6 +10,7 @@ import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
 import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
+import { isFeeShortfall } from '../readiness.js'
 import { receiptFor } from '../receipt.js'
 import { canonicalSignature } from '../v1/voucher.js'
 import { assertSignedBy } from '../verify.js'
@@ -49,6 +50,15 @@ export async function close(ctx: SessionContext, parameters: ActionParameters<'c
     ;({ txHash } = await ctx.escrow.close(channelId, capture, signature))
   } catch (error) {
     await ctx.update(channelId, (current) => ({ ...(current ? { state: { ...current, closing: false } } : {}), result: undefined }))
+    if (isFeeShortfall(error)) {
+      // Nothing was sent, and no retry can succeed until the operator funds the payee.
+      ctx.readiness.refused(error.cause.fees)
+      throw new PaymentError(
+        'mpp_session_close_unavailable',
+        `${error.detail} The channel stays open and usable; close it again once the payee is funded.`,
+        { extensions: { channelId }, events: ['payee_cannot_pay_fees'], cause: error.cause },
+      )
+    }
     if (error instanceof PaymentError && error.code === 'mpp_session_close_unavailable') throw error
     throw new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {
       extensions: { channelId },
