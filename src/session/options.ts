@@ -3,11 +3,13 @@ import { z } from 'zod'
 import { ConfigError, parseConfig } from '../errors/config-error.js'
 import { address, amount, callable, implementing, integer } from '../util/config.js'
 import type { Escrow } from './escrow.js'
+import type { RateLimitStore } from './rate-limit.js'
 import type { ChannelStore } from './store.js'
 
 export type TempoSessionOptions = {
   escrow: Escrow
-  store: ChannelStore
+  /** Channel accounting, idempotency records and rate limits: share one store between instances, and the limits hold across them. */
+  store: ChannelStore & RateLimitStore
   /** The payee: channels must pay this address. Any case; normalised. */
   recipient: Address
   /** The TIP-20 token channels must hold. */
@@ -52,7 +54,14 @@ const schema = z.object({
     settle: callable(),
     close: callable(),
   }),
-  store: implementing<ChannelStore>(['getChannel', 'updateChannel', 'claimRequest', 'getRequest', 'releaseRequest']),
+  store: implementing<ChannelStore & RateLimitStore>([
+    'getChannel',
+    'updateChannel',
+    'claimRequest',
+    'getRequest',
+    'releaseRequest',
+    'takeRateLimit',
+  ]),
   recipient: address,
   currency: address,
   minVoucherDelta: amount(0n).optional(),
