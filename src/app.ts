@@ -5,6 +5,7 @@ import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
 import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import { openApiRoute } from './discovery/route.js'
+import type { ClientAddress } from './middleware/client-address.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { payment } from './middleware/payment.js'
 import type { SecretKey } from './payment/handler.js'
@@ -30,6 +31,8 @@ export type GatewayConfig = {
   catalogue?: readonly ModelPrice[]
   /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
   session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency'>>
+  /** Where a request comes from, for the per-client limit on opens: the entry's own (`socketAddress` on Node, `cloudflareAddress` on Workers). */
+  clientAddress?: ClientAddress
   logger?: PaymentLogger
 }
 
@@ -50,6 +53,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     challenges: config.store,
     pricing: chatPricing(catalogue),
     servesContent: servesCompletion,
+    ...(config.clientAddress ? { clientAddress: config.clientAddress } : {}),
     ...(config.logger ? { logger: config.logger } : {}),
   })
   const app = new Hono()

@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { createGateway, type GatewayConfig } from './app.js'
 import { gatewayConfigFromEnv } from './env.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
+import { forwardedAddress, socketAddress } from './middleware/client-address.js'
 import { pgliteStore, postgresStore, type SqlSessionStore } from './stores/postgres.js'
 
 /** Starts the gateway on Node; resolves once it listens on 127.0.0.1. */
@@ -30,11 +31,19 @@ const nodeEnvSchema = z.object({
     .transform(Number)
     .refine((port) => port <= 65_535, 'must be a port number between 0 and 65535')
     .optional(),
+  // Reverse proxies in front that append to X-Forwarded-For; unset: the header is never trusted.
+  TRUSTED_PROXIES: z
+    .string()
+    .regex(/^([0-9]|1[0-6])$/, 'must be a decimal integer between 0 and 16')
+    .transform(Number)
+    .optional(),
 })
 
 /** The Node-only variables (the store and the port), validated; empty strings count as unset. */
 function nodeEnv(env: Record<string, string | undefined>) {
-  const given = Object.fromEntries(['DATABASE_URL', 'PGLITE_DIR', 'PORT'].flatMap((name) => (env[name] ? [[name, env[name]]] : [])))
+  const given = Object.fromEntries(
+    ['DATABASE_URL', 'PGLITE_DIR', 'PORT', 'TRUSTED_PROXIES'].flatMap((name) => (env[name] ? [[name, env[name]]] : [])),
+  )
   return parseConfig(nodeEnvSchema, given, 'environment', true)
 }
 
@@ -49,9 +58,15 @@ export function storeFromEnv(env: Record<string, string | undefined>): SqlSessio
   return pgliteStore({ dataDir: PGLITE_DIR ?? '.data/pglite' })
 }
 
-/** The gateway's configuration from environment variables (see README), with the store `storeFromEnv` picks. */
+/**
+ * The gateway's configuration from environment variables (see README), with the
+ * store `storeFromEnv` picks; a client's address is the socket's peer, or with
+ * `TRUSTED_PROXIES` what the outermost trusted proxy saw.
+ */
 export function configFromEnv(env: Record<string, string | undefined>): GatewayConfig {
-  return gatewayConfigFromEnv(env, storeFromEnv(env))
+  const { TRUSTED_PROXIES } = nodeEnv(env)
+  const clientAddress = TRUSTED_PROXIES ? forwardedAddress(TRUSTED_PROXIES) : socketAddress
+  return { ...gatewayConfigFromEnv(env, storeFromEnv(env)), clientAddress }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

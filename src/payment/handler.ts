@@ -395,10 +395,15 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
 
   /**
    * Judges `request`, whose body is `body` (its bytes, or their reading: a body
-   * that cannot be read is answered here, in the envelope).
+   * that cannot be read is answered here, in the envelope), sent from `client`
+   * (its address, when known: `PaidRequest.client`).
    */
-  return async function handlePayment(request: Request, body: Uint8Array | Promise<Uint8Array>): Promise<PaymentOutcome<TPayment, TQuote>> {
-    const paid: PaidRequest = { request, body: new Uint8Array(0), route: routeOf(request) }
+  return async function handlePayment(
+    request: Request,
+    body: Uint8Array | Promise<Uint8Array>,
+    client?: string,
+  ): Promise<PaymentOutcome<TPayment, TQuote>> {
+    const paid: PaidRequest = { request, body: new Uint8Array(0), route: routeOf(request), ...(client === undefined ? {} : { client }) }
     let quoted: Promise<TQuote> | undefined
     const exchange: Exchange = {
       paid,

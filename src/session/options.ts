@@ -30,6 +30,8 @@ export type TempoSessionOptions = {
   bucketTtl?: number
   /** New voucher signatures verified per channel per second before `mpp_rate_limited`. Default 10. */
   verificationsPerSecond?: number
+  /** Channel opens per client address (an IPv6 one by its /64) per minute before `mpp_rate_limited`. Default 30. */
+  opensPerMinute?: number
   /** Operator containment on the verified payer (`mpp_payer_not_allowed`). */
   payers?: { allow?: readonly Address[]; deny?: readonly Address[]; check?: (payer: Address) => boolean | Promise<boolean> }
   /** How long a paid response is kept for `Idempotency-Key` retries (ms). Default 24 h. */
@@ -72,6 +74,7 @@ const schema = z.object({
   bucketSize: amount(1n).optional(),
   bucketTtl: integer(1).optional(),
   verificationsPerSecond: integer(1).optional(),
+  opensPerMinute: integer(1).optional(),
   payers: z
     .object({
       allow: z.array(address).optional(),
@@ -98,6 +101,7 @@ export type SessionSettings = {
   bucketSize: bigint
   bucketTtl: number | undefined
   verificationsPerSecond: number
+  opensPerMinute: number
   payers: {
     allow: ReadonlySet<Address> | undefined
     deny: ReadonlySet<Address>
@@ -130,6 +134,7 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     bucketSize: valid.bucketSize ?? 1n,
     bucketTtl: valid.bucketTtl,
     verificationsPerSecond: valid.verificationsPerSecond ?? 10,
+    opensPerMinute: valid.opensPerMinute ?? 30,
     payers: {
       allow: valid.payers?.allow && new Set(valid.payers.allow),
       deny: new Set(valid.payers?.deny ?? []),
