@@ -110,6 +110,7 @@ describe('the Node gateway over real HTTP', () => {
     expect(config.secretKey).toEqual([secretKey, `${secretKey}x`])
     expect(config.escrow.canSubmit).toBe(false)
     expect(() => configFromEnv({ ...env, MPP_SECRET_KEY: undefined })).toThrow(/MPP_SECRET_KEY/)
+    for (const typo of ['yes', '-1', '17', '1.5']) expect(() => configFromEnv({ ...env, TRUSTED_PROXIES: typo })).toThrow(/TRUSTED_PROXIES/)
   })
 
   it('limits opens per client address as the Node entry knows it: the socket peer, or with TRUSTED_PROXIES the proxy-written entry', async () => {
