@@ -40,14 +40,13 @@ export function sourceOf(address: string): string {
 /** The eight 16-bit groups of an IPv6 address in text form, or `undefined` if it is not one. */
 function ipv6Groups(text: string): number[] | undefined {
   // A trailing dotted quad stands for the last two groups.
-  const quad = /(?:^|:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)
-  let hex = text
-  if (quad !== null) {
-    const bytes = quad.slice(1).map(Number)
-    if (bytes.some((byte) => byte > 255)) return undefined
-    const tail = `${((bytes[0]! << 8) | bytes[1]!).toString(16)}:${((bytes[2]! << 8) | bytes[3]!).toString(16)}`
-    hex = `${text.slice(0, text.length - quad[0].length)}${quad[0].startsWith(':') ? ':' : ''}${tail}`
-  }
+  const quad = /:(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)
+  const bytes = quad?.slice(1).map(Number) ?? []
+  if (bytes.some((byte) => byte > 255)) return undefined
+  const hex =
+    quad === null
+      ? text
+      : `${text.slice(0, quad.index)}:${((bytes[0]! << 8) | bytes[1]!).toString(16)}:${((bytes[2]! << 8) | bytes[3]!).toString(16)}`
   const halves = hex.split('::')
   if (halves.length > 2) return undefined
   const part = (half: string) => (half === '' ? [] : half.split(':'))
