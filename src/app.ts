@@ -6,6 +6,7 @@ import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import { openApiRoute } from './discovery/route.js'
 import { health } from './health.js'
+import type { ClientAddress } from './middleware/client-address.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { notFound } from './middleware/method-not-allowed.js'
 import { payment } from './middleware/payment.js'
@@ -33,6 +34,8 @@ export type GatewayConfig = {
   catalogue?: readonly ModelPrice[]
   /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
   session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency'>>
+  /** Where a request comes from, for the per-client limit on opens: the entry's own (`socketAddress` on Node, `cloudflareAddress` on Workers). */
+  clientAddress?: ClientAddress
   logger?: PaymentLogger
 }
 
@@ -53,6 +56,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     challenges: config.store,
     pricing: chatPricing(catalogue),
     servesContent: servesCompletion,
+    ...(config.clientAddress ? { clientAddress: config.clientAddress } : {}),
     ...(config.logger ? { logger: config.logger } : {}),
   })
   const app = new Hono()

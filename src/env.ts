@@ -35,6 +35,7 @@ export const gatewayEnvNames = [
   'BUCKET_SIZE',
   'BUCKET_TTL_MS',
   'VOUCHER_RATE_LIMIT',
+  'OPEN_RATE_LIMIT',
   'SETTLE_THRESHOLD',
 ] as const
 
@@ -85,6 +86,7 @@ const envSchema = z.object({
   BUCKET_SIZE: amountVar.optional(),
   BUCKET_TTL_MS: integerVar(1).optional(),
   VOUCHER_RATE_LIMIT: integerVar(1, 1_000_000).optional(),
+  OPEN_RATE_LIMIT: integerVar(1, 1_000_000).optional(),
   SETTLE_THRESHOLD: amountVar.optional(),
 })
 
@@ -145,6 +147,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
       // A reservation outlives the slowest upstream answer, so a crash frees it and a slow answer is still covered.
       reservationTtl: upstreamTimeoutMs + 30_000,
       verificationsPerSecond: vars.VOUCHER_RATE_LIMIT ?? 10,
+      opensPerMinute: vars.OPEN_RATE_LIMIT ?? 30,
       ...(vars.SETTLE_THRESHOLD ? { settleThreshold: vars.SETTLE_THRESHOLD } : {}),
     },
   }

@@ -9,6 +9,7 @@ import { createGateway, type GatewayConfig } from './app.js'
 import { gatewayConfigFromEnv, integerVar } from './env.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
 import { health } from './health.js'
+import { forwardedAddress, socketAddress } from './middleware/client-address.js'
 import {
   defaultServerLimits,
   maxHeaderBytesCeiling,
@@ -58,6 +59,12 @@ const nodeEnvSchema = z
     HEADERS_TIMEOUT_MS: timeoutVar,
     REQUEST_TIMEOUT_MS: timeoutVar,
     KEEP_ALIVE_TIMEOUT_MS: timeoutVar,
+    // Reverse proxies in front that append to X-Forwarded-For; unset: the header is never trusted.
+    TRUSTED_PROXIES: z
+      .string()
+      .regex(/^([0-9]|1[0-6])$/, 'must be a decimal integer between 0 and 16')
+      .transform(Number)
+      .optional(),
   })
   .refine(
     (env) =>
@@ -72,6 +79,7 @@ const nodeEnvNames = [
   'HEADERS_TIMEOUT_MS',
   'REQUEST_TIMEOUT_MS',
   'KEEP_ALIVE_TIMEOUT_MS',
+  'TRUSTED_PROXIES',
 ] as const
 
 /** The Node-only variables (the store, the port, the server's limits), validated; empty strings count as unset. */
@@ -102,9 +110,15 @@ export function storeFromEnv(env: Record<string, string | undefined>): SqlSessio
   return pgliteStore({ dataDir: PGLITE_DIR ?? '.data/pglite' })
 }
 
-/** The gateway's configuration from environment variables (see README), with the store `storeFromEnv` picks. */
+/**
+ * The gateway's configuration from environment variables (see README), with the
+ * store `storeFromEnv` picks; a client's address is the socket's peer, or with
+ * `TRUSTED_PROXIES` what the outermost trusted proxy saw.
+ */
 export function configFromEnv(env: Record<string, string | undefined>): GatewayConfig {
-  return gatewayConfigFromEnv(env, storeFromEnv(env))
+  const { TRUSTED_PROXIES } = nodeEnv(env)
+  const clientAddress = TRUSTED_PROXIES ? forwardedAddress(TRUSTED_PROXIES) : socketAddress
+  return { ...gatewayConfigFromEnv(env, storeFromEnv(env)), clientAddress }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -7,6 +7,7 @@ import type { ExecutionContext, Hono } from 'hono'
 import { createGateway } from './app.js'
 import { type GatewayEnv, gatewayConfigFromEnv } from './env.js'
 import { ConfigError } from './errors/config-error.js'
+import { cloudflareAddress } from './middleware/client-address.js'
 import { ChannelObject, KeyShard } from './stores/cloudflare/objects.js'
 import { type DurableObjectStoreEnv, durableObjectStore } from './stores/cloudflare/store.js'
 
@@ -18,7 +19,7 @@ export type WorkerEnv = GatewayEnv & DurableObjectStoreEnv
 /**
  * One app per isolate: the runtime hands every request of an isolate the same
  * `env` object, so the app (config parsing, viem clients, the payee's nonce
- * queue, the voucher rate limiter) is built on the first request and reused.
+ * queue, the rate limits' front) is built on the first request and reused.
  * A new `env` (a new deployment or changed secrets) gets a new app.
  */
 const gateways = new WeakMap<object, Hono>()
@@ -26,7 +27,7 @@ const gateways = new WeakMap<object, Hono>()
 export function gatewayFor(env: WorkerEnv): Hono {
   let app = gateways.get(env)
   if (app === undefined) {
-    app = createGateway(gatewayConfigFromEnv(env, durableObjectStore(env))).app
+    app = createGateway({ ...gatewayConfigFromEnv(env, durableObjectStore(env)), clientAddress: cloudflareAddress }).app
     gateways.set(env, app)
   }
   return app

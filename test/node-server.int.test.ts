@@ -8,9 +8,11 @@ import { sessionClient } from '../src/client/session-client.js'
 import { viemEscrow } from '../src/escrow/viem-escrow.js'
 import { configFromEnv, startGateway } from '../src/node.js'
 import { Challenge, computeChallengeId } from '../src/protocol/challenge.js'
+import { Credential } from '../src/protocol/credential.js'
 import { Receipt } from '../src/protocol/receipt.js'
 import { memoryStore } from '../src/stores/memory.js'
 import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from './harness/local-chain.js'
+import { fetchFrom } from './support/fetch-from.js'
 
 const secretKey = 'node-server-test-secret-of-32-bytes+'
 let anvil: Anvil
@@ -108,5 +110,53 @@ describe('the Node gateway over real HTTP', () => {
     expect(config.secretKey).toEqual([secretKey, `${secretKey}x`])
     expect(config.escrow.canSubmit).toBe(false)
     expect(() => configFromEnv({ ...env, MPP_SECRET_KEY: undefined })).toThrow(/MPP_SECRET_KEY/)
+    for (const typo of ['yes', '-1', '17', '1.5']) expect(() => configFromEnv({ ...env, TRUSTED_PROXIES: typo })).toThrow(/TRUSTED_PROXIES/)
+  })
+
+  it('limits opens per client address as the Node entry knows it: the socket peer, or with TRUSTED_PROXIES the proxy-written entry', async () => {
+    const env = {
+      RPC_URL: anvil.rpcUrl,
+      CHAIN_ID: '31337',
+      ESCROW_ADDRESS: escrowAddress,
+      MPP_SECRET_KEY: secretKey,
+      PAYEE_ADDRESS: testAccounts[4]!.address,
+      OPEN_RATE_LIMIT: '1',
+    }
+    const direct = await startGateway({ ...configFromEnv(env), store: memoryStore() }, 0)
+    const proxied = await startGateway({ ...configFromEnv({ ...env, TRUSTED_PROXIES: '1' }), store: memoryStore() }, 0)
+    try {
+      const body = JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })
+      // An open whose transaction does not decode: counted, then refused by the escrow adapter (402) without reaching the chain.
+      const open = async (url: string, from: string, headers: Record<string, string> = {}) => {
+        const send = fetchFrom(from)
+        const unpaid = await send(`${url}/v1/mpp/chat/completions`, { method: 'POST', body, headers })
+        const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
+        const payload = {
+          action: 'open',
+          type: 'transaction',
+          channelId: `0x${'ab'.repeat(32)}`,
+          transaction: '0xdeadbeef',
+          cumulativeAmount: '1',
+          signature: `0x${'11'.repeat(64)}1b`,
+        }
+        const paid = await send(`${url}/v1/mpp/chat/completions`, {
+          method: 'POST',
+          body,
+          headers: { ...headers, Authorization: Credential.format({ challenge, payload }) },
+        })
+        return paid.status
+      }
+      // Directly: the socket's peer; X-Forwarded-For changes nothing.
+      expect(await open(direct.url, '127.0.0.2', { 'X-Forwarded-For': '203.0.113.1' })).toBe(402)
+      expect(await open(direct.url, '127.0.0.2', { 'X-Forwarded-For': '203.0.113.2' })).toBe(429)
+      expect(await open(direct.url, '127.0.0.3')).toBe(402)
+      // Behind one trusted proxy: the entry it appended, whatever the client wrote before it.
+      expect(await open(proxied.url, '127.0.0.2', { 'X-Forwarded-For': '203.0.113.1' })).toBe(402)
+      expect(await open(proxied.url, '127.0.0.3', { 'X-Forwarded-For': '198.51.100.9, 203.0.113.1' })).toBe(429)
+      expect(await open(proxied.url, '127.0.0.2', { 'X-Forwarded-For': '203.0.113.1, 203.0.113.2' })).toBe(402)
+    } finally {
+      direct.server.close()
+      proxied.server.close()
+    }
   })
 })

@@ -13,6 +13,7 @@ export {
   type ProblemExtensions,
 } from '../errors/payment-error.js'
 // The Hono middleware.
+export { type ClientAddress, cloudflareAddress, forwardedAddress, socketAddress } from '../middleware/client-address.js'
 export { paymentErrorHandler } from '../middleware/error-handler.js'
 export { type PaidContext, type PaymentOptions, type PaymentVariables, payment } from '../middleware/payment.js'
 // The Payment scheme on the server, framework-free, and its ports.

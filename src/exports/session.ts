@@ -1,5 +1,5 @@
 // `mpp-session-gateway/session`: the Tempo session engine, its ports (the
-// channel store, the escrow) with the types an adapter needs, the v1 escrow
+// channel store, the rate-limit store, the escrow) with the types an adapter needs, the v1 escrow
 // adapter over viem, the in-memory store, and the v1 voucher functions.
 
 // Adapters.
@@ -12,6 +12,7 @@ export { type TempoSession, tempoSession } from '../session/engine.js'
 export type { Escrow, EscrowCall, OnChainChannel } from '../session/escrow.js'
 export type { TempoSessionOptions } from '../session/options.js'
 export type { SessionPayment } from '../session/payment.js'
+export type { RateLimitStore } from '../session/rate-limit.js'
 export type { ChannelStore, ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
 export { type ChannelIdParameters, computeChannelId } from '../session/v1/channel-id.js'
 export { parseSessionPayload, type SessionPayload } from '../session/v1/payload.js'

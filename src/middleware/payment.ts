@@ -1,9 +1,16 @@
 import { createMiddleware } from 'hono/factory'
 import { HTTPException } from 'hono/http-exception'
+import { z } from 'zod'
+import { parseConfig } from '../errors/config-error.js'
 import { type PaymentHandlerOptions, paymentHandler } from '../payment/handler.js'
 import type { Cost, Quote } from '../payment/pricing.js'
+import { callable } from '../util/config.js'
+import type { ClientAddress } from './client-address.js'
 
-export type PaymentOptions<TPayment, TQuote extends Quote = Quote> = PaymentHandlerOptions<TPayment, TQuote>
+export type PaymentOptions<TPayment, TQuote extends Quote = Quote> = PaymentHandlerOptions<TPayment, TQuote> & {
+  /** The client's address of a request, for per-client limits (`client-address.ts`). Default: none known, no such limit. */
+  clientAddress?: ClientAddress
+}
 
 /** What a handler behind the middleware reads as `c.var.payment`. */
 export type PaidContext<TPayment, TQuote extends Quote = Quote> = TPayment & {
@@ -33,6 +40,7 @@ export type PaymentVariables<TPayment, TQuote extends Quote = Quote> = {
  * @param options.pricing this route's price for a request
  * @param options.challengeTtl challenge lifetime in seconds (default 300)
  * @param options.logger structured log sink (default JSON lines on the console)
+ * @param options.clientAddress where a request comes from, for per-client limits (default: unknown)
  *
  * @example
  * const app = new Hono()
@@ -41,9 +49,14 @@ export type PaymentVariables<TPayment, TQuote extends Quote = Quote> = {
  */
 export function payment<TPayment, TQuote extends Quote = Quote>(options: PaymentOptions<TPayment, TQuote>) {
   const handle = paymentHandler(options)
+  const { clientAddress } = parseConfig(z.object({ clientAddress: callable<ClientAddress>().optional() }), options, 'payment')
   return createMiddleware<{ Variables: PaymentVariables<TPayment, TQuote> }>(async function paymentMiddleware(c, next) {
     const requestId: string | undefined = c.get('requestId')
-    const outcome = await handle(c.req.raw, requestId === undefined ? {} : { requestId })
+    const client = clientAddress?.(c)
+    const outcome = await handle(c.req.raw, {
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(client === undefined ? {} : { client }),
+    })
     if (outcome.kind === 'respond') return outcome.response
     // The handler consumed the request's stream: the route reads the same bytes through Hono's body cache,
     // which holds promises (as Hono's own body parsing stores them; its declared type says otherwise).

@@ -69,14 +69,15 @@ export type NodeServerOptions = {
 }
 
 /**
- * A node:http server serving `fetch` (the app) under `limits`. What never
+ * A node:http server serving `fetch` (the app; its `env` carries Node's
+ * request, where the client address comes from) under `limits`. What never
  * reaches the app is answered in the envelope: a request Node cannot parse
  * (400 `bad_request`), a header section over `maxHeaderBytes` (431
  * `headers_too_large`), one whose headers or whole request do not arrive in
  * time (408 `request_timeout`), an HTTP/1.1 request without Host and one whose
  * URL cannot be formed (400 `bad_request`).
  */
-export function nodeServer(fetch: (request: Request) => Response | Promise<Response>, options: NodeServerOptions = {}): Server {
+export function nodeServer(fetch: Parameters<typeof getRequestListener>[0], options: NodeServerOptions = {}): Server {
   const limits = parseConfig(limitsSchema, { ...defaultServerLimits, ...options.limits }, 'nodeServer.limits')
   const log = options.log ?? consoleServerLogger
   const adapter = getRequestListener(fetch, {

@@ -432,10 +432,15 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
   /**
    * Judges `request`, reading its body (up to `maxBodyBytes`; a body that is
    * too large or cannot be read is answered here, in the envelope).
-   * `context.requestId`: the id the framework gave this request, if any.
+   * `context.requestId`: the id the framework gave this request, if any;
+   * `context.client`: the address it came from, when known (`PaidRequest.client`).
    */
-  return async function handlePayment(request: Request, context: { requestId?: string } = {}): Promise<PaymentOutcome<TPayment, TQuote>> {
-    const paid: PaidRequest = { request, body: new Uint8Array(0), route: routeOf(request) }
+  return async function handlePayment(
+    request: Request,
+    context: { requestId?: string; client?: string } = {},
+  ): Promise<PaymentOutcome<TPayment, TQuote>> {
+    const { client } = context
+    const paid: PaidRequest = { request, body: new Uint8Array(0), route: routeOf(request), ...(client === undefined ? {} : { client }) }
     let quoted: Promise<TQuote> | undefined
     const exchange: Exchange = {
       paid,

@@ -6,6 +6,12 @@ export type PaidRequest = {
   body: Uint8Array
   /** `METHOD /path`: what a challenge pays for (bound into it through `opaque`). */
   route: string
+  /**
+   * The client's address (its IP, as the server's front end knows it: the
+   * socket's peer, or what a trusted proxy reports), for per-client limits.
+   * Absent when unknown: then no per-client limit applies.
+   */
+  client?: string
 }
 
 /** The route a request's challenge pays for. */

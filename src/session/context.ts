@@ -2,7 +2,7 @@ import type { Hex } from 'viem'
 import { assertInvariant, type ChannelState } from './channel.js'
 import type { Escrow } from './escrow.js'
 import type { SessionSettings } from './options.js'
-import { rateLimiter } from './rate-limit.js'
+import { type RateLimiter, type RateLimitStore, rateLimiter } from './rate-limit.js'
 import { type PayeeReadiness, payeeReadiness } from './readiness.js'
 import type { ChannelStore, ChannelUpdate } from './store.js'
 import type { VoucherContext } from './v1/voucher.js'
@@ -11,11 +11,11 @@ import type { VoucherContext } from './v1/voucher.js'
 export type SessionContext = {
   readonly settings: SessionSettings
   readonly escrow: Escrow
-  readonly store: ChannelStore
+  readonly store: ChannelStore & RateLimitStore
   /** The EIP-712 context vouchers are signed in: this escrow on this chain. */
   readonly voucherContext: VoucherContext
-  /** Takes one signature verification for `channelId`; the seconds to wait when over the limit. */
-  readonly takeVerification: (channelId: Hex) => number | undefined
+  /** Takes one unit of a limit shared through the store (fronted in this process); the seconds to wait when over it. */
+  readonly rateLimit: RateLimiter
   /** Channels with a settlement in flight from this process. */
   readonly settling: Set<Hex>
   /** The payee's readiness to settle and close (can it sign, can it pay the fee), read at most once per `readinessTtl`. */
@@ -24,13 +24,13 @@ export type SessionContext = {
   update<T>(channelId: Hex, change: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T>
 }
 
-export function createContext(settings: SessionSettings, escrow: Escrow, store: ChannelStore): SessionContext {
+export function createContext(settings: SessionSettings, escrow: Escrow, store: ChannelStore & RateLimitStore): SessionContext {
   return {
     settings,
     escrow,
     store,
     voucherContext: { chainId: escrow.chainId, escrow: escrow.address },
-    takeVerification: rateLimiter(settings.verificationsPerSecond, settings.now),
+    rateLimit: rateLimiter(store, settings.now),
     settling: new Set(),
     readiness: payeeReadiness(escrow, settings),
     update(channelId, change) {

@@ -4,12 +4,14 @@ import { ConfigError, parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
 import { address, amount, callable, implementing, integer } from '../util/config.js'
 import type { Escrow } from './escrow.js'
+import type { RateLimitStore } from './rate-limit.js'
 import { isFeeShortfall } from './readiness.js'
 import type { ChannelStore } from './store.js'
 
 export type TempoSessionOptions = {
   escrow: Escrow
-  store: ChannelStore
+  /** Channel accounting, idempotency records and rate limits: share one store between instances, and the limits hold across them. */
+  store: ChannelStore & RateLimitStore
   /** The payee: channels must pay this address. Any case; normalised. */
   recipient: Address
   /** The TIP-20 token channels must hold. */
@@ -30,6 +32,8 @@ export type TempoSessionOptions = {
   bucketTtl?: number
   /** New voucher signatures verified per channel per second before `mpp_rate_limited`. Default 10. */
   verificationsPerSecond?: number
+  /** Channel opens per client address (an IPv6 one by its /64) per minute before `mpp_rate_limited`. Default 30. */
+  opensPerMinute?: number
   /** Operator containment on the verified payer (`mpp_payer_not_allowed`). */
   payers?: { allow?: readonly Address[]; deny?: readonly Address[]; check?: (payer: Address) => boolean | Promise<boolean> }
   /** How long a paid response is kept for `Idempotency-Key` retries (ms). Default 24 h. */
@@ -61,7 +65,14 @@ const schema = z.object({
     close: callable(),
     payeeFees: callable(),
   }),
-  store: implementing<ChannelStore>(['getChannel', 'updateChannel', 'claimRequest', 'getRequest', 'releaseRequest']),
+  store: implementing<ChannelStore & RateLimitStore>([
+    'getChannel',
+    'updateChannel',
+    'claimRequest',
+    'getRequest',
+    'releaseRequest',
+    'takeRateLimit',
+  ]),
   recipient: address,
   currency: address,
   minVoucherDelta: amount(0n).optional(),
@@ -72,6 +83,7 @@ const schema = z.object({
   bucketSize: amount(1n).optional(),
   bucketTtl: integer(1).optional(),
   verificationsPerSecond: integer(1).optional(),
+  opensPerMinute: integer(1).optional(),
   payers: z
     .object({
       allow: z.array(address).optional(),
@@ -99,6 +111,7 @@ export type SessionSettings = {
   bucketSize: bigint
   bucketTtl: number | undefined
   verificationsPerSecond: number
+  opensPerMinute: number
   payers: {
     allow: ReadonlySet<Address> | undefined
     deny: ReadonlySet<Address>
@@ -143,6 +156,7 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     bucketSize: valid.bucketSize ?? 1n,
     bucketTtl: valid.bucketTtl,
     verificationsPerSecond: valid.verificationsPerSecond ?? 10,
+    opensPerMinute: valid.opensPerMinute ?? 30,
     payers: {
       allow: valid.payers?.allow && new Set(valid.payers.allow),
       deny: new Set(valid.payers?.deny ?? []),

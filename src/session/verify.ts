@@ -7,9 +7,13 @@ import { signerMismatch, verificationFailed } from './errors.js'
 import { orShortfall } from './shortfall.js'
 import { canonicalSignature, recoverVoucherSigner } from './v1/voucher.js'
 
-/** Recovers a voucher's signer, at most `verificationsPerSecond` times per channel: signature recovery is the costly step. */
+/**
+ * Recovers a voucher's signer, at most `verificationsPerSecond` times per
+ * channel per second across every instance sharing the store: signature
+ * recovery is the costly step.
+ */
 export async function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigint, signature: Hex): Promise<Address> {
-  const retryAfter = ctx.takeVerification(channelId)
+  const retryAfter = await ctx.rateLimit(`voucher:${channelId}`, ctx.settings.verificationsPerSecond, 1_000, channelId)
   if (retryAfter !== undefined) {
     throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
   }

@@ -7,7 +7,7 @@ import { callable } from '../util/config.js'
 import type { SessionStore } from './store.js'
 
 export type MemoryStoreOptions = {
-  /** Clock in ms, for expiring consumed challenges and idempotency records. Default `Date.now`. */
+  /** Clock in ms, for expiring consumed challenges and idempotency records, and for rate-limit windows. Default `Date.now`. */
   now?: () => number
 }
 
@@ -23,7 +23,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const channels = new Map<Hex, ChannelState>()
   const challenges = new Map<string, number>()
   const requests = new Map<string, { record: IdempotencyRecord; expiresAt: number }>()
+  const windows = new Map<string, { end: number; taken: number }>()
   let sweepAt = 1024
+  let windowSweepAt = 1024
   const requestKey = (channelId: Hex, key: string) => `${channelId}|${key}`
   const liveRequest = (id: string) => {
     const entry = requests.get(id)
@@ -76,6 +78,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
     async releaseRequest(channelId, key) {
       requests.delete(requestKey(channelId, key))
+    },
+
+    async takeRateLimit(key, limit, windowMs) {
+      const time = now()
+      const window = windows.get(key)
+      if (window !== undefined && window.end > time) {
+        if (window.taken >= limit) return window.end - time
+        window.taken++
+        return undefined
+      }
+      windows.set(key, { end: time + windowMs, taken: 1 })
+      // Amortised sweep: forget ended windows once the map doubles.
+      if (windows.size >= windowSweepAt) {
+        for (const [stale, { end }] of windows) if (end <= time) windows.delete(stale)
+        windowSweepAt = Math.max(1024, windows.size * 2)
+      }
+      return undefined
     },
   }
 }

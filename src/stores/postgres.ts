@@ -20,7 +20,7 @@ import type { SessionStore } from './store.js'
 export type SqlSessionStore = SessionStore & {
   /** Resolves once connected and migrated (every call waits for it anyway); rejects on failure, and the next call retries. */
   ready(): Promise<void>
-  /** Deletes expired challenges and idempotency records now (also done about once per `sweepIntervalMs`). */
+  /** Deletes expired challenges, idempotency records and rate-limit windows now (also done about once per `sweepIntervalMs`). */
   sweep(): Promise<void>
   /** Closes the pool or the PGlite the store opened itself (a pool or database passed in stays open); later calls reject. */
   close(): Promise<void>
@@ -29,7 +29,7 @@ export type SqlSessionStore = SessionStore & {
 export type SqlStoreOptions = {
   /** Clock in ms for expiries. Default `Date.now`. */
   now?: () => number
-  /** Expired challenges and idempotency records are deleted at most this often, by whichever call comes next (ms). Default 60,000. */
+  /** Expired challenges, idempotency records and rate-limit windows are deleted at most this often, by whichever call comes next (ms). Default 60,000. */
   sweepIntervalMs?: number
 }
 
@@ -139,6 +139,9 @@ const recordOf = (row: { state: string; response: EncodedResponse | null }): Ide
 // An idempotency record's row key: its channel, then the engine's key within the channel.
 const recordKey = (channelId: Hex, key: string) => `${channelId}|${key}`
 
+// The server's clock in ms (fixed for a statement): one clock for the rate-limit windows of every instance.
+const serverNow = '(extract(epoch FROM statement_timestamp()) * 1000)::bigint'
+
 // An insert that lost a race to another process's insert of the same channel retries on the row it found; this bounds that.
 const maxInsertRaces = 3
 // Lost compare-and-set races before a batch takes the row lock instead.
@@ -188,6 +191,10 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     await sql.query(
       'DELETE FROM mpp_idempotency_records WHERE key IN (SELECT key FROM mpp_idempotency_records WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED)',
       [time],
+    )
+    // An ended window counts as absent, so deleting it changes no answer.
+    await sql.query(
+      `DELETE FROM mpp_rate_limits WHERE key IN (SELECT key FROM mpp_rate_limits WHERE window_end <= ${serverNow} LIMIT 10000 FOR UPDATE SKIP LOCKED)`,
     )
   }
 
@@ -474,6 +481,30 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     async releaseRequest(channelId, requestKey) {
       const sql = await client()
       await sql.query('DELETE FROM mpp_idempotency_records WHERE key = $1', [recordKey(channelId, requestKey)])
+    },
+
+    /*
+     * One statement: the upsert locks the key's row, so concurrent takes from
+     * every instance apply one after another, each on the count the previous
+     * one left. An ended window restarts at 1; a full one stays at limit + 1,
+     * so the row always comes back and says both whether this take was
+     * admitted and how long its window has left. The table is unlogged: the
+     * commit waits for no WAL flush, so the row lock is held for microseconds
+     * (measured: a read-only refusal for full windows was slower than this).
+     */
+    async takeRateLimit(key, limit, windowMs) {
+      const sql = await client()
+      maybeSweep()
+      const rows = await sql.query<{ taken: number; remaining: string | number }>(
+        `INSERT INTO mpp_rate_limits AS w (key, window_end, taken) VALUES ($1::text, ${serverNow} + $3::bigint, 1)
+         ON CONFLICT (key) DO UPDATE SET
+           window_end = CASE WHEN w.window_end <= ${serverNow} THEN EXCLUDED.window_end ELSE w.window_end END,
+           taken = CASE WHEN w.window_end <= ${serverNow} THEN 1 ELSE least(w.taken + 1, $2::integer + 1) END
+         RETURNING taken, w.window_end - ${serverNow} AS remaining`,
+        [key, limit, windowMs],
+      )
+      const row = rows[0]!
+      return row.taken <= limit ? undefined : Number(row.remaining)
     },
 
     async ready() {

@@ -33,7 +33,7 @@ describe('gateway environment', () => {
     const config = build({})
     expect(config.realm).toBe('localhost')
     expect(config.recipient).toBe('0x90f79bf6eb2c4f870365e785982e1f101e93b906')
-    expect(config.session).toMatchObject({ bucketSize: 1_000_000n, verificationsPerSecond: 10, reservationTtl: 90_000 })
+    expect(config.session).toMatchObject({ bucketSize: 1_000_000n, verificationsPerSecond: 10, opensPerMinute: 30, reservationTtl: 90_000 })
     // An empty string counts as unset.
     expect(build({ VOUCHER_RATE_LIMIT: '', TOKEN_ADDRESS: '' }).session?.verificationsPerSecond).toBe(10)
   })
@@ -68,6 +68,8 @@ describe('gateway environment', () => {
     ['VOUCHER_RATE_LIMIT', '0', /decimal integer/],
     ['VOUCHER_RATE_LIMIT', '2.5', /decimal integer/],
     ['VOUCHER_RATE_LIMIT', 'Infinity', /decimal integer/],
+    ['OPEN_RATE_LIMIT', '0', /decimal integer/],
+    ['OPEN_RATE_LIMIT', '30/min', /decimal integer/],
     ['SETTLE_THRESHOLD', '1e6', /positive decimal integer/],
     ['MPP_REALM', 'two words', /visible ASCII/],
   ])('refuses %s=%s, naming it', (name, value, rule) => {
@@ -91,10 +93,12 @@ describe('gateway environment', () => {
     )
   })
 
-  it('cannot have its voucher rate limit turned off by a typo: every accepted value is a positive integer limit', () => {
+  it('cannot have its rate limits turned off by a typo: every accepted value is a positive integer limit', () => {
     for (const typo of ['ten', '10 ', '1O', 'NaN', '-1', '0x10', '1e3'])
       expect(refusal({ VOUCHER_RATE_LIMIT: typo }).subject).toBe('VOUCHER_RATE_LIMIT')
     expect(build({ VOUCHER_RATE_LIMIT: '3' }).session?.verificationsPerSecond).toBe(3)
+    for (const typo of ['thirty', '-1', '1e2']) expect(refusal({ OPEN_RATE_LIMIT: typo }).subject).toBe('OPEN_RATE_LIMIT')
+    expect(build({ OPEN_RATE_LIMIT: '5' }).session?.opensPerMinute).toBe(5)
   })
 
   it('needs a payee: its key, or its address, and both must agree', () => {

@@ -45,6 +45,8 @@ describe('tempoSession options', () => {
     ['verificationsPerSecond', 0, /integer ≥ 1/],
     ['verificationsPerSecond', 'ten', /integer ≥ 1/],
     ['verificationsPerSecond', 2.5, /integer ≥ 1/],
+    ['opensPerMinute', 0, /integer ≥ 1/],
+    ['opensPerMinute', '30', /integer ≥ 1/],
     ['minDeposit', 0n, /≥ 1/],
     ['minVoucherDelta', -1n, /≥ 0/],
     ['chainCacheTtl', -1, /integer ≥ 0/],
@@ -62,6 +64,8 @@ describe('tempoSession options', () => {
 
   it('refuses a store or escrow missing what the engine calls, and contradictory deposits', () => {
     refused(session({ store: { getChannel() {} } }), 'tempoSession.store', /updateChannel/)
+    const { takeRateLimit: _, ...withoutLimits } = memoryStore()
+    refused(session({ store: withoutLimits }), 'tempoSession.store', /takeRateLimit/)
     refused(session({ escrow: { ...memoryEscrow().escrow, settle: undefined } }), 'tempoSession.escrow.settle', /function/)
     refused(session({ escrow: { ...memoryEscrow().escrow, payeeFees: undefined } }), 'tempoSession.escrow.payeeFees', /function/)
     refused(session({ payers: { allow: ['not-an-address'] } }), 'tempoSession.payers.allow.0', /address/)

@@ -1,6 +1,7 @@
-// The contract every store adapter keeps (src/session/store.ts and src/payment/challenge-store.ts), run
-// unchanged against memory, PGlite, PostgreSQL and Durable Objects. No Node
-// APIs here: it also runs inside workerd.
+// The contract every store adapter keeps (src/session/store.ts,
+// src/session/rate-limit.ts and src/payment/challenge-store.ts), run unchanged
+// against memory, PGlite, PostgreSQL and Durable Objects. No Node APIs here: it
+// also runs inside workerd.
 import type { Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import { PaymentError } from '../../src/errors/payment-error.js'
@@ -208,6 +209,47 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       expect(await store.claimRequest(channelId, lapsed, Date.now() - 1)).toBeUndefined()
       expect(await store.getRequest(channelId, lapsed)).toBeUndefined()
       expect(await store.claimRequest(channelId, lapsed, Date.now() + 60_000)).toBeUndefined()
+    })
+
+    it('admits `limit` takes per rate-limit window, refuses the rest with the time left, and keeps keys apart', async () => {
+      const store = await open()
+      const key = `conformance:${freshChannelId()}`
+      const taken: (number | undefined)[] = []
+      for (let i = 0; i < 5; i++) taken.push(await store.takeRateLimit(key, 3, 60_000))
+      expect(taken.slice(0, 3)).toEqual([undefined, undefined, undefined])
+      for (const wait of taken.slice(3)) {
+        expect(wait).toBeGreaterThanOrEqual(1)
+        expect(wait).toBeLessThanOrEqual(60_000)
+      }
+      expect(await store.takeRateLimit(`${key}-other`, 1, 60_000)).toBeUndefined()
+      // A key of a channel: its own window too.
+      const channelId = freshChannelId()
+      expect(await store.takeRateLimit(`voucher:${channelId}`, 1, 60_000, channelId)).toBeUndefined()
+      expect(await store.takeRateLimit(`voucher:${channelId}`, 1, 60_000, channelId)).toBeGreaterThanOrEqual(1)
+      expect(await store.takeRateLimit(`voucher:${freshChannelId()}`, 1, 60_000, channelId)).toBeUndefined()
+    })
+
+    it('admits exactly `limit` of many concurrent takes, for a key of a channel and for any other key', async () => {
+      const store = await open()
+      for (const channelId of [freshChannelId(), undefined]) {
+        const key = `concurrent:${freshChannelId()}`
+        const taken = await Promise.all(Array.from({ length: 25 }, () => store.takeRateLimit(key, 7, 60_000, channelId)))
+        expect(taken.filter((wait) => wait === undefined)).toHaveLength(7)
+      }
+    })
+
+    it('opens a new window once the wait it answered has passed', async () => {
+      const store = await open()
+      const key = `window:${freshChannelId()}`
+      expect(await store.takeRateLimit(key, 2, 1_000)).toBeUndefined()
+      expect(await store.takeRateLimit(key, 2, 1_000)).toBeUndefined()
+      const wait = await store.takeRateLimit(key, 2, 1_000)
+      expect(wait).toBeGreaterThanOrEqual(1)
+      expect(wait).toBeLessThanOrEqual(1_000)
+      await new Promise((resolve) => setTimeout(resolve, wait))
+      expect(await store.takeRateLimit(key, 2, 1_000)).toBeUndefined()
+      expect(await store.takeRateLimit(key, 2, 1_000)).toBeUndefined()
+      expect(await store.takeRateLimit(key, 2, 1_000)).toBeGreaterThanOrEqual(1)
     })
 
     it('writes no response when the charge it belongs to is refused', async () => {

@@ -27,6 +27,24 @@ describeStoreConformance('PGlite file-backed', () => fileBacked)
 describeSqlStoreExtras('PGlite in memory', () => inMemory)
 describeSqlStoreInstances('PGlite', () => instances)
 
+describe('PGlite: rate-limit windows', () => {
+  it('sweeps ended windows and keeps live ones', async () => {
+    const [store] = instances
+    const key = `sweep:${freshChannelId()}`
+    expect(await store.takeRateLimit(`${key}-ended`, 1, 1)).toBeUndefined()
+    expect(await store.takeRateLimit(`${key}-live`, 1, 60_000)).toBeUndefined()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const rows = async () =>
+      (await shared.query<{ key: string }>('SELECT key FROM mpp_rate_limits WHERE key LIKE $1 ORDER BY key', [`${key}%`])).rows.map(
+        (row) => row.key,
+      )
+    expect(await rows()).toEqual([`${key}-ended`, `${key}-live`])
+    await store.sweep()
+    expect(await rows()).toEqual([`${key}-live`])
+    expect(await store.takeRateLimit(`${key}-live`, 1, 60_000)).toBeGreaterThanOrEqual(1)
+  })
+})
+
 describe('PGlite file-backed: durability', () => {
   it('keeps channels and idempotency records across a close and a reopen of its directory', async () => {
     const dataDir = join(dir, 'reopened')

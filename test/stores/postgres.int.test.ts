@@ -38,7 +38,7 @@ describe('PostgreSQL across processes', () => {
       await client.connect()
       try {
         const { rows } = await client.query<{ version: number }>('SELECT version FROM mpp_schema_migrations ORDER BY version')
-        expect(rows.map((row) => row.version)).toEqual([1])
+        expect(rows.map((row) => row.version)).toEqual([1, 2])
       } finally {
         await client.end()
       }

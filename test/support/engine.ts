@@ -24,13 +24,14 @@ export const origin = 'https://api.test'
 export const payer = privateKeyToAccount(`0x${'01'.padStart(64, '0')}`)
 export const voucherContext = { chainId: memoryChainId, escrow: memoryEscrowAddress }
 
-/** A request as the tests send it: a method, an optional body (a content request is a POST with a body), a path. */
-export type Shape = { method?: string; body?: string; path?: string }
+/** A request as the tests send it: a method, an optional body (a content request is a POST with a body), a path, the client's address. */
+export type Shape = { method?: string; body?: string; path?: string; client?: string }
 const contentShape: Shape = { method: 'POST', body: '{}' }
 
 export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
   const book = memoryEscrow()
-  const store = memoryStore()
+  // The store keeps the engine's clock: rate-limit windows move with it.
+  const store = memoryStore(options.now ? { now: options.now } : {})
   const backgroundErrors: unknown[] = []
   const session = tempoSession({
     escrow: book.escrow,
@@ -61,7 +62,7 @@ export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
 
   /** Runs one request through the handler, and (when it is served) a trivial route handler, then completion. */
   async function exchange(shape: Shape, headers: Record<string, string> = {}) {
-    const outcome = await handle(requestOf(shape, headers))
+    const outcome = await handle(requestOf(shape, headers), shape.client === undefined ? {} : { client: shape.client })
     if (outcome.kind === 'respond') return outcome.response
     served++
     return outcome.complete({ response: Response.json({ served: true }), ...(handlerCost === undefined ? {} : { cost: handlerCost }) })

@@ -4,7 +4,8 @@
 // prints one line `{"port":N}` once listening; exits when its stdin closes.
 //
 // Environment: DATABASE_URL, RPC_URL, ESCROW_ADDRESS, UPSTREAM_BASE_URL,
-// MPP_SECRET_KEY, and optionally BUCKET_SIZE, RESERVATION_TTL_MS.
+// MPP_SECRET_KEY, and optionally BUCKET_SIZE, RESERVATION_TTL_MS,
+// VOUCHER_RATE_LIMIT, OPEN_RATE_LIMIT. A client's address is the socket's peer.
 //
 // Fault injection (here only, never in src/): CRASH_AT=after-reserve|after-commit
 // SIGKILLs this process on the first paid request whose last message contains
@@ -18,6 +19,7 @@ import { createGateway } from '../../src/app.js'
 import type { ChatBackend } from '../../src/chat/backend.js'
 import { openAiUpstream } from '../../src/chat/openai-upstream.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { socketAddress } from '../../src/middleware/client-address.js'
 import { postgresStore } from '../../src/stores/postgres.js'
 import type { SessionStore } from '../../src/stores/store.js'
 import { anvilChain, testAccounts, zeroFees } from '../harness/local-chain.js'
@@ -87,11 +89,13 @@ const { app } = createGateway({
   session: {
     bucketSize: BigInt(process.env.BUCKET_SIZE ?? '100000'),
     reservationTtl: Number(process.env.RESERVATION_TTL_MS ?? 60_000),
-    // Verification is not what these tests measure; many payers share few instances.
-    verificationsPerSecond: 1_000,
+    // Limits are not what most of these tests measure; many payers share few instances and one address.
+    verificationsPerSecond: Number(process.env.VOUCHER_RATE_LIMIT ?? 1_000),
+    opensPerMinute: Number(process.env.OPEN_RATE_LIMIT ?? 1_000),
     // Deposits change only by these tests' own top-ups, so a chain read is fresh for longer.
     chainCacheTtl: 30_000,
   },
+  clientAddress: socketAddress,
   logger: (entry) => {
     if (entry.status >= 500) process.stderr.write(`${JSON.stringify(entry)}\n`)
   },

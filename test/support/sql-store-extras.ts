@@ -132,5 +132,15 @@ export function describeSqlStoreInstances(name: string, open: () => [SqlSessionS
       await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).updateChannel(channelId, increment)))
       expect((await a.getChannel(channelId))!.chainReadAt).toBe(60)
     })
+
+    it('shares rate limits: takes through both instances count against one window', async () => {
+      const [a, b] = open()
+      const key = `shared:${freshChannelId()}`
+      const taken = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).takeRateLimit(key, 5, 60_000)))
+      expect(taken.filter((wait) => wait === undefined)).toHaveLength(5)
+      // Each instance now finds the window full.
+      expect(await a.takeRateLimit(key, 5, 60_000)).toBeGreaterThanOrEqual(1)
+      expect(await b.takeRateLimit(key, 5, 60_000)).toBeGreaterThanOrEqual(1)
+    })
   })
 }

@@ -5,7 +5,7 @@ import { runDurableObjectAlarm } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { acceptVoucher, reservedOf } from '../../src/session/channel.js'
-import { keyShardName } from '../../src/stores/cloudflare/objects.js'
+import { keyShardName, rateLimitShardName } from '../../src/stores/cloudflare/objects.js'
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import { encodeChannel } from '../../src/stores/codec.js'
 import { describeStoreConformance, freshChannelId, newChannel } from '../stores/conformance.js'
@@ -143,6 +143,36 @@ describe('durable objects store: idempotency records completed with the state', 
     expect(await runDurableObjectAlarm(object)).toBe(true)
     expect(await object.inspect()).toEqual({ requests: 1, expired: 0 })
     expect((await store.getChannel(channelId))?.channelId).toBe(channelId)
+  })
+})
+
+describe('durable objects store: rate limits', () => {
+  const rateShard = (key: string) => env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(rateLimitShardName(key)))
+
+  it('shares a window between two Worker-side stores, in the channel object for a channel key and in a shard otherwise', async () => {
+    // Two store instances stand for two isolates: no shared memory, only the objects.
+    const [a, b] = [durableObjectStore(env), durableObjectStore(env)]
+    const channelId = freshChannelId()
+    for (const [key, scope] of [
+      [`voucher:${channelId}`, channelId],
+      [`open:${channelId}`, undefined],
+    ] as const) {
+      const taken = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).takeRateLimit(key, 5, 60_000, scope)))
+      expect(taken.filter((wait) => wait === undefined)).toHaveLength(5)
+    }
+    // Each window lives where the layout says: its object finds it full.
+    expect(await channelObject(channelId).takeRateLimit(`voucher:${channelId}`, 5, 60_000)).toBeGreaterThanOrEqual(1)
+    expect(await rateShard(`open:${channelId}`).takeRateLimit(`open:${channelId}`, 5, 60_000)).toBeGreaterThanOrEqual(1)
+  })
+
+  it("sweeps a shard's ended windows with its alarm", async () => {
+    const key = `sweep:${freshChannelId()}`
+    const shard = rateShard(key)
+    expect(await durableObjectStore(env).takeRateLimit(key, 1, 1)).toBeUndefined()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect((await shard.inspect()).ended).toBeGreaterThanOrEqual(1)
+    expect(await runDurableObjectAlarm(shard)).toBe(true)
+    expect((await shard.inspect()).ended).toBe(0)
   })
 })
 

@@ -119,6 +119,39 @@ describe('the Worker', () => {
     expect(await store.getChannel(channel.channelId)).toMatchObject({ finalized: true })
   })
 
+  it('limits opens per CF-Connecting-IP, across two isolates sharing the Durable Objects', async () => {
+    // Each env object gets its own app, as each isolate does: only the objects are shared.
+    const context = { waitUntil() {}, passThroughOnException() {}, props: {} }
+    const isolates = [
+      { ...env, OPEN_RATE_LIMIT: '2' },
+      { ...env, OPEN_RATE_LIMIT: '2' },
+    ]
+    // An open whose transaction does not decode: counted, then refused (402) without reaching the chain.
+    const open = async (i: number, client: string) => {
+      const call = (init: RequestInit) => worker.fetch(new Request(url, init), isolates[i % 2]!, context)
+      const headers = { 'CF-Connecting-IP': client }
+      const challenge = Challenge.parse((await call(ask('open', headers))).headers.get('WWW-Authenticate')!) as Challenge
+      const payload = {
+        action: 'open',
+        type: 'transaction',
+        channelId: `0x${'cd'.repeat(32)}`,
+        transaction: '0xdeadbeef',
+        cumulativeAmount: '1',
+        signature: `0x${'11'.repeat(64)}1b`,
+      }
+      const refused = await call(ask('open', { ...headers, Authorization: Credential.format({ challenge, payload }) }))
+      return { status: refused.status, retryAfter: refused.headers.get('Retry-After') }
+    }
+    // A /64 no earlier run used: the objects' storage may outlive a run.
+    const prefix = `2001:db8:${[...crypto.getRandomValues(new Uint16Array(2))].map((group) => group.toString(16)).join(':')}`
+    const outcomes = []
+    for (let i = 0; i < 6; i++) outcomes.push(await open(i, `${prefix}::${i + 1}`))
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([402, 402, 429, 429, 429, 429])
+    expect(Number(outcomes[2]!.retryAfter)).toBeGreaterThanOrEqual(1)
+    expect(Number(outcomes[2]!.retryAfter)).toBeLessThanOrEqual(60)
+    expect((await open(0, `${prefix.replace('2001', '2002')}::1`)).status).toBe(402)
+  })
+
   it('builds the app once per env object, and names a missing or invalid variable (never its value) instead of crashing', async () => {
     expect(gatewayFor(env)).toBe(gatewayFor(env))
     const context = { waitUntil() {}, passThroughOnException() {}, props: {} }

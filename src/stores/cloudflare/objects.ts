@@ -1,7 +1,8 @@
 // The Durable Objects of the Cloudflare store (the Worker side is store.ts):
-// one `ChannelObject` per channel, holding its state and idempotency records,
-// and `KeyShard`s holding consumed challenge ids. Each object runs one event at
-// a time; its SQLite writes in `transactionSync` are atomic.
+// one `ChannelObject` per channel, holding its state, idempotency records and
+// rate-limit windows, and `KeyShard`s holding consumed challenge ids and the
+// other rate-limit windows. Each object runs one event at a time; its SQLite
+// writes in `transactionSync` are atomic.
 import { DurableObject } from 'cloudflare:workers'
 import type { DurableObjectState, SqlStorage } from '@cloudflare/workers-types'
 import { hash32 } from '../../protocol/hash.js'
@@ -70,6 +71,42 @@ class RequestTable {
   }
 }
 
+/**
+ * Rate-limit windows in an object's SQLite (the semantics of `RateLimitStore`).
+ * A take reads and writes synchronously, so no other event of the object runs
+ * in between: each take is atomic.
+ */
+class RateLimitTable {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec('CREATE TABLE IF NOT EXISTS rate_limit (key TEXT PRIMARY KEY, window_end INTEGER NOT NULL, taken INTEGER NOT NULL)')
+    sql.exec('CREATE INDEX IF NOT EXISTS rate_limit_end ON rate_limit (window_end)')
+  }
+
+  /** `undefined` when admitted, else the ms until the window ends. */
+  take(key: string, limit: number, windowMs: number, now: number): number | undefined {
+    const row = this.sql
+      .exec<{ window_end: number; taken: number }>('SELECT window_end, taken FROM rate_limit WHERE key = ?', key)
+      .toArray()[0]
+    if (row !== undefined && row.window_end > now) {
+      if (row.taken >= limit) return row.window_end - now
+      this.sql.exec('UPDATE rate_limit SET taken = taken + 1 WHERE key = ?', key)
+      return undefined
+    }
+    this.sql.exec(
+      'INSERT INTO rate_limit (key, window_end, taken) VALUES (?, ?, 1) ON CONFLICT (key) DO UPDATE SET window_end = excluded.window_end, taken = 1',
+      key,
+      now + windowMs,
+    )
+    return undefined
+  }
+
+  /** Deletes ended windows; returns the earliest remaining end. */
+  sweep(now: number): number | null {
+    this.sql.exec('DELETE FROM rate_limit WHERE window_end <= ?', now)
+    return this.sql.exec<{ next: number | null }>('SELECT MIN(window_end) AS next FROM rate_limit').one().next
+  }
+}
+
 /** A Durable Object whose entries expire: an alarm sweeps them some time after the earliest expiry. */
 abstract class SweptObject extends DurableObject<unknown> {
   protected readonly sql: SqlStorage
@@ -100,9 +137,14 @@ abstract class SweptObject extends DurableObject<unknown> {
   }
 }
 
-/** One channel's state and idempotency records, serialised by the object's single-threaded execution. */
+/**
+ * One channel's state, idempotency records and rate-limit windows, serialised
+ * by the object's single-threaded execution. Its windows are few (one per
+ * per-channel limit) and are not swept: a take replaces an ended one.
+ */
 export class ChannelObject extends SweptObject {
   private readonly requests: RequestTable
+  private readonly rateLimits: RateLimitTable
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env)
@@ -110,6 +152,7 @@ export class ChannelObject extends SweptObject {
       'CREATE TABLE IF NOT EXISTS channel (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL, state TEXT NOT NULL)',
     )
     this.requests = new RequestTable(this.sql)
+    this.rateLimits = new RateLimitTable(this.sql)
   }
 
   read(): VersionedChannel {
@@ -154,6 +197,10 @@ export class ChannelObject extends SweptObject {
     this.requests.delete(key)
   }
 
+  takeRateLimit(key: string, limit: number, windowMs: number): number | undefined {
+    return this.rateLimits.take(key, limit, windowMs, Date.now())
+  }
+
   /** Idempotency records held, and how many have expired but not been swept yet (for tests and operators). */
   inspect(): { requests: number; expired: number } {
     return this.requests.counts(Date.now())
@@ -164,12 +211,15 @@ export class ChannelObject extends SweptObject {
   }
 }
 
-/** A shard of consumed challenge ids. */
+/** A shard of consumed challenge ids and of rate-limit windows that belong to no channel (e.g. per client). */
 export class KeyShard extends SweptObject {
+  private readonly rateLimits: RateLimitTable
+
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env)
     this.sql.exec('CREATE TABLE IF NOT EXISTS challenge (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)')
     this.sql.exec('CREATE INDEX IF NOT EXISTS challenge_expiry ON challenge (expires_at)')
+    this.rateLimits = new RateLimitTable(this.sql)
   }
 
   /** True for the first caller of a live id; an expired entry counts as absent. */
@@ -189,21 +239,41 @@ export class KeyShard extends SweptObject {
     this.sql.exec('DELETE FROM challenge WHERE id = ?', id)
   }
 
-  /** Entries held, and how many have expired but not been swept yet (for tests and operators). */
-  inspect(): { challenges: number; expired: number } {
+  async takeRateLimit(key: string, limit: number, windowMs: number): Promise<number | undefined> {
+    const now = Date.now()
+    const wait = this.rateLimits.take(key, limit, windowMs, now)
+    // Keys per client are unbounded: ended windows are swept like expired challenges.
+    if (wait === undefined) await this.scheduleSweep(now + windowMs)
+    return wait
+  }
+
+  /** Entries held, and how many have expired (ended) but not been swept yet (for tests and operators). */
+  inspect(): { challenges: number; expired: number; rateLimits: number; ended: number } {
+    const now = Date.now()
     const row = this.sql
-      .exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM challenge', Date.now())
+      .exec<{ n: number; expired: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM challenge', now)
       .one()
-    return { challenges: row.n, expired: row.expired }
+    const windows = this.sql
+      .exec<{ n: number; ended: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(window_end <= ?), 0) AS ended FROM rate_limit', now)
+      .one()
+    return { challenges: row.n, expired: row.expired, rateLimits: windows.n, ended: windows.ended }
   }
 
   protected sweep(now: number): number | null {
     this.sql.exec('DELETE FROM challenge WHERE expires_at <= ?', now)
-    return this.sql.exec<{ next: number | null }>('SELECT MIN(expires_at) AS next FROM challenge').one().next
+    const challenges = this.sql.exec<{ next: number | null }>('SELECT MIN(expires_at) AS next FROM challenge').one().next
+    const windows = this.rateLimits.sweep(now)
+    if (challenges === null) return windows
+    return windows === null ? challenges : Math.min(challenges, windows)
   }
 }
 
 /** The name of the `KeyShard` object that holds challenge `id` (`idFromName` of it). */
 export function keyShardName(id: string, shards = defaultKeyShards): string {
   return `challenge/${hash32(id) % shards}`
+}
+
+/** The name of the `KeyShard` object that holds the rate-limit window of `key`, a key of no channel. */
+export function rateLimitShardName(key: string, shards = defaultKeyShards): string {
+  return `rate/${hash32(key) % shards}`
 }

@@ -32,6 +32,13 @@
 // the state, both or neither: a record lives in its channel's object, and the
 // CAS writes state and record in one transaction.
 //
+// Rate limits
+// A window of a key that belongs to a channel lives in the channel's object,
+// beside the channel (no other object is touched); any other key's window lives
+// in `KeyShard` `rate/(hash32(key) mod shards)`. A take is one RPC, and the
+// object reads and writes the window synchronously, so takes are atomic. The
+// time is the object's clock. Changing the shard count only forgets windows.
+//
 // Expiry: challenge ids and idempotency records carry `expiresAt`. An expired
 // entry is ignored (and deleted) when read; each object's alarm sweeps the rest
 // some time after the earliest expiry and re-arms itself while entries remain.
@@ -45,7 +52,7 @@ import { callable, implementing, integer } from '../../util/config.js'
 import { sleep } from '../../util/sleep.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from '../codec.js'
 import type { SessionStore } from '../store.js'
-import { type ChannelObject, defaultKeyShards, type KeyShard, keyShardName, type VersionedChannel } from './objects.js'
+import { type ChannelObject, defaultKeyShards, type KeyShard, keyShardName, rateLimitShardName, type VersionedChannel } from './objects.js'
 
 /** The bindings the store needs (wrangler.toml `[[durable_objects.bindings]]`). */
 export type DurableObjectStoreEnv = {
@@ -54,7 +61,7 @@ export type DurableObjectStoreEnv = {
 }
 
 export type DurableObjectStoreOptions = {
-  /** Shards for challenge ids. Default 16. Fixed for a deployment's lifetime. */
+  /** Shards for challenge ids (and, as many, for rate-limit windows of no channel). Default 16. Fixed for a deployment's lifetime. */
   shards?: number
   /** Compare-and-set attempts per `updateChannel` before it gives up with an error. Default 100. */
   maxAttempts?: number
@@ -86,6 +93,7 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
 
   // Channel ids are hex: one object per id whatever its case.
   const channel = (channelId: string) => env.CHANNELS.get(env.CHANNELS.idFromName(channelId.toLowerCase()))
+  const shard = (name: string) => env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(name))
   const decode = (row: VersionedChannel): ChannelState | undefined =>
     row.json === null ? undefined : decodeChannel(JSON.parse(row.json) as EncodedChannel)
 
@@ -120,7 +128,12 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
     },
 
     consumeChallenge(id, expiresAt) {
-      return env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id, shards))).consumeChallenge(id, expiresAt)
+      return shard(keyShardName(id, shards)).consumeChallenge(id, expiresAt)
+    },
+
+    async takeRateLimit(key, limit, windowMs, channelId) {
+      if (channelId !== undefined) return channel(channelId).takeRateLimit(key, limit, windowMs)
+      return shard(rateLimitShardName(key, shards)).takeRateLimit(key, limit, windowMs)
     },
     releaseChallenge(id) {
       return env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id, shards))).releaseChallenge(id)

@@ -24,6 +24,16 @@ const migrations: readonly string[] = [
      expires_at bigint NOT NULL
    );
    CREATE INDEX mpp_idempotency_records_expires_at ON mpp_idempotency_records (expires_at);`,
+  // Rate-limit windows (RateLimitStore): one row per key, its window's end (ms,
+  // the server's clock) and the takes admitted in it. Unlogged: a take commits
+  // without waiting for a WAL flush; a server crash (or a failover) forgets the
+  // windows, which only starts them afresh.
+  `CREATE UNLOGGED TABLE mpp_rate_limits (
+     key text PRIMARY KEY,
+     window_end bigint NOT NULL,
+     taken integer NOT NULL
+   );
+   CREATE INDEX mpp_rate_limits_window_end ON mpp_rate_limits (window_end);`,
 ]
 
 /** Brings the schema to the newest version, once, under an advisory lock held for the whole migration. */
