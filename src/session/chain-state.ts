@@ -2,6 +2,7 @@ import type { Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
+import { takeNewChannel } from './new-channel-limit.js'
 import { assertOurs } from './policy.js'
 
 /** Merges a fresh read of the channel from the escrow into the store. */
@@ -23,9 +24,14 @@ export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Ch
   })
 }
 
-/** The channel's state, with on-chain fields no older than the cache lifetime. */
-export async function loadChannel(ctx: SessionContext, channelId: Hex): Promise<Channel.ChannelState> {
+/**
+ * The channel's state, with on-chain fields no older than the cache lifetime.
+ * A channel the store does not hold is read from the chain for `client`: it
+ * counts against that address's budget of new channels.
+ */
+export async function loadChannel(ctx: SessionContext, channelId: Hex, client: string | undefined): Promise<Channel.ChannelState> {
   const state = await ctx.store.getChannel(channelId)
+  if (state === undefined) await takeNewChannel(ctx, client)
   if (state !== undefined && (state.finalized || ctx.settings.now() - state.chainReadAt < ctx.settings.chainCacheTtl)) return state
   return readChain(ctx, channelId)
 }

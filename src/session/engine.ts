@@ -14,7 +14,7 @@ import { voucher } from './actions/voucher.js'
 import { challengeRequest } from './challenge.js'
 import { createContext } from './context.js'
 import { requestKeyOf, storedAnswer } from './idempotency.js'
-import { takeOpen } from './open-limit.js'
+import { takeNewChannel } from './new-channel-limit.js'
 import { resolveSessionOptions, type TempoSessionOptions } from './options.js'
 import type { SessionPayment } from './payment.js'
 import type { Readiness } from './readiness.js'
@@ -64,7 +64,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     }
     // Before the challenge is used or anything costly runs: a refused open costs
     // one take, and the same credential may be sent again after Retry-After.
-    if (payload.action === 'open') await takeOpen(ctx, paid.client)
+    if (payload.action === 'open') await takeNewChannel(ctx, paid.client)
     // A challenge pays for one delivery of content. A management action's own
     // proof is single use (a voucher advances the channel once, a transaction
     // is mined once, a channel closes once), so it may come on a challenge

@@ -68,7 +68,8 @@ export async function storedAnswer(
 ): Promise<Authorization<SessionPayment> | undefined> {
   const record = await ctx.store.getRequest(request.channelId, request.key)
   if (record === undefined) return undefined
-  const state = await loadChannel(ctx, request.channelId)
+  // A stored answer's channel is one this gateway has served: never new, nothing to count.
+  const state = await loadChannel(ctx, request.channelId, undefined)
   const signature = canonicalSignature(voucher.signature)
   const known = state.vouchers.some((accepted) => accepted.amount === voucher.cumulativeAmount && accepted.signature === signature)
   if (!known) {

@@ -2,7 +2,7 @@
 // a clock the test moves): new vouchers per channel, opens per client address,
 // and the per-process front of the store's limits.
 import { describe, expect, it } from 'vitest'
-import { sourceOf } from '../../src/session/open-limit.js'
+import { sourceOf } from '../../src/session/new-channel-limit.js'
 import { type RateLimitStore, rateLimiter } from '../../src/session/rate-limit.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { engineFixture, problem, type Shape } from '../support/engine.js'
@@ -56,6 +56,27 @@ describe('session engine: opens per client address', () => {
     // Its challenge was not used: the very credential opens once the wait has passed.
     time += Number(refused.headers.get('Retry-After')) * 1_000
     expect((await pay(payload, client, challenge)).status).toBe(200)
+  })
+
+  it('counts a voucher, topUp or close naming a channel the store does not hold against the same budget, before the chain is read', async () => {
+    const { book, pay, openPayload, voucher, topUpPayload } = engineFixture({ opensPerMinute: 3 })
+    const client = from('203.0.113.9')
+    const unknown = async () => (await openPayload()).channelId
+    for (const payload of [await voucher(await unknown(), 10_000n), await topUpPayload(await unknown(), 1_000n)]) {
+      expect((await problem(await pay(payload, client))).code).toBe('mpp_channel_not_found')
+    }
+    expect((await problem(await pay(await voucher(await unknown(), 0n, 'close'), client))).code).toBe('mpp_channel_not_found')
+    const reads = book.calls.getChannel
+    const refused = await pay(await voucher(await unknown(), 10_000n), client)
+    expect(refused.status).toBe(429)
+    expect((await problem(refused)).code).toBe('mpp_rate_limited')
+    expect((await pay(await voucher(await unknown(), 0n, 'close'), client)).status).toBe(429)
+    expect(book.calls.getChannel).toBe(reads)
+    // A channel the store holds costs nothing from the budget: the open below is refused, its voucher is not.
+    const other = from('198.51.100.9')
+    const { channelId, payload } = await openPayload()
+    expect((await pay(payload, other)).status).toBe(200)
+    expect((await pay(await voucher(channelId, 20_000n), client)).status).toBe(200)
   })
 
   it('counts an IPv6 client by its /64, and an IPv4-mapped one as its IPv4 address', async () => {

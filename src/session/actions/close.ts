@@ -8,6 +8,7 @@ import type { Authorization } from '../../payment/method.js'
 import { readChain } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
+import { takeNewChannel } from '../new-channel-limit.js'
 import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
 import { isFeeShortfall } from '../readiness.js'
@@ -19,6 +20,7 @@ import type { ActionParameters } from './action.js'
 export async function close(ctx: SessionContext, parameters: ActionParameters<'close'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload } = parameters
   const { channelId } = payload
+  if ((await ctx.store.getChannel(channelId)) === undefined) await takeNewChannel(ctx, parameters.paid.client)
   const state = await readChain(ctx, channelId)
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)

@@ -19,7 +19,7 @@ export async function topUp(ctx: SessionContext, parameters: ActionParameters<'t
   }
   if (call.additionalDeposit !== payload.additionalDeposit)
     throw verificationFailed('additionalDeposit does not match the transaction.', payload.channelId)
-  const before = await loadChannel(ctx, payload.channelId)
+  const before = await loadChannel(ctx, payload.channelId, parameters.paid.client)
   if (before.finalized)
     throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId: before.channelId } })
   assertSource(ctx, credential, before)

@@ -13,8 +13,8 @@ import { verifyVoucher } from '../verify.js'
 import type { ActionParameters } from './action.js'
 
 export async function voucher(ctx: SessionContext, parameters: ActionParameters<'voucher'>): Promise<Authorization<SessionPayment>> {
-  const { credential, payload, management } = parameters
-  const state = await loadChannel(ctx, payload.channelId)
+  const { credential, payload, management, paid } = parameters
+  const state = await loadChannel(ctx, payload.channelId, paid.client)
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
   await assertPayerAllowed(ctx, state)

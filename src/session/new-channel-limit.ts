@@ -1,20 +1,27 @@
-// An open is the costliest request a stranger can make (a transaction to
-// decode, a signature to recover, chain reads, a broadcast) and, on a fresh
-// channel, no per-channel limit holds it back: so opens are limited per client
-// address, through the store, across every instance sharing it.
+// A channel new to this gateway costs it work on a stranger's behalf: an open
+// (a transaction to decode, a signature to recover, chain reads, a broadcast),
+// or any request naming a channel the store does not hold (a chain read, to
+// learn whether it exists). No per-channel limit holds these back, so they are
+// limited per client address, through the store, across every instance sharing it.
 import { PaymentError } from '../errors/payment-error.js'
 import type { SessionContext } from './context.js'
 
 /**
- * Takes one open for the client at `address`; throws `mpp_rate_limited` once
- * its source is over `opensPerMinute`. A request whose address is unknown (an
- * in-process call; both entries always know it) is not limited here.
+ * Takes one new channel for the client at `address`; throws `mpp_rate_limited`
+ * once its source is over `opensPerMinute`. A request whose address is unknown
+ * (an in-process call; both entries always know it) is not limited here.
  */
-export async function takeOpen(ctx: SessionContext, address: string | undefined): Promise<void> {
+export async function takeNewChannel(ctx: SessionContext, address: string | undefined): Promise<void> {
   if (address === undefined) return
   const retryAfter = await ctx.rateLimit(`open:${sourceOf(address)}`, ctx.settings.opensPerMinute, 60_000)
   if (retryAfter !== undefined) {
-    throw new PaymentError('mpp_rate_limited', 'Too many channel opens from this address; slow down.', { retryAfter })
+    throw new PaymentError(
+      'mpp_rate_limited',
+      'Too many new channels (opens, or channels this server does not know) from this address; slow down.',
+      {
+        retryAfter,
+      },
+    )
   }
 }
 
