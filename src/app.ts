@@ -36,6 +36,8 @@ export type GatewayConfig = {
   session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency'>>
   /** Where a request comes from, for the per-client limit on opens: the entry's own (`socketAddress` on Node, `cloudflareAddress` on Workers). */
   clientAddress?: ClientAddress
+  /** The largest request body the paid route reads (bytes); larger is 413 `payload_too_large`. Default 4 MiB. */
+  maxBodyBytes?: number
   logger?: PaymentLogger
 }
 
@@ -57,6 +59,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     pricing: chatPricing(catalogue),
     servesContent: servesCompletion,
     ...(config.clientAddress ? { clientAddress: config.clientAddress } : {}),
+    ...(config.maxBodyBytes ? { maxBodyBytes: config.maxBodyBytes } : {}),
     ...(config.logger ? { logger: config.logger } : {}),
   })
   const app = new Hono()

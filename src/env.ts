@@ -36,6 +36,7 @@ export const gatewayEnvNames = [
   'BUCKET_TTL_MS',
   'VOUCHER_RATE_LIMIT',
   'OPEN_RATE_LIMIT',
+  'MAX_BODY_BYTES',
   'SETTLE_THRESHOLD',
 ] as const
 
@@ -87,6 +88,8 @@ const envSchema = z.object({
   BUCKET_TTL_MS: integerVar(1).optional(),
   VOUCHER_RATE_LIMIT: integerVar(1, 1_000_000).optional(),
   OPEN_RATE_LIMIT: integerVar(1, 1_000_000).optional(),
+  // Up to 64 MiB: the whole body is held in memory before it is priced.
+  MAX_BODY_BYTES: integerVar(1024, 64 * 1024 * 1024).optional(),
   SETTLE_THRESHOLD: amountVar.optional(),
 })
 
@@ -141,6 +144,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
             ...(vars.UPSTREAM_API_KEY ? { apiKey: vars.UPSTREAM_API_KEY } : {}),
           }),
     ...(catalogue ? { catalogue } : {}),
+    ...(vars.MAX_BODY_BYTES ? { maxBodyBytes: vars.MAX_BODY_BYTES } : {}),
     session: {
       bucketSize: vars.BUCKET_SIZE ?? 1_000_000n,
       bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,

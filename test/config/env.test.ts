@@ -101,6 +101,13 @@ describe('gateway environment', () => {
     expect(build({ OPEN_RATE_LIMIT: '5' }).session?.opensPerMinute).toBe(5)
   })
 
+  it('takes a body limit between 1 KiB and 64 MiB, unset by default (the payment layer then reads up to 4 MiB)', () => {
+    expect(build({}).maxBodyBytes).toBeUndefined()
+    expect(build({ MAX_BODY_BYTES: '1048576' }).maxBodyBytes).toBe(1_048_576)
+    for (const typo of ['1MiB', '0', '1023', String(64 * 1024 * 1024 + 1), '1e6'])
+      expect(refusal({ MAX_BODY_BYTES: typo }).subject).toBe('MAX_BODY_BYTES')
+  })
+
   it('needs a payee: its key, or its address, and both must agree', () => {
     expect(refusal({ PAYEE_ADDRESS: undefined })).toMatchObject({ subject: 'PAYEE_ADDRESS', rule: expect.stringMatching(/required/) })
     // Anvil's account 4 key; its address is not the one configured.
