@@ -277,17 +277,29 @@ export type Paid = { response: Response; receipt: Receipt | undefined; challenge
 
 /**
  * One paid chat request as a client makes it: the unpaid request, then the
- * paid retry with a voucher for `cumulative` (default: the accepted voucher,
- * or the challenge's `requiredCumulative` when higher).
+ * paid retry with the accepted voucher (or one for `cumulative`), and when
+ * the gateway asks for more (`requiredCumulative`), a voucher for that on the
+ * fresh challenge. Returns the last exchange.
  */
 export async function paidChat(channel: Channel, body: string, options: { cumulative?: bigint } = {}): Promise<Paid> {
-  const challenge = await challengeFor(post(body))
-  const required = BigInt(String((Challenge.request(challenge).methodDetails as Record<string, unknown>).requiredCumulative))
-  const amount = options.cumulative ?? (required > channel.accepted.amount ? required : channel.accepted.amount)
-  const authorization = credential(challenge, await voucher(channel, amount))
-  const response = await send(post(body), authorization)
-  await observe(channel, response)
-  return { response, receipt: receiptOf(response), challenge, authorization }
+  let challenge = await challengeFor(post(body))
+  let amount = options.cumulative ?? channel.accepted.amount
+  for (;;) {
+    const authorization = credential(challenge, await voucher(channel, amount))
+    const response = await send(post(body), authorization)
+    await observe(channel, response)
+    const asked = response.status === 402 && options.cumulative === undefined ? await askedFor(response) : undefined
+    if (asked === undefined || asked <= amount) return { response, receipt: receiptOf(response), challenge, authorization }
+    amount = asked
+    challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!)
+  }
+}
+
+/** The cumulative voucher a 402 asks the payer to sign, when it asks for one within the deposit. */
+async function askedFor(response: Response): Promise<bigint | undefined> {
+  const problem = (await response.clone().json()) as Problem
+  const sign = problem.code === 'mpp_voucher_bucket_refresh_required' || problem.code === 'mpp_request_exceeds_voucher_bucket'
+  return sign ? BigInt(problem.requiredCumulative as string) : undefined
 }
 
 /** The channel as the gateway accounts for it, asked through the protocol: HEAD with the accepted voucher. */
