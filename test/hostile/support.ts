@@ -90,12 +90,9 @@ export async function expectProblem(
   options: { problemType?: string; spec?: ErrorSpec } = {},
 ): Promise<Problem> {
   const spec: ErrorSpec = options.spec ?? errorCodes[code as ErrorCode]
-  const text = await response.text()
-  const body = JSON.parse(text) as Problem
+  const body = JSON.parse(await response.text()) as Problem
   const requestId = response.headers.get('X-Request-Id')
   expect({ status: response.status, code: body.code }).toEqual({ status: spec.status, code })
-  expect(response.headers.get('Content-Type')).toBe('application/problem+json')
-  expect(requestId).toMatch(/^[A-Za-z0-9._:-]{1,64}$/)
   expect(body).toMatchObject({
     type: problemTypeBase + (options.problemType ?? spec.type),
     title: spec.title,
@@ -105,21 +102,34 @@ export async function expectProblem(
     requestId,
     error: { message: body.detail, type: spec.errorType, code, param: null, retryable: spec.retryable, request_id: requestId },
   })
+  const challenge = expectProblemHeaders(response, spec)
+  expect(body.challengeId).toBe(challenge?.id)
+  return body
+}
+
+/** `expectProblem` for the answer to a HEAD request: its headers, as it has no body. */
+export function expectHeadProblem(response: Response, code: ErrorCode): void {
+  expect(response.status).toBe(errorCodes[code].status)
+  expectProblemHeaders(response, errorCodes[code])
+}
+
+/** The envelope's headers; returns the first challenge when the code carries one. */
+function expectProblemHeaders(response: Response, spec: ErrorSpec): Challenge | undefined {
+  expect(response.headers.get('Content-Type')).toBe('application/problem+json')
+  expect(response.headers.get('X-Request-Id')).toMatch(/^[A-Za-z0-9._:-]{1,64}$/)
   expect(response.headers.get('Cache-Control')).toBe('no-store')
   expect(response.headers.get('Payment-Receipt')).toBeNull()
-  const header = response.headers.get('WWW-Authenticate')
-  if (spec.challenge) {
-    const challenges = Challenge.parseAll(header ?? '')
-    expect(challenges.map(({ realm, method, intent }) => ({ realm, method, intent }))).toEqual([
-      { realm, method: 'tempo', intent: 'session' },
-    ])
-    expect(body.challengeId).toBe(challenges[0]!.id)
-  } else {
-    expect(header).toBeNull()
-    expect(body.challengeId).toBeUndefined()
-  }
   if (spec.retryAfter !== undefined) expect(response.headers.get('Retry-After')).toBe(String(spec.retryAfter))
-  return body
+  const header = response.headers.get('WWW-Authenticate')
+  if (!spec.challenge) {
+    expect(header).toBeNull()
+    return undefined
+  }
+  const challenges = Challenge.parseAll(header ?? '')
+  expect(challenges.map(({ realm, method, intent }) => ({ realm, method, intent }))).toEqual([
+    { realm, method: 'tempo', intent: 'session' },
+  ])
+  return challenges[0]
 }
 
 // ——— payers and channels ———
