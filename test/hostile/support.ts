@@ -251,7 +251,11 @@ export function receiptOf(response: Response): Receipt | undefined {
   return header === null ? undefined : Receipt.parse(header)
 }
 
-/** Keeps `channel.accepted` in step with what the gateway reports in a receipt or a problem. */
+/**
+ * Keeps `channel.accepted` in step with what the gateway reports in a receipt
+ * or a problem; only upwards, as the gateway's accepted amount never goes
+ * down (answers to racing requests arrive in any order).
+ */
 export async function observe(channel: Channel, response: Response): Promise<void> {
   let reported = receiptOf(response)?.acceptedCumulative
   if (reported === undefined && response.headers.get('Content-Type') === 'application/problem+json') {
@@ -259,6 +263,7 @@ export async function observe(channel: Channel, response: Response): Promise<voi
   }
   if (reported === undefined) return
   const amount = BigInt(reported)
+  if (amount < channel.accepted.amount) return
   const signature = channel.signed.get(amount)
   if (signature === undefined) throw new Error(`the gateway reports an accepted voucher of ${amount}, which the payer never signed`)
   channel.accepted = { amount, signature }

@@ -59,6 +59,8 @@ export const models = {
   fixed: 'usage:40,60',
   /** A completion limit of up to 100,000 tokens: a quote above a small deposit. */
   large: 'usage:10,10',
+  /** 10 prompt + 4,990 completion tokens: 99,900 a completion, ten of them a whole 1.00-token deposit. */
+  costly: 'usage:10,4990',
   /** 300 ms to answer: requests stay in flight. */
   slow: 'stall:300',
   /** The first request gets a 429 (Retry-After 1), later ones `ok`; `once:` lasts until the upstream's reset(). */
@@ -71,6 +73,7 @@ export const catalogue = [
   model(models.billed, 100, 'o200k_base'),
   model(models.fixed),
   model(models.large, 100_000),
+  model(models.costly, 5_000),
   model(models.slow),
   model(models.rateLimitedOnce),
   model(models.unavailableOnce),
