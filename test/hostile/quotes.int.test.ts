@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { unicodeText } from '../chat/unicode.js'
 import { type Channel, chargeOf, chatBody, gateway, newPayer, openChannel, paidChat, stateOf } from './support.js'
-import { models } from './target.js'
+import { inputTokenPrice, models, outputTokenPrice } from './target.js'
 
 type Messages = Exclude<Parameters<typeof chatBody>[1], string>
 const codePoints = (first: number, count: number, step = 1) =>
@@ -52,25 +52,34 @@ const prompts: [string, string | Messages][] = [
   ...fc.sample(unicodeText(60), { seed: 1209, numRuns: 10 }).map((text, i): [string, string] => [`arbitrary Unicode #${i + 1}`, text]),
 ]
 
+// The fake's reply is 4 tokens: asking for exactly 4 leaves the quote no completion headroom to hide a prompt
+// under-count in, so the quote covers the bill only if it counted the prompt's tokens in full.
+const maxTokens = 4
+
 let channel: Channel
 beforeAll(async () => {
   channel = await openChannel(await newPayer(20_000_000n), 10_000_000n, 100_000n)
 })
 
 describe('a prompt made to be under-quoted is charged exactly what the upstream bills', () => {
-  it('(the fake upstream bills as OpenAI does: the cookbook example is 8 tokens in o200k_base, 15 with the framing)', async () => {
-    const { response } = await paidChat(channel, chatBody(models.billed, 'お誕生日おめでとう', 10))
-    expect(((await response.json()) as { usage: unknown }).usage).toMatchObject({ prompt_tokens: 3 + 3 + 1 + 8 })
+  it('(the fake upstream bills as OpenAI does: the cookbook example is 8 tokens in o200k_base, 15 with the framing; its reply 4)', async () => {
+    const { response } = await paidChat(channel, chatBody(models.billed, 'お誕生日おめでとう', maxTokens))
+    expect(((await response.json()) as { usage: unknown }).usage).toMatchObject({
+      prompt_tokens: 3 + 3 + 1 + 8,
+      completion_tokens: maxTokens,
+    })
   })
 
   it.each(prompts)('%s', async (_, prompt) => {
     const { spent } = await stateOf(channel)
-    const { response, receipt, challenge } = await paidChat(channel, chatBody(models.billed, prompt, 10))
+    const { response, receipt, challenge } = await paidChat(channel, chatBody(models.billed, prompt, maxTokens))
     expect(response.status).toBe(200)
     const { usage } = (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }
     const charge = chargeOf(usage)
-    // The quote the challenge offered covers the bill: nothing is capped.
-    expect(BigInt(String(Challenge.request(challenge).amount))).toBeGreaterThanOrEqual(charge)
+    // The quote the challenge offered covers the bill, so nothing is capped: its prompt part covers the prompt's tokens.
+    const quote = BigInt(String(Challenge.request(challenge).amount))
+    expect(usage.completion_tokens).toBe(maxTokens)
+    expect((quote - BigInt(maxTokens) * outputTokenPrice) / inputTokenPrice).toBeGreaterThanOrEqual(usage.prompt_tokens)
     expect(receipt).toMatchObject({ spent: (spent + charge).toString(), units: usage.prompt_tokens + usage.completion_tokens })
     const log = await gateway.logOf(response)
     expect(log).toMatchObject({ code: 'paid', amounts: expect.objectContaining({ charged: charge.toString() }) })
