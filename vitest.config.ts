@@ -2,10 +2,29 @@ import { configDefaults, defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // test/workers/ runs inside workerd with its own config (vitest.workers.config.ts).
-    exclude: [...configDefaults.exclude, 'test/workers/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          // test/workers/ runs inside workerd with its own config (vitest.workers.config.ts).
+          exclude: [...configDefaults.exclude, 'test/workers/**', 'test/hostile/**'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // One gateway process, anvil and fake upstream for all its files, started only when one of them runs.
+          name: 'hostile',
+          include: ['test/hostile/**/*.test.ts'],
+          globalSetup: ['test/hostile/global-setup.ts'],
+          // The files share that target and read its global figures (upstream calls, the payee's balance, its memory): one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 })

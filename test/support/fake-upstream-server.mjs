@@ -1,10 +1,17 @@
 // A fake OpenAI-compatible upstream, run as its own process by fake-upstream.ts.
-// Plain Node http, no dependencies. Prints one line `{"port":N}` once listening.
+// Plain Node http; tiktoken (OpenAI's tokenizer) only for `usage:true`, loaded
+// on first use. Prints one line `{"port":N}` once listening.
 //
 // Each POST …/chat/completions is steered by a directive: the `X-Fake-Upstream`
 // header when present, else the request's `model`. Directives:
 //   ok                     a completion, usage 10 prompt + 5 completion tokens
 //   ok:P,C | usage:P,C     a completion with usage P prompt + C completion tokens
+//   usage:true             a completion billed as OpenAI bills it: prompt tokens
+//                          counted with tiktoken's o200k_base on each role,
+//                          content (text parts joined or one by one, whichever
+//                          costs more) and name, plus the chat framing (3 a
+//                          message, 1 a name, 3 priming the reply); completion
+//                          tokens those of the reply
 //   fail:<status>          that status with an OpenAI-style error body whose
 //                          message echoes the last user message (as real
 //                          upstreams do); 429 carries `Retry-After: 7`
@@ -92,12 +99,44 @@ function handle(req, res, raw) {
       return req.socket.destroy()
     case 'ok':
     case 'usage': {
+      if (verb === 'usage' && arg === 'true') return billed(res, body)
       const [prompt = 10, completionTokens = 5] = (arg ?? '').split(',').filter(Boolean).map(Number)
       return json(res, 200, completion(body, prompt, completionTokens))
     }
     default:
       return json(res, 200, completion(body, 10, 5))
   }
+}
+
+const reply = 'Fake upstream reply.'
+let o200k
+
+/** Answers a completion with the usage OpenAI would bill for `body` (OpenAI's cookbook recipe for chat framing). */
+function billed(res, body) {
+  o200k ??= import('tiktoken').then(({ get_encoding }) => get_encoding('o200k_base'))
+  o200k.then(
+    (encoding) => json(res, 200, completion(body, billedPromptTokens(encoding, body), encoding.encode(reply, [], []).length)),
+    (error) => json(res, 500, { error: { message: `tiktoken: ${error}`, type: 'fake_error', code: 'fake_500', param: null } }),
+  )
+}
+
+function billedPromptTokens(encoding, body) {
+  // Special-token look-alikes in the text are plain text, as OpenAI encodes user content.
+  const count = (text) => encoding.encode(text, [], []).length
+  // Text parts: joined or one by one, whichever costs more (upstreams render them either way).
+  const contentTokens = (content) =>
+    Array.isArray(content)
+      ? Math.max(
+          count(content.map((part) => part.text).join('')),
+          content.reduce((sum, part) => sum + count(part.text), 0),
+        )
+      : count(String(content))
+  let prompt = 3
+  for (const message of Array.isArray(body.messages) ? body.messages : []) {
+    prompt += 3 + count(String(message.role)) + contentTokens(message.content)
+    if (message.name !== undefined) prompt += 1 + count(String(message.name))
+  }
+  return prompt
 }
 
 function onceDirective(directive) {
@@ -113,7 +152,7 @@ function completion(body, promptTokens, completionTokens) {
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: String(body.model ?? 'fake'),
-    choices: [{ index: 0, message: { role: 'assistant', content: 'Fake upstream reply.' }, finish_reason: 'stop' }],
+    choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
     usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     system_fingerprint: 'fake-upstream',
   }

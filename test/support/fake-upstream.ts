@@ -48,7 +48,11 @@ export async function startFakeUpstream(options: { startTimeoutMs?: number } = {
   const port = Number(listening[1])
   const startMs = performance.now() - started
 
-  const origin = `http://127.0.0.1:${port}`
+  return { ...fakeUpstreamAt(`http://127.0.0.1:${port}`), pid: child.pid!, startMs, stop }
+}
+
+/** The control side of a fake upstream already running at `origin` (e.g. started by another process). */
+export function fakeUpstreamAt(origin: string): Pick<FakeUpstream, 'baseUrl' | 'calls' | 'lastRequest' | 'reset'> {
   const control = async (method: 'GET' | 'POST', path: string): Promise<unknown> => {
     const response = await fetch(`${origin}${path}`, { method })
     if (!response.ok) throw new Error(`fake upstream ${method} ${path} answered ${response.status}`)
@@ -57,8 +61,6 @@ export async function startFakeUpstream(options: { startTimeoutMs?: number } = {
 
   return {
     baseUrl: `${origin}/v1`,
-    pid: child.pid!,
-    startMs,
     async calls() {
       return ((await control('GET', '/__calls')) as { calls: number }).calls
     },
@@ -68,6 +70,5 @@ export async function startFakeUpstream(options: { startTimeoutMs?: number } = {
     async reset() {
       await control('POST', '/__reset')
     },
-    stop,
   }
 }
