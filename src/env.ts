@@ -28,6 +28,9 @@ export const gatewayEnvNames = [
   'TOKEN_ADDRESS',
   'PAYEE_PRIVATE_KEY',
   'PAYEE_ADDRESS',
+  'PAYEE_FEE_TOKEN',
+  'PAYEE_MAX_FEE_PER_GAS',
+  'PAYEE_PRIORITY_FEE_PER_GAS',
   'UPSTREAM_BASE_URL',
   'UPSTREAM_API_KEY',
   'UPSTREAM_TIMEOUT_MS',
@@ -56,6 +59,11 @@ const amountVar = z
   .string()
   .regex(/^[1-9]\d{0,37}$/, 'must be a positive decimal integer (base units)')
   .transform((value) => BigInt(value))
+/** A price per gas (the chain's unit: attodollars on Tempo, wei elsewhere), zero allowed, as a bigint. */
+const perGasVar = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,37})$/, 'must be a decimal integer (per gas, in the chain\'s fee unit)')
+  .transform((value) => BigInt(value))
 // RPC_URL, ESCROW_ADDRESS and TOKEN_ADDRESS default per known chain (src/escrow/networks.ts).
 const requiredNames = ['MPP_SECRET_KEY', 'CHAIN_ID'] as const
 
@@ -80,6 +88,9 @@ const envSchema = z.object({
     .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex private key')
     .optional(),
   PAYEE_ADDRESS: address.optional(),
+  PAYEE_FEE_TOKEN: address.optional(),
+  PAYEE_MAX_FEE_PER_GAS: perGasVar.optional(),
+  PAYEE_PRIORITY_FEE_PER_GAS: perGasVar.optional(),
   UPSTREAM_BASE_URL: httpUrl.optional(),
   UPSTREAM_API_KEY: z.string().min(1).optional(),
   UPSTREAM_TIMEOUT_MS: integerVar(1, 3_600_000).optional(),
@@ -112,7 +123,12 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   const escrowAddress = vars.ESCROW_ADDRESS ?? network?.escrow
   if (escrowAddress === undefined) throw new ConfigError('ESCROW_ADDRESS', `is required for chain ${vars.CHAIN_ID} (no default for it)`)
   const currency = vars.TOKEN_ADDRESS ?? network?.currency ?? pathUsd
-  const chain = tempoChain({ id: vars.CHAIN_ID, rpcUrl, feeToken: currency })
+  // The payee pays its fees in the token it is paid in unless told otherwise: it holds that one.
+  const chain = tempoChain({ id: vars.CHAIN_ID, rpcUrl, feeToken: vars.PAYEE_FEE_TOKEN ?? currency })
+  const fees = { maxFeePerGas: vars.PAYEE_MAX_FEE_PER_GAS, maxPriorityFeePerGas: vars.PAYEE_PRIORITY_FEE_PER_GAS }
+  if (fees.maxFeePerGas !== undefined && (fees.maxPriorityFeePerGas ?? 0n) > fees.maxFeePerGas) {
+    throw new ConfigError('PAYEE_PRIORITY_FEE_PER_GAS', 'must not exceed PAYEE_MAX_FEE_PER_GAS')
+  }
   const payee = vars.PAYEE_PRIVATE_KEY === undefined ? undefined : privateKeyToAccount(vars.PAYEE_PRIVATE_KEY as Hex)
   const recipient = payee?.address.toLowerCase() ?? vars.PAYEE_ADDRESS
   if (recipient === undefined) throw new ConfigError('PAYEE_ADDRESS', 'is required when PAYEE_PRIVATE_KEY is not set')
@@ -131,7 +147,16 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   return {
     realm: vars.MPP_REALM ?? 'localhost',
     secretKey: vars.MPP_SECRET_KEY.split(','),
-    escrow: viemEscrow({ address: escrowAddress, chain, rpcUrl, ...(payee ? { payee } : {}) }),
+    escrow: viemEscrow({
+      address: escrowAddress,
+      chain,
+      rpcUrl,
+      ...(payee ? { payee } : {}),
+      fees: {
+        ...(fees.maxFeePerGas === undefined ? {} : { maxFeePerGas: fees.maxFeePerGas }),
+        ...(fees.maxPriorityFeePerGas === undefined ? {} : { maxPriorityFeePerGas: fees.maxPriorityFeePerGas }),
+      },
+    }),
     store,
     recipient: recipient as `0x${string}`,
     currency,

@@ -36,3 +36,29 @@ export function tempoFeeToken(named: Address | undefined, chosen: Address | unde
 export function chosenFeeToken(client: PublicClient, sender: Address, blockTag: 'latest' | 'pending' = 'latest'): Promise<Address> {
   return client.readContract({ address: feeManager, abi: Abis.feeManager, functionName: 'userTokens', args: [sender], blockTag })
 }
+
+/** What the payee's settle/close may pay per gas (configuration): a cap on the fee, and the tip. */
+export type PayeeFeeCaps = {
+  /** The most it pays per gas, base fee and tip together. Default: no cap. */
+  maxFeePerGas?: bigint
+  /** The tip to the block producer per gas. Default 0: Tempo's base fee is fixed, a tip buys nothing there. */
+  maxPriorityFeePerGas?: bigint
+}
+
+/**
+ * The fees per gas a payee's settle/close is sent with: the block's base fee
+ * with a fifth on top (viem's headroom for a rising base fee) plus the tip,
+ * never above the cap. `undefined` when the base fee plus the tip is above
+ * the cap: such a transaction would not be mined now.
+ */
+export function payeeFeesPerGas(
+  baseFeePerGas: bigint,
+  caps: PayeeFeeCaps,
+): { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | undefined {
+  const tip = caps.maxPriorityFeePerGas ?? 0n
+  const wanted = baseFeePerGas + (baseFeePerGas + 4n) / 5n + tip
+  const cap = caps.maxFeePerGas
+  if (cap === undefined) return { maxFeePerGas: wanted, maxPriorityFeePerGas: tip }
+  if (baseFeePerGas + tip > cap) return undefined
+  return { maxFeePerGas: wanted < cap ? wanted : cap, maxPriorityFeePerGas: tip }
+}

@@ -48,11 +48,11 @@ import { tip20Abi } from '../../contracts-abi/tip20.js'
 import type { ErrorCode } from '../errors/codes.js'
 import { parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
-import { type Escrow, type EscrowCall, FeeShortfallError, type OnChainChannel, type PayeeFees } from '../session/escrow.js'
+import { type Escrow, type EscrowCall, FeeCapError, FeeShortfallError, type OnChainChannel, type PayeeFees } from '../session/escrow.js'
 import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
 import { sleep } from '../util/sleep.js'
 import { isTempoChain } from './chain.js'
-import { chosenFeeToken, feeAmount, tempoFeeToken } from './fees.js'
+import { chosenFeeToken, feeAmount, type PayeeFeeCaps, payeeFeesPerGas, tempoFeeToken } from './fees.js'
 import { preflight } from './preflight.js'
 import { revertReason } from './revert-reason.js'
 import { decodeEscrowTransaction } from './transaction.js'
@@ -66,8 +66,12 @@ export type ViemEscrowOptions = {
   payee?: LocalAccount
   /** Gas limits for settle/close, set explicitly (Tempo nodes mis-estimate `0x76` gas). Default 500k each. */
   gas?: { settle?: bigint; close?: bigint }
-  /** Fees per gas for settle/close; estimated from the latest block when absent (viem's `estimateFeesPerGas`). */
-  fees?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  /**
+   * What settle/close may pay per gas: the latest base fee plus a fifth, plus
+   * the tip (default 0), never above `maxFeePerGas` (default: no cap). While
+   * the base fee plus the tip is above the cap, settle/close are not sent.
+   */
+  fees?: PayeeFeeCaps
   /** Limit for each RPC call and for each receipt wait. Default 30 s. */
   timeoutMs?: number
   /** Interval between receipt polls. Default 200 ms. */
@@ -89,7 +93,12 @@ const optionsSchema = z
       .object({ address: addressRule, signTransaction: callable() }, { error: 'must be a local account that can sign transactions' })
       .optional(),
     gas: z.object({ settle: amount(21_000n).optional(), close: amount(21_000n).optional() }).optional(),
-    fees: z.object({ maxFeePerGas: amount(0n), maxPriorityFeePerGas: amount(0n) }).optional(),
+    fees: z
+      .object({ maxFeePerGas: amount(0n).optional(), maxPriorityFeePerGas: amount(0n).optional() })
+      .refine((caps) => caps.maxFeePerGas === undefined || (caps.maxPriorityFeePerGas ?? 0n) <= caps.maxFeePerGas, {
+        message: 'maxPriorityFeePerGas must not exceed maxFeePerGas',
+      })
+      .optional(),
     timeoutMs: integer(1).optional(),
     pollingIntervalMs: integer(1).optional(),
     rpcUrl: httpUrl.optional(),
@@ -103,7 +112,8 @@ const optionsSchema = z
 export function viemEscrow(options: ViemEscrowOptions): Escrow {
   parseConfig(optionsSchema, options, 'viemEscrow')
   const address = options.address.toLowerCase() as Address
-  const { chain, payee, fees } = options
+  const { chain, payee } = options
+  const feeCaps = options.fees ?? {}
   const tempo = isTempoChain(chain)
   const timeoutMs = options.timeoutMs ?? 30_000
   const pollingIntervalMs = options.pollingIntervalMs ?? 200
@@ -233,11 +243,16 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     return { address: account.address.toLowerCase() as Address, token, balance, needed: feeAmount(gasLimit, maxFeePerGas, tempo) }
   }
 
-  /** The fees per gas of the payee's transactions: configured, else estimated now; readiness and sending use the same. */
-  async function feesPerGas(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
-    if (fees) return fees
-    const { maxFeePerGas, maxPriorityFeePerGas } = await client.estimateFeesPerGas()
-    return { maxFeePerGas, maxPriorityFeePerGas }
+  /**
+   * The fees per gas of the payee's transactions now, from the latest base
+   * fee and the caps (readiness and sending use the same); `price` is absent
+   * while the base fee plus the tip is above the cap.
+   */
+  async function feesPerGas(): Promise<{ baseFeePerGas: bigint; price?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } }> {
+    const { baseFeePerGas } = await client.getBlock({ blockTag: 'latest' })
+    const base = baseFeePerGas ?? 0n
+    const price = payeeFeesPerGas(base, feeCaps)
+    return price === undefined ? { baseFeePerGas: base } : { baseFeePerGas: base, price }
   }
 
   function shortfall(payeeFees: PayeeFees, what: string): PaymentError {
@@ -273,10 +288,19 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
       }
       // The fee, before anything is sent: a payee that cannot pay it is told why, never retried in vain.
       const limit = gas[functionName]
-      let price: Awaited<ReturnType<typeof feesPerGas>>
+      let fees: Awaited<ReturnType<typeof feesPerGas>>
+      try {
+        fees = await within(feesPerGas())
+      } catch (err) {
+        throw unavailable(`Could not read the chain's fees for ${functionName}.`, err)
+      }
+      const { price } = fees
+      if (price === undefined) {
+        const cause = new FeeCapError(fees.baseFeePerGas, feeCaps.maxPriorityFeePerGas ?? 0n, feeCaps.maxFeePerGas ?? 0n)
+        throw new PaymentError('mpp_session_close_failed', `The ${functionName} is not sent: ${cause.message}.`, { cause })
+      }
       let payeeFees: PayeeFees
       try {
-        price = await within(feesPerGas())
         payeeFees = await within(readPayeeFees(payee, limit, price.maxFeePerGas))
       } catch (err) {
         throw unavailable(`Could not read the payee's fee balance for ${functionName}.`, err)
@@ -341,7 +365,9 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
     async payeeFees() {
       if (!payee) return undefined
       try {
-        const { maxFeePerGas } = await within(feesPerGas())
+        const { price } = await within(feesPerGas())
+        // Above the cap now, what it needs once the base fee falls under it is at most the cap's worth.
+        const maxFeePerGas = price?.maxFeePerGas ?? feeCaps.maxFeePerGas ?? 0n
         // Enough for whichever of settle and close has the larger limit.
         return await within(readPayeeFees(payee, gas.settle > gas.close ? gas.settle : gas.close, maxFeePerGas))
       } catch (err) {

@@ -77,6 +77,25 @@ export class FeeShortfallError extends Error {
 }
 
 /**
+ * The chain's base fee and the payee's tip are above the payee's fee cap: the
+ * settle or close was not sent. A spike of the base fee passes, so this is
+ * the cause of a retryable `mpp_session_close_failed`.
+ */
+export class FeeCapError extends Error {
+  override name = 'FeeCapError'
+
+  constructor(
+    readonly baseFeePerGas: bigint,
+    readonly maxPriorityFeePerGas: bigint,
+    readonly maxFeePerGas: bigint,
+  ) {
+    super(
+      `the chain's base fee (${baseFeePerGas} per gas) and tip (${maxPriorityFeePerGas}) are above the payee's fee cap (${maxFeePerGas} per gas)`,
+    )
+  }
+}
+
+/**
  * The session engine's view of the chain: one escrow deployment on one chain.
  * Implementations throw `PaymentError`s: `mpp_chain_unavailable` when the RPC
  * fails or times out (nothing was accepted), `mpp_payment_verification_failed`

@@ -71,6 +71,10 @@ describe('gateway environment', () => {
     ['OPEN_RATE_LIMIT', '0', /decimal integer/],
     ['OPEN_RATE_LIMIT', '30/min', /decimal integer/],
     ['SETTLE_THRESHOLD', '1e6', /positive decimal integer/],
+    ['PAYEE_FEE_TOKEN', 'pathUSD', /20-byte hex address/],
+    ['PAYEE_MAX_FEE_PER_GAS', '2 gwei', /decimal integer/],
+    ['PAYEE_MAX_FEE_PER_GAS', '-1', /decimal integer/],
+    ['PAYEE_PRIORITY_FEE_PER_GAS', '1.5', /decimal integer/],
     ['MPP_REALM', 'two words', /visible ASCII/],
   ])('refuses %s=%s, naming it', (name, value, rule) => {
     const error = refusal({ [name]: value })
@@ -106,6 +110,14 @@ describe('gateway environment', () => {
     expect(build({ MAX_BODY_BYTES: '1048576' }).maxBodyBytes).toBe(1_048_576)
     for (const typo of ['1MiB', '0', '1023', String(64 * 1024 * 1024 + 1), '1e6'])
       expect(refusal({ MAX_BODY_BYTES: typo }).subject).toBe('MAX_BODY_BYTES')
+  })
+
+  it("refuses a payee's tip above its fee cap", () => {
+    expect(refusal({ PAYEE_MAX_FEE_PER_GAS: '10', PAYEE_PRIORITY_FEE_PER_GAS: '11' })).toMatchObject({
+      subject: 'PAYEE_PRIORITY_FEE_PER_GAS',
+      rule: 'must not exceed PAYEE_MAX_FEE_PER_GAS',
+    })
+    expect(() => build({ PAYEE_MAX_FEE_PER_GAS: '10', PAYEE_PRIORITY_FEE_PER_GAS: '10' })).not.toThrow()
   })
 
   it('needs a payee: its key, or its address, and both must agree', () => {

@@ -83,6 +83,12 @@ describe('viemEscrow options', () => {
     ['viemEscrow', { address, chain, rpcUrl: 'http://127.0.0.1:8545', transport: http() }, /exactly one/],
     ['viemEscrow.timeoutMs', { address, chain, rpcUrl: 'http://127.0.0.1:8545', timeoutMs: 0 }, /integer ≥ 1/],
     ['viemEscrow.gas.close', { address, chain, rpcUrl: 'http://127.0.0.1:8545', gas: { close: 10n } }, /≥ 21000/],
+    ['viemEscrow.fees.maxFeePerGas', { address, chain, rpcUrl: 'http://127.0.0.1:8545', fees: { maxFeePerGas: -1n } }, /≥ 0/],
+    [
+      'viemEscrow.fees',
+      { address, chain, rpcUrl: 'http://127.0.0.1:8545', fees: { maxFeePerGas: 1n, maxPriorityFeePerGas: 2n } },
+      /must not exceed maxFeePerGas/,
+    ],
     ['viemEscrow.chain.id', { address, chain: { name: 'x' }, rpcUrl: 'http://127.0.0.1:8545' }, /integer ≥ 1/],
   ] as const)('refuses a bad %s', (subject, options, rule) => {
     refused(() => viemEscrow(options as never), subject, rule)

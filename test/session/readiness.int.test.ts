@@ -8,8 +8,8 @@
 // start line and a standard chain's native fee balance.
 //
 // Fees are real here: the payer sends with zero fees (anvil runs with
-// --base-fee 0), the payee with what viem estimates, anvil's 1 gwei priority
-// fee. A settle or close is sent with a 500,000 gas limit, so it needs
+// --base-fee 0), the payee with a configured tip of 1 gwei per gas (by
+// default it pays none: test/escrow/payee-fees.int.test.ts). A settle or close is sent with a 500,000 gas limit, so it needs
 // 500,000 × 10^9 / 10^12 = 500 base units of pathUSD; the node accepts a
 // balance of exactly that (below, the close after funding) and refuses one
 // less (docs/local-chain.md).
@@ -67,6 +67,8 @@ const ask = (content: string) => ({
 })
 /** What a settle or close needs at anvil's fees: 500,000 gas × 1 gwei / 10^12 (see the header). */
 const needed = 500n
+/** The payee's configured tip per gas. */
+const tip = 1_000_000_000n
 const readinessTtl = 60_000
 const feeManager = '0xfeec000000000000000000000000000000000000'
 /** pathUSD keeps balances in its mapping at slot 9 (docs/local-chain.md). */
@@ -105,6 +107,7 @@ function gatewayWithFreshPayee() {
       },
     }),
     payee,
+    fees: { maxPriorityFeePerGas: tip },
     pollingIntervalMs: 10,
     timeoutMs: 5_000,
   })
@@ -316,6 +319,7 @@ describe('the Node entry', () => {
           CHAIN_ID: String(anvil.chain.id),
           ESCROW_ADDRESS: escrowAddress,
           PAYEE_PRIVATE_KEY: payeeKey,
+          PAYEE_PRIORITY_FEE_PER_GAS: tip.toString(),
           PGLITE_DIR: dataDir,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -355,13 +359,18 @@ describe('a payee on a standard EVM chain', () => {
     await plain?.stop()
   })
 
-  it('pays fees in the native coin: its balance against 500,000 gas at the estimated max fee per gas', async () => {
+  it('pays fees in the native coin: its balance against 500,000 gas at the max fee per gas (zero base fee, the tip)', async () => {
     const payee = privateKeyToAccount(generatePrivateKey())
     // Reading the payee's fees touches no escrow.
-    const escrow = viemEscrow({ address: '0x000000000000000000000000000000000000dead', chain: plain.chain, rpcUrl: plain.rpcUrl, payee })
+    const escrow = viemEscrow({
+      address: '0x000000000000000000000000000000000000dead',
+      chain: plain.chain,
+      rpcUrl: plain.rpcUrl,
+      payee,
+      fees: { maxPriorityFeePerGas: tip },
+    })
     const client = createPublicClient({ chain: plain.chain, transport: http(plain.rpcUrl) })
-    const { maxFeePerGas } = await client.estimateFeesPerGas()
-    expect(maxFeePerGas).toBeGreaterThan(0n)
+    const maxFeePerGas = tip
     const address = payee.address.toLowerCase() as Address
     expect(await escrow.payeeFees()).toEqual({ address, token: 'native', balance: 0n, needed: 500_000n * maxFeePerGas })
     await client.request({ method: 'anvil_setBalance', params: [address, `0x${(500_000n * maxFeePerGas).toString(16)}`] } as never)
