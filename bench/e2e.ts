@@ -1,9 +1,14 @@
 // Row 8: end to end over HTTP on loopback. This process starts anvil (Tempo
 // mode) and deploys the escrow, funds one payer key per client worker, starts
 // the gateway in a server process and the load in a client process, and stops
-// all three afterwards, whatever happens.
+// all three afterwards, whatever happens. The gateway is either the lean one
+// (e2e-server.ts: memory store, logging off) or the deployable Node entry,
+// src/node.ts from environment variables (PGlite or PostgreSQL, one log line
+// per request).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
@@ -24,7 +29,17 @@ export type E2eOptions = {
   bucketSize?: bigint
   /** Then unpaid requests only (each a 402 and its challenge), ms. Default 5,000. */
   challengeMs?: number
+  /** Which gateway serves. Default `memory`. */
+  gateway?: E2eGateway
 }
+
+/**
+ * `memory`: e2e-server.ts, the memory store with logging off (the payment
+ * code's own cost). `node`: the deployable Node entry (src/node.ts) with its
+ * JSON log line per request on stdout, on PGlite or on the PostgreSQL at
+ * `databaseUrl`.
+ */
+export type E2eGateway = { kind: 'memory' } | { kind: 'node'; store: 'pglite' } | { kind: 'node'; store: 'postgresql'; databaseUrl: string }
 
 export type E2eResult = {
   workers: number
@@ -54,6 +69,7 @@ export type E2eResult = {
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
+const nodeEntry = fileURLToPath(new URL('../src/node.ts', import.meta.url))
 // Children run from the repository root, where `--import tsx` resolves.
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const tsxLoader = ['--import', 'tsx']
@@ -63,7 +79,7 @@ const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir'
 /** Spawns a TypeScript child with this Node; `line(pattern)` resolves with its first stdout line matching. */
 function child(file: string, env: Record<string, string>, timeoutMs: number) {
   const spawned = track(
-    spawn(process.execPath, [...profile, ...tsxLoader, here(file)], {
+    spawn(process.execPath, [...profile, ...tsxLoader, file], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -139,6 +155,7 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
   const anvil = await startAnvil({ tempo: true })
   track({ kill: () => void anvil.stop() })
   const children: ChildProcess[] = []
+  let pgliteDir: string | undefined
   try {
     const funder = testClient(anvil, testAccounts[0]!)
     const escrow = await deployEscrow(testClient(anvil, testAccounts[3]!))
@@ -150,23 +167,48 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
       payerKeys.push(key)
     }
 
-    const server = child(
-      'e2e-server.ts',
-      {
-        BENCH_RPC_URL: anvil.rpcUrl,
-        BENCH_CHAIN_ID: String(anvil.chain.id),
-        BENCH_ESCROW: escrow,
-        BENCH_CURRENCY: pathUsdAddress,
-        BENCH_PAYEE_KEY: generatePrivateKey(),
-        BENCH_BUCKET_SIZE: String(options.bucketSize ?? 100_000n),
-      },
-      30_000,
-    )
-    children.push(server.process)
-    const url = (await server.line(/^listening /)).slice('listening '.length).trim()
+    const gateway = options.gateway ?? { kind: 'memory' }
+    const bucketSize = String(options.bucketSize ?? 100_000n)
+    let server: ReturnType<typeof child>
+    let url: string
+    if (gateway.kind === 'memory') {
+      server = child(
+        here('e2e-server.ts'),
+        {
+          BENCH_RPC_URL: anvil.rpcUrl,
+          BENCH_CHAIN_ID: String(anvil.chain.id),
+          BENCH_ESCROW: escrow,
+          BENCH_CURRENCY: pathUsdAddress,
+          BENCH_PAYEE_KEY: generatePrivateKey(),
+          BENCH_BUCKET_SIZE: bucketSize,
+        },
+        30_000,
+      )
+      children.push(server.process)
+      url = (await server.line(/^listening /)).slice('listening '.length).trim()
+    } else {
+      pgliteDir = gateway.store === 'pglite' ? mkdtempSync(join(tmpdir(), 'bench-e2e-pglite-')) : undefined
+      server = child(
+        nodeEntry,
+        {
+          PORT: '0',
+          MPP_SECRET_KEY: 'bench-e2e-secret-key-at-least-32-bytes',
+          RPC_URL: anvil.rpcUrl,
+          CHAIN_ID: String(anvil.chain.id),
+          ESCROW_ADDRESS: escrow,
+          TOKEN_ADDRESS: pathUsdAddress,
+          PAYEE_PRIVATE_KEY: generatePrivateKey(),
+          BUCKET_SIZE: bucketSize,
+          ...(gateway.store === 'pglite' ? { PGLITE_DIR: pgliteDir! } : { DATABASE_URL: gateway.databaseUrl }),
+        },
+        60_000,
+      )
+      children.push(server.process)
+      url = /Gateway listening on (\S+)/.exec(await server.line(/Gateway listening on /))![1]!
+    }
 
     const client = child(
-      'e2e-client.ts',
+      here('e2e-client.ts'),
       {
         BENCH_URL: url,
         BENCH_RPC_URL: anvil.rpcUrl,
@@ -216,5 +258,6 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
   } finally {
     await Promise.all(children.map(stopChild))
     await anvil.stop()
+    if (pgliteDir) rmSync(pgliteDir, { recursive: true, force: true })
   }
 }

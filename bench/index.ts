@@ -5,6 +5,7 @@
 //   npm run bench                      everything (about 90 s on 2 cores)
 //   npm run bench -- --quick           fewer, shorter rounds (a smoke run, about 45 s)
 //   npm run bench -- --only=middleware,store,memory,e2e
+//   npm run bench -- --no-deployable   without rows 8b/8c (the e2e load on the Node entry)
 //
 // Environment: DATABASE_URL (use that PostgreSQL instead of starting one; the
 // store row then writes its channels, random ids, into that database's tables),
@@ -120,6 +121,41 @@ if (runs('e2e')) {
     e2eError = error instanceof Error ? error.message : String(error)
     log(`  end to end failed: ${e2eError}`)
   }
+}
+
+// 8b, 8c: the same load on the deployable Node entry (src/node.ts from environment variables, a log line per
+// request), on PGlite and on PostgreSQL: what a paid completion costs as deployed, beside row 8.
+type DeployableRow = { label: string; result?: E2eResult; error?: string }
+const deployable: DeployableRow[] = []
+if (runs('e2e') && !args.includes('--no-deployable')) {
+  const deployableOptions = { ...e2eOptions, challengeMs: 1_000 }
+  log('· end to end on the Node entry (PGlite store, logging on)')
+  const pglite: DeployableRow = { label: 'Node entry, PGlite' }
+  try {
+    pglite.result = await benchEndToEnd({ ...deployableOptions, gateway: { kind: 'node', store: 'pglite' } })
+  } catch (error) {
+    pglite.error = error instanceof Error ? error.message : String(error)
+    log(`  failed: ${pglite.error}`)
+  }
+  deployable.push(pglite)
+  log('· end to end on the Node entry (PostgreSQL store, logging on)')
+  const postgresql: DeployableRow = { label: 'Node entry, PostgreSQL' }
+  const server = await startPostgres()
+  if ('unavailable' in server) postgresql.error = server.unavailable
+  else {
+    try {
+      postgresql.result = await benchEndToEnd({
+        ...deployableOptions,
+        gateway: { kind: 'node', store: 'postgresql', databaseUrl: server.connectionString },
+      })
+    } catch (error) {
+      postgresql.error = error instanceof Error ? error.message : String(error)
+      log(`  failed: ${postgresql.error}`)
+    } finally {
+      await server.stop()
+    }
+  }
+  deployable.push(postgresql)
 }
 
 // Targets.
@@ -301,6 +337,22 @@ if (e2e) {
 } else if (runs('e2e')) {
   table.push(['8 e2e', 'failed', '', '', e2eError ?? ''])
 }
+for (const [index, row] of deployable.entries()) {
+  const name = `8${'bc'[index]} e2e ${row.label}`
+  const { result } = row
+  if (result === undefined) {
+    table.push([name, 'failed', '', '', row.error ?? ''])
+    continue
+  }
+  const vsLean = e2e ? `; ${(result.cpu.serverMsPerCompletion / e2e.cpu.serverMsPerCompletion).toFixed(2)}× row 8's CPU` : ''
+  table.push([
+    name,
+    formatRate(result.completionsPerSecond),
+    `${result.cpu.serverMsPerCompletion.toFixed(3)} ms`,
+    middleware ? `${((result.cpu.serverMsPerCompletion * 1000) / middleware.recover.microseconds).toFixed(3)}×` : '',
+    `gateway CPU per paid completion, log line per request${vsLean}; p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, gateway at ${result.cpu.serverCores.toFixed(2)} cores, ${result.failures} failed`,
+  ])
+}
 
 const widths = table[0]!.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)))
 const render = (cells: string[]) =>
@@ -343,6 +395,7 @@ writeFileSync(
       store: storeRows,
       memory,
       e2e: e2e ?? (e2eError ? { error: e2eError } : undefined),
+      e2eDeployable: deployable,
       targets,
     },
     null,
