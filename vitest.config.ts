@@ -17,7 +17,7 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          // One gateway process, anvil and fake upstream for all its files, started only when one of them runs.
+          // Two gateway processes, anvil, PostgreSQL and the fake upstream for all its files, started only when one of them runs.
           name: 'hostile',
           include: ['test/hostile/**/*.test.ts'],
           globalSetup: ['test/hostile/global-setup.ts'],
