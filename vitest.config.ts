@@ -1,9 +1,12 @@
 import { configDefaults, defineConfig } from 'vitest/config'
+import { LedgerLastSequencer } from './test/hostile/sequencer.js'
 
 export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // The hostile suite's ledger check last (a sequencer is set for all projects or none).
+    sequence: { sequencer: LedgerLastSequencer },
     projects: [
       {
         extends: true,
@@ -21,7 +24,8 @@ export default defineConfig({
           name: 'hostile',
           include: ['test/hostile/**/*.test.ts'],
           globalSetup: ['test/hostile/global-setup.ts'],
-          // The files share that target and read its global figures (upstream calls, the payee's balance, its memory): one at a time.
+          // The files share that target and read its global figures (upstream calls, the payee's balance, its memory): one at a time,
+          // ledger.int.test.ts (what they all did) last.
           fileParallelism: false,
         },
       },
