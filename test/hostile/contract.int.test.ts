@@ -2,7 +2,9 @@
 // answer carries X-Request-Id, what no route serves is a 404 envelope, a method
 // the paid route does not take is a 405 with Allow, an unknown model a 404
 // model_not_found, and a voucher or a request beyond the deposit a 402 that
-// says how much deposit would do — none of them changing anything.
+// says how much deposit would do — none of them changing anything. The
+// official OpenAI SDK, pointed at the gateway's /v1/mpp, reads it as OpenAI.
+import OpenAI from 'openai'
 import { describe, expect, it } from 'vitest'
 import {
   challengeFor,
@@ -19,7 +21,7 @@ import {
   upstream,
   voucher,
 } from './support.js'
-import { models } from './target.js'
+import { catalogue, models } from './target.js'
 
 describe('X-Request-Id on every response', () => {
   it.each([
@@ -107,5 +109,21 @@ describe('requests the gateway cannot sell', () => {
     expect(problem).toMatchObject({ deposit: '1000000', acceptedCumulative: '1000000', requiredTopUp: (required - 1_000_000n).toString() })
     expect(BigInt(problem.suggestedDeposit as string)).toBeGreaterThanOrEqual(required)
     expect(await snapshot(channel)).toEqual(before)
+  })
+})
+
+describe('the official openai SDK against the gateway process', () => {
+  const sdk = () => new OpenAI({ baseURL: `${gateway.url}/v1/mpp`, apiKey: 'unused', maxRetries: 0 })
+
+  it('lists the models with its baseURL at /v1/mpp', async () => {
+    const listed = await sdk().models.list()
+    expect(listed.data.map((model) => model.id)).toEqual(catalogue.map((model) => model.id))
+  })
+
+  it('sees an unpaid completion as a 402 API error carrying the code, and nothing reaches the upstream', async () => {
+    const calls = await upstream.calls()
+    const unpaid = sdk().chat.completions.create({ model: models.fixed, max_tokens: 10, messages: [{ role: 'user', content: 'Hello' }] })
+    await expect(unpaid).rejects.toMatchObject({ status: 402, code: 'payment_required', type: 'payment_required' })
+    expect(await upstream.calls()).toBe(calls)
   })
 })

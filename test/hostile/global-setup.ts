@@ -1,6 +1,7 @@
 // Runs in vitest's main process before the hostile suite's files, and only
-// when one of them runs: one target (anvil, the fake upstream, the gateway
-// process) for all of them, reached through `inject('hostile')`.
+// when one of them runs: one target (anvil, the fake upstream, PostgreSQL, the
+// gateway process and a second instance beside it) for all of them, reached
+// through `inject('hostile')`.
 import type { TestProject } from 'vitest/node'
 import { type HostileTarget, startTarget } from './target.js'
 

@@ -1,10 +1,13 @@
-// What the hostile suite's files share: the gateway process started by
-// global-setup.ts, seen only from outside — over HTTP, through its log lines,
-// its memory use, the fake upstream's call counter and the chain. Channel state
-// is read through the protocol itself (a HEAD carrying the already-accepted
-// voucher is a management request answered with a receipt), balances and
-// channels on chain with viem.
-import { readFileSync } from 'node:fs'
+// What the hostile suite's files share: the gateway processes started by
+// global-setup.ts (and any a file starts itself), seen only from outside —
+// over HTTP (from 127.0.0.1, or another loopback address a gateway tells apart
+// as another client), through their log lines, their memory use, the fake
+// upstream's call counter and the chain. Channel state is read through the
+// protocol itself (a HEAD carrying the already-accepted voucher is a management
+// request answered with a receipt), balances and channels on chain with viem.
+import { readdirSync, readFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join } from 'node:path'
 import { type Address, encodeFunctionData, type Hex, keccak256, type LocalAccount, parseAbiItem } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { expect, inject } from 'vitest'
@@ -19,7 +22,8 @@ import { computeChannelId } from '../../src/session/v1/channel-id.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
 import { anvilChain, anvilChainId, fundPathUsd, gasLimits, testClient, zeroFees } from '../harness/local-chain.js'
 import { fakeUpstreamAt } from '../support/fake-upstream.js'
-import { funder, inputTokenPrice, outputTokenPrice, payee, realm } from './target.js'
+import { fetchFrom } from '../support/fetch-from.js'
+import { funder, type GatewayInstance, inputTokenPrice, outputTokenPrice, payee, realm } from './target.js'
 
 const target = inject('hostile')
 
@@ -31,34 +35,68 @@ export const upstream = fakeUpstreamAt(target.upstream)
 export const escrowAddress = target.escrow
 export const payeeAddress = payee.address.toLowerCase() as Address
 
+/**
+ * Every JSON line `logFile` holds so far: one per decided request, the
+ * server's own answers, the start line (other lines, and one still being
+ * written, skipped).
+ */
+function logLines(logFile: string): PaymentLogEntry[] {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.endsWith('}'))
+    .map((line) => JSON.parse(line) as PaymentLogEntry)
+}
+
+/** The log lines of every gateway process the suite started so far, the target's and the others'. */
+export function allLogs(): PaymentLogEntry[] {
+  return readdirSync(target.dir)
+    .filter((name) => name.endsWith('.log'))
+    .flatMap((name) => logLines(join(target.dir, name)))
+}
+
+/** A gateway process, seen from outside. */
+function processView(instance: GatewayInstance) {
+  const view = {
+    url: instance.url,
+    pid: instance.pid,
+    logFile: instance.logFile,
+    /** `fetch` on the gateway: `path` is absolute (`/v1/models`). */
+    fetch: (path: string, init?: RequestInit) => fetch(`${instance.url}${path}`, init),
+    /** Every log line it printed so far. */
+    logs: () => logLines(instance.logFile),
+    /** The log line of `response` (by its `X-Request-Id`), once the gateway's stdout reached the file. */
+    async logOf(response: Response): Promise<PaymentLogEntry> {
+      const requestId = response.headers.get('X-Request-Id')
+      let entry: PaymentLogEntry | undefined
+      await expect
+        .poll(() => (entry = view.logs().find((line) => line.requestId === requestId)), { interval: 20, timeout: 5_000 })
+        .toBeDefined()
+      return entry!
+    },
+    /** Its resident memory (`VmRSS`), bytes. */
+    rss(): number {
+      const kiB = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${instance.pid}/status`, 'utf8'))?.[1]
+      if (kiB === undefined) throw new Error(`no VmRSS for the gateway process ${instance.pid}`)
+      return Number(kiB) * 1024
+    },
+  }
+  return view
+}
+
 /** The gateway process. */
-export const gateway = {
-  url: target.url,
-  pid: target.pid,
-  /** `fetch` on the gateway: `path` is absolute (`/v1/models`). */
-  fetch: (path: string, init?: RequestInit) => fetch(`${target.url}${path}`, init),
-  /** Every log line it printed so far (one JSON object per decided request; other lines skipped). */
-  logs(): PaymentLogEntry[] {
-    return readFileSync(target.logFile, 'utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as PaymentLogEntry)
-  },
-  /** The log line of `response` (by its `X-Request-Id`), once the gateway's stdout reached the file. */
-  async logOf(response: Response): Promise<PaymentLogEntry> {
-    const requestId = response.headers.get('X-Request-Id')
-    let entry: PaymentLogEntry | undefined
-    await expect
-      .poll(() => (entry = gateway.logs().find((line) => line.requestId === requestId)), { interval: 20, timeout: 5_000 })
-      .toBeDefined()
-    return entry!
-  },
-  /** Its resident memory (`VmRSS`), bytes. */
-  rss(): number {
-    const kiB = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'))?.[1]
-    if (kiB === undefined) throw new Error(`no VmRSS for the gateway process ${target.pid}`)
-    return Number(kiB) * 1024
-  },
+export const gateway = processView(target)
+/** The second instance of the same deployment, on the same database, with short server timeouts (target.ts). */
+export const other = processView(target.other)
+/** A gateway process a test file started itself (`startGatewayProcess`), its log file in the suite's directory. */
+export const gatewayProcess = processView
+/** Where a gateway process a test file starts writes its log: beside the others, so the ledger counts its lines. */
+export const logFileFor = (name: string) => join(target.dir, `gateway-${name}.log`)
+/** What `startGatewayProcess` needs to start one more gateway on the suite's chain, upstream and database. */
+export const processBase = {
+  anvil,
+  escrow: target.escrow,
+  upstreamBaseUrl: `${target.upstream}/v1`,
+  databaseUrl: target.databaseUrl,
 }
 
 /** A chat-completions body. */
@@ -81,13 +119,14 @@ export type Problem = Record<string, unknown> & { code: string; detail: string; 
  * title, `retryable`, the OpenAI-style `error` half, `X-Request-Id` equal to
  * the body's, `no-store`, no receipt, a fresh challenge exactly when the code
  * carries one (for this gateway's realm and method), `Retry-After` where the
- * code always has one. `spec` stands in for codes outside the table (`upstream_*`).
+ * code always has one (`retryAfter` stands in where it varies: a value or a
+ * matcher). `spec` stands in for codes outside the table (`upstream_*`).
  * Returns the body.
  */
 export async function expectProblem(
   response: Response,
   code: ErrorCode | `upstream_${string}`,
-  options: { problemType?: string; spec?: ErrorSpec } = {},
+  options: { problemType?: string; spec?: ErrorSpec; retryAfter?: unknown } = {},
 ): Promise<Problem> {
   const spec: ErrorSpec = options.spec ?? errorCodes[code as ErrorCode]
   const body = JSON.parse(await response.text()) as Problem
@@ -102,7 +141,7 @@ export async function expectProblem(
     requestId,
     error: { message: body.detail, type: spec.errorType, code, param: null, retryable: spec.retryable, request_id: requestId },
   })
-  const challenge = expectProblemHeaders(response, spec)
+  const challenge = expectProblemHeaders(response, spec, options.retryAfter)
   expect(body.challengeId).toBe(challenge?.id)
   return body
 }
@@ -114,12 +153,13 @@ export function expectHeadProblem(response: Response, code: ErrorCode): void {
 }
 
 /** The envelope's headers; returns the first challenge when the code carries one. */
-function expectProblemHeaders(response: Response, spec: ErrorSpec): Challenge | undefined {
+function expectProblemHeaders(response: Response, spec: ErrorSpec, retryAfter?: unknown): Challenge | undefined {
   expect(response.headers.get('Content-Type')).toBe('application/problem+json')
   expect(response.headers.get('X-Request-Id')).toMatch(/^[A-Za-z0-9._:-]{1,64}$/)
   expect(response.headers.get('Cache-Control')).toBe('no-store')
   expect(response.headers.get('Payment-Receipt')).toBeNull()
-  if (spec.retryAfter !== undefined) expect(response.headers.get('Retry-After')).toBe(String(spec.retryAfter))
+  if (retryAfter !== undefined) expect(response.headers.get('Retry-After')).toEqual(retryAfter)
+  else if (spec.retryAfter !== undefined) expect(response.headers.get('Retry-After')).toBe(String(spec.retryAfter))
   const header = response.headers.get('WWW-Authenticate')
   if (!spec.challenge) {
     expect(header).toBeNull()
@@ -185,13 +225,20 @@ async function signCalls(payer: Payer, calls: { to: Address; data: Hex }[]): Pro
   >[0])
 }
 
-/** A signed open transaction (pathUSD approve + escrow open) for a new channel of `deposit`, and the channel it opens. */
-export async function openTransaction(payer: Payer, deposit: bigint): Promise<{ channelId: Hex; transaction: Hex }> {
+/**
+ * A signed open transaction (pathUSD approve + escrow open) for a new channel
+ * of `deposit` to `payee` (the target's unless given), and the channel it opens.
+ */
+export async function openTransaction(
+  payer: Payer,
+  deposit: bigint,
+  payee: Address = payeeAddress,
+): Promise<{ channelId: Hex; transaction: Hex }> {
   const salt = keccak256(crypto.getRandomValues(new Uint8Array(32)))
   const signer = '0x0000000000000000000000000000000000000000'
   const channelId = computeChannelId({
     payer: payer.address,
-    payee: payeeAddress,
+    payee,
     token: pathUsdAddress,
     salt,
     authorizedSigner: signer,
@@ -202,7 +249,7 @@ export async function openTransaction(payer: Payer, deposit: bigint): Promise<{ 
     { to: pathUsdAddress, data: encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [target.escrow, deposit] }) },
     {
       to: target.escrow,
-      data: encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [payeeAddress, pathUsdAddress, deposit, salt, signer] }),
+      data: encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [payee, pathUsdAddress, deposit, salt, signer] }),
     },
   ])
   return { channelId, transaction }
@@ -225,22 +272,6 @@ export const post = (body: string, headers: Record<string, string> = {}): Init =
   headers: { 'Content-Type': 'application/json', ...headers },
 })
 export const head: Init = { method: 'HEAD' }
-
-/** Sends `init` to the completions route, with `authorization` as its credential when given. */
-export function send(init: Init, authorization?: string): Promise<Response> {
-  return gateway.fetch(completionsPath, {
-    ...init,
-    headers: { ...init.headers, ...(authorization === undefined ? {} : { Authorization: authorization }) },
-  })
-}
-
-/** The challenge the gateway answers `init` (unpaid) with: a 402 `payment_required`. */
-export async function challengeFor(init: Init): Promise<Challenge> {
-  const response = await send(init)
-  expect(response.status).toBe(402)
-  if (init.method !== 'HEAD') expect(((await response.json()) as Problem).code).toBe('payment_required')
-  return Challenge.parse(response.headers.get('WWW-Authenticate')!)
-}
 
 /** `Authorization: Payment …` answering `challenge` with `payload`. */
 export const credential = (challenge: Challenge, payload: Record<string, unknown>) => Credential.format({ challenge, payload })
@@ -269,46 +300,7 @@ export async function observe(channel: Channel, response: Response): Promise<voi
   channel.accepted = { amount, signature }
 }
 
-/** Opens a channel of `deposit` with an initial voucher for `initial`, on a HEAD management request; expects 200. */
-export async function openChannel(payer: Payer, deposit = 1_000_000n, initial = deposit): Promise<Channel> {
-  const { channelId, transaction } = await openTransaction(payer, deposit)
-  const channel: Channel = { payer, channelId, deposit, signed: new Map(), accepted: { amount: 0n, signature: '0x' } }
-  const payload = {
-    action: 'open',
-    type: 'transaction',
-    channelId,
-    transaction,
-    cumulativeAmount: initial.toString(),
-    signature: await sign(channel, initial),
-  }
-  const response = await send(head, credential(await challengeFor(head), payload))
-  expect(response.status).toBe(200)
-  await observe(channel, response)
-  expect(channel.accepted.amount).toBe(initial)
-  return channel
-}
-
 export type Paid = { response: Response; receipt: Receipt | undefined; challenge: Challenge; authorization: string }
-
-/**
- * One paid chat request as a client makes it: the unpaid request, then the
- * paid retry with the accepted voucher (or one for `cumulative`), and when
- * the gateway asks for more (`requiredCumulative`), a voucher for that on the
- * fresh challenge. Returns the last exchange.
- */
-export async function paidChat(channel: Channel, body: string, options: { cumulative?: bigint } = {}): Promise<Paid> {
-  let challenge = await challengeFor(post(body))
-  let amount = options.cumulative ?? channel.accepted.amount
-  for (;;) {
-    const authorization = credential(challenge, await voucher(channel, amount))
-    const response = await send(post(body), authorization)
-    await observe(channel, response)
-    const asked = response.status === 402 && options.cumulative === undefined ? await askedFor(response) : undefined
-    if (asked === undefined || asked <= amount) return { response, receipt: receiptOf(response), challenge, authorization }
-    amount = asked
-    challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!)
-  }
-}
 
 /** The cumulative voucher a 402 asks the payer to sign, when it asks for one within the deposit. */
 async function askedFor(response: Response): Promise<bigint | undefined> {
@@ -317,16 +309,105 @@ async function askedFor(response: Response): Promise<bigint | undefined> {
   return sign ? BigInt(problem.requiredCumulative as string) : undefined
 }
 
-/** The channel as the gateway accounts for it, asked through the protocol: HEAD with the accepted voucher. */
-export async function stateOf(channel: Channel): Promise<{ spent: bigint; acceptedCumulative: bigint }> {
-  const response = await send(
-    head,
-    credential(await challengeFor(head), await voucher(channel, channel.accepted.amount, channel.accepted.signature)),
-  )
-  expect(response.status).toBe(200)
-  const receipt = receiptOf(response)!
-  return { spent: BigInt(receipt.spent!), acceptedCumulative: BigInt(receipt.acceptedCumulative!) }
+export type Client = ReturnType<typeof clientOf>
+
+/**
+ * A client of one gateway process: `url` (the target unless given), whose
+ * payee is `payee` (the target's unless given), its connections leaving from
+ * the loopback address `from` (127.0.0.1 unless given; the gateway tells
+ * clients apart by it, e.g. for OPEN_RATE_LIMIT).
+ */
+export function clientOf(options: { url?: string; payee?: Address; from?: string } = {}) {
+  const url = options.url ?? target.url
+  const payee = options.payee ?? payeeAddress
+  const fetcher = options.from === undefined ? fetch : fetchFrom(options.from)
+
+  /** Sends `init` to the completions route, with `authorization` as its credential when given. */
+  function send(init: Init, authorization?: string): Promise<Response> {
+    return fetcher(`${url}${completionsPath}`, {
+      ...init,
+      headers: { ...init.headers, ...(authorization === undefined ? {} : { Authorization: authorization }) },
+    })
+  }
+
+  /** The challenge the gateway answers `init` (unpaid) with: a 402 `payment_required`. */
+  async function challengeFor(init: Init): Promise<Challenge> {
+    const response = await send(init)
+    expect(response.status).toBe(402)
+    if (init.method !== 'HEAD') expect(((await response.json()) as Problem).code).toBe('payment_required')
+    return Challenge.parse(response.headers.get('WWW-Authenticate')!)
+  }
+
+  /** Opens a channel of `deposit` with an initial voucher for `initial`, on a HEAD management request; expects 200. */
+  async function openChannel(payer: Payer, deposit = 1_000_000n, initial = deposit): Promise<Channel> {
+    const { channelId, transaction } = await openTransaction(payer, deposit, payee)
+    const channel: Channel = { payer, channelId, deposit, signed: new Map(), accepted: { amount: 0n, signature: '0x' } }
+    const payload = {
+      action: 'open',
+      type: 'transaction',
+      channelId,
+      transaction,
+      cumulativeAmount: initial.toString(),
+      signature: await sign(channel, initial),
+    }
+    const response = await send(head, credential(await challengeFor(head), payload))
+    expect(response.status).toBe(200)
+    await observe(channel, response)
+    expect(channel.accepted.amount).toBe(initial)
+    return channel
+  }
+
+  /**
+   * One paid chat request as a client makes it: the unpaid request, then the
+   * paid retry with the accepted voucher (or one for `cumulative`), and when
+   * the gateway asks for more (`requiredCumulative`), a voucher for that on the
+   * fresh challenge. Returns the last exchange.
+   */
+  async function paidChat(channel: Channel, body: string, options: { cumulative?: bigint } = {}): Promise<Paid> {
+    let challenge = await challengeFor(post(body))
+    let amount = options.cumulative ?? channel.accepted.amount
+    for (;;) {
+      const authorization = credential(challenge, await voucher(channel, amount))
+      const response = await send(post(body), authorization)
+      await observe(channel, response)
+      const asked = response.status === 402 && options.cumulative === undefined ? await askedFor(response) : undefined
+      if (asked === undefined || asked <= amount) return { response, receipt: receiptOf(response), challenge, authorization }
+      amount = asked
+      challenge = Challenge.parse(response.headers.get('WWW-Authenticate')!)
+    }
+  }
+
+  /** The channel as the gateway accounts for it, asked through the protocol: HEAD with the accepted voucher. */
+  async function stateOf(channel: Channel): Promise<{ spent: bigint; acceptedCumulative: bigint }> {
+    const response = await send(
+      head,
+      credential(await challengeFor(head), await voucher(channel, channel.accepted.amount, channel.accepted.signature)),
+    )
+    expect(response.status).toBe(200)
+    const receipt = receiptOf(response)!
+    return { spent: BigInt(receipt.spent!), acceptedCumulative: BigInt(receipt.acceptedCumulative!) }
+  }
+
+  /**
+   * Everything a refused request must leave as it was: the gateway's accounting
+   * of the channel, the channel on chain, the balances (with this gateway's
+   * payee), and the upstream's calls.
+   */
+  async function snapshot(channel: Channel) {
+    const [state, onchain, money, calls] = await Promise.all([
+      stateOf(channel),
+      onChain(channel.channelId),
+      balances(channel.payer, payee),
+      upstream.calls(),
+    ])
+    return { state, onchain, money, calls }
+  }
+
+  return { url, payee, send, challengeFor, openChannel, paidChat, stateOf, snapshot }
 }
+
+/** The target's client, from 127.0.0.1: what most files use. */
+export const { send, challengeFor, openChannel, paidChat, stateOf, snapshot } = clientOf()
 
 // ——— the chain ———
 
@@ -344,32 +425,73 @@ export async function onChain(channelId: Hex) {
 export const balanceOf = (owner: Address) =>
   chain.readContract({ address: pathUsdAddress, abi: tip20Abi, functionName: 'balanceOf', args: [owner] })
 
-/** pathUSD balances of the payer, the payee and the escrow. */
-export async function balances(payer: Payer) {
-  const [ofPayer, ofPayee, ofEscrow] = await Promise.all([balanceOf(payer.address), balanceOf(payeeAddress), balanceOf(target.escrow)])
+/** pathUSD balances of the payer, the payee (the target's unless given) and the escrow. */
+export async function balances(payer: Payer, payee: Address = payeeAddress) {
+  const [ofPayer, ofPayee, ofEscrow] = await Promise.all([balanceOf(payer.address), balanceOf(payee), balanceOf(target.escrow)])
   return { payer: ofPayer, payee: ofPayee, escrow: ofEscrow }
 }
+
+const transferEvent = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 amount)')
 
 /** The pathUSD transfers a transaction made. */
 export async function transfersOf(txHash: Hex) {
   const receipt = await chain.getTransactionReceipt({ hash: txHash })
-  const transfer = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 amount)')
-  const logs = await chain.getLogs({ address: pathUsdAddress, event: transfer, blockHash: receipt.blockHash })
+  const logs = await chain.getLogs({ address: pathUsdAddress, event: transferEvent, blockHash: receipt.blockHash })
   return logs
     .filter((log) => log.transactionHash === txHash)
     .map((log) => ({ from: log.args.from!.toLowerCase() as Address, to: log.args.to!.toLowerCase() as Address, amount: log.args.amount! }))
 }
 
+// ——— raw HTTP ———
+
+export type RawExchange = {
+  /** The answer as a `Response` (status, headers, body), for `expectProblem`. */
+  response: Response
+  /** The bytes received, as text. */
+  raw: string
+  /** Milliseconds from connecting to the server closing the connection. */
+  ms: number
+}
+
 /**
- * Everything a refused request must leave as it was: the gateway's accounting
- * of the channel, the channel on chain, the balances, and the upstream's calls.
+ * Writes `parts` on a fresh connection to `url`'s port, `pauseMs` apart, and
+ * reads until the server closes it (a reset after the answer still counts).
+ * `abortAfterMs`: the client closes the connection itself after that long.
  */
-export async function snapshot(channel: Channel) {
-  const [state, onchain, money, calls] = await Promise.all([
-    stateOf(channel),
-    onChain(channel.channelId),
-    balances(channel.payer),
-    upstream.calls(),
-  ])
-  return { state, onchain, money, calls }
+export function exchange(
+  url: string,
+  parts: (string | Buffer)[],
+  options: { pauseMs?: number; abortAfterMs?: number } = {},
+): Promise<RawExchange> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const socket = connect(Number(new URL(url).port), '127.0.0.1')
+    const chunks: Buffer[] = []
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`the server did not close the connection; received: ${Buffer.concat(chunks).toString().slice(0, 200)}`))
+    }, 10_000)
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      clearTimeout(timer)
+      const raw = Buffer.concat(chunks).toString()
+      const [head = '', ...rest] = raw.split('\r\n\r\n')
+      const [statusLine = '', ...fields] = head.split('\r\n')
+      const headers = new Headers(
+        fields.map((field): [string, string] => [field.slice(0, field.indexOf(':')), field.slice(field.indexOf(':') + 1).trim()]),
+      )
+      const status = Number(statusLine.split(' ')[1])
+      const response =
+        Number.isInteger(status) && status >= 200 ? new Response(rest.join('\r\n\r\n'), { status, headers }) : Response.error()
+      resolve({ response, raw, ms: performance.now() - started })
+    })
+    socket.once('connect', async () => {
+      for (const [index, part] of parts.entries()) {
+        if (index > 0) await new Promise((wait) => setTimeout(wait, options.pauseMs ?? 0))
+        socket.write(part)
+      }
+      if (options.abortAfterMs !== undefined) setTimeout(() => socket.destroy(), options.abortAfterMs)
+    })
+  })
 }

@@ -6,8 +6,11 @@
 //
 // The store is PostgreSQL (DATABASE_URL), what several instances share, rather
 // than PGlite: initdb inside PGlite's WebAssembly took 10–18 s on the loaded
-// 2-core machine, a real server 3 s. A second instance on the same database
-// (cross-instance cases) is one more `startGatewayProcess` call.
+// 2-core machine, a real server 3 s. A second instance of the same deployment
+// runs beside it on the same database (`other`: the cross-instance limits, and
+// short server timeouts the first keeps at their defaults); a test file that
+// needs a differently configured gateway (another payee) starts its own with
+// one more `startGatewayProcess` call. Every gateway's log file is in `dir`.
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,18 +22,32 @@ import { killOnExit, stopper, waitForOutput } from '../harness/processes.js'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { repoRoot } from '../support/processes.js'
 
-/** What the test files need to reach the target (passed through vitest's `provide`). */
-export type HostileTarget = {
-  /** The gateway's origin, `http://127.0.0.1:<port>`. */
+/** A gateway process as the test files reach it. */
+export type GatewayInstance = {
+  /** Its origin, `http://127.0.0.1:<port>`. */
   url: string
-  /** The gateway process (for its memory use). */
+  /** The process (for its memory use). */
   pid: number
   /** Its stdout, appended as it arrives. */
   logFile: string
+}
+
+/** What the test files need to reach the target (passed through vitest's `provide`). */
+export type HostileTarget = GatewayInstance & {
+  /**
+   * A second instance of the same deployment on the same database (the same
+   * secret, payee, catalogue and limits), whose server gives a request's
+   * headers and whole request only `otherTimeouts` to arrive.
+   */
+  other: GatewayInstance
   rpcUrl: string
   escrow: Address
   /** The fake upstream's origin (control endpoints). */
   upstream: string
+  /** The PostgreSQL database the gateway keeps its state in (more instances share it). */
+  databaseUrl: string
+  /** Where the gateways' log files go: `gateway.log` is the target's, `gateway-<name>.log` another instance's. */
+  dir: string
 }
 
 export const secretKey = 'hostile-suite-secret-key-of-32-bytes+'
@@ -42,6 +59,12 @@ export const outputTokenPrice = 20n
 export const payee = testAccounts[4]!
 /** Funds the suite's payers: anvil account 0. */
 export const funder = testAccounts[0]!
+/** New vouchers per channel per second, for every instance (the default). */
+export const voucherRateLimit = 10
+/** New channels per client address per minute, for every instance (the default). */
+export const openRateLimit = 30
+/** The second instance's server timeouts: a stalled request is answered within seconds, not the default's minute. */
+export const otherTimeouts = { headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 }
 
 const model = (id: string, maxOutputTokens = 100, encoding?: 'o200k_base') => ({
   id,
@@ -93,6 +116,8 @@ export async function startGatewayProcess(options: {
   databaseUrl: string
   logFile: string
   env?: Record<string, string>
+  /** Quote once with the tokenizer before resolving (default), so no test measures its loading. */
+  warmUp?: boolean
 }): Promise<GatewayProcess> {
   const gateway = killOnExit(
     spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
@@ -111,6 +136,8 @@ export async function startGatewayProcess(options: {
         MODEL_CATALOGUE: JSON.stringify(catalogue),
         BUCKET_SIZE: bucketSize.toString(),
         DATABASE_URL: options.databaseUrl,
+        VOUCHER_RATE_LIMIT: String(voucherRateLimit),
+        OPEN_RATE_LIMIT: String(openRateLimit),
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,6 +153,7 @@ export async function startGatewayProcess(options: {
     diagnostics: () => stderr,
   })
   const url = listening[1]!
+  if (options.warmUp === false) return { url, pid: gateway.pid!, stop }
   try {
     // The first quote with a tokenizer loads its ranks (tens of megabytes): done here, so no test measures it.
     const warmUp = await fetch(`${url}/v1/mpp/chat/completions`, {
@@ -154,16 +182,32 @@ export async function startTarget(): Promise<{ target: HostileTarget; stop: () =
     for (const part of await Promise.allSettled(parts)) if (part.status === 'fulfilled') stops.push(part.value.stop)
     const [anvil, upstream, postgres] = await Promise.all(parts)
     const escrow = await deployEscrow(testClient(anvil, testAccounts[3]!))
+    const base = { anvil, escrow, upstreamBaseUrl: upstream.baseUrl, databaseUrl: postgres.connectionString }
     const logFile = join(dir, 'gateway.log')
-    const gateway = await startGatewayProcess({
-      anvil,
-      escrow,
-      upstreamBaseUrl: upstream.baseUrl,
-      databaseUrl: postgres.connectionString,
+    const otherLogFile = join(dir, 'gateway-other.log')
+    const gateways = [
+      startGatewayProcess({ ...base, logFile }),
+      startGatewayProcess({
+        ...base,
+        logFile: otherLogFile,
+        env: { HEADERS_TIMEOUT_MS: String(otherTimeouts.headersTimeoutMs), REQUEST_TIMEOUT_MS: String(otherTimeouts.requestTimeoutMs) },
+        // No test sends it the model quoted with the tokenizer.
+        warmUp: false,
+      }),
+    ] as const
+    for (const started of await Promise.allSettled(gateways)) if (started.status === 'fulfilled') stops.push(started.value.stop)
+    const [gateway, other] = await Promise.all(gateways)
+    const target: HostileTarget = {
+      url: gateway.url,
+      pid: gateway.pid,
       logFile,
-    })
-    stops.push(gateway.stop)
-    const target = { url: gateway.url, pid: gateway.pid, logFile, rpcUrl: anvil.rpcUrl, escrow, upstream: new URL(upstream.baseUrl).origin }
+      other: { url: other.url, pid: other.pid, logFile: otherLogFile },
+      rpcUrl: anvil.rpcUrl,
+      escrow,
+      upstream: new URL(upstream.baseUrl).origin,
+      databaseUrl: postgres.connectionString,
+      dir,
+    }
     return { target, stop }
   } catch (error) {
     await stop()

@@ -1,43 +1,13 @@
-// The Node gateway keeps the error contract at the HTTP layer: what Node's
-// server answers before (or instead of) the app — a header section over the
-// limit, a request it cannot parse, one too slow to arrive — is the envelope
-// with an X-Request-Id, and a credential between Node's old 16 KiB header
-// limit and the server's limit reaches the app's own credential rule. The
-// gateway runs as its own process, configured from the environment like
-// src/node.ts, with short timeouts; malformed input goes over raw sockets.
+// The Node server (src/node/server.ts) in this process, over raw sockets:
+// what its limits bound and what it writes once a response has started. What
+// it answers itself in the gateway process (a header section over the limit, a
+// request it cannot parse, one too slow to arrive, a credential between 16 KiB
+// and the header limit) is replayed against `src/node.ts` by the hostile suite
+// (test/hostile/server.int.test.ts).
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { nodeServer } from '../../src/node/server.js'
-import { type ServerProcess, startTsxServer } from '../support/processes.js'
-
-const gatewayScript = fileURLToPath(new URL('../support/node-gateway-process.ts', import.meta.url))
-const headersTimeoutMs = 1_000
-const requestTimeoutMs = 2_000
-const freshRequestId = /^req_[A-Za-z0-9_-]{22}$/
-const completions = '/v1/mpp/chat/completions'
-const chatBody = JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })
-
-let gateway: ServerProcess
-let port: number
-
-beforeAll(async () => {
-  gateway = await startTsxServer(gatewayScript, {
-    MPP_SECRET_KEY: 'server-limits-test-secret-of-32-bytes',
-    // Nothing here reaches the chain: no credential is ever verified.
-    RPC_URL: 'http://127.0.0.1:9',
-    CHAIN_ID: '31337',
-    ESCROW_ADDRESS: '0x5FbDB2315678afecb367f032d93f642f64180aa3',
-    PAYEE_ADDRESS: '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
-    HEADERS_TIMEOUT_MS: String(headersTimeoutMs),
-    REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
-  })
-  port = Number(new URL(gateway.url).port)
-})
-afterAll(async () => {
-  await gateway?.stop()
-})
 
 type RawResponse = { status: number; headers: Record<string, string>; body: string; raw: string; ms: number }
 
@@ -76,115 +46,6 @@ function exchange(to: number, parts: (string | Buffer)[], options: { pauseMs?: n
     })
   })
 }
-
-/** The JSON lines the gateway has logged. */
-function logLines(): Record<string, unknown>[] {
-  return gateway
-    .stdout()
-    .split('\n')
-    .filter((line) => line.startsWith('{') && line.endsWith('}'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-}
-
-/** Asserts `response` is the envelope of `code` with `status`, its id fresh (or `requestId`), and returns the body. */
-function expectEnvelope(response: RawResponse, status: number, code: string, requestId: string | RegExp = freshRequestId) {
-  expect(response.status).toBe(status)
-  expect(response.headers['content-type']).toBe('application/problem+json')
-  expect(response.headers.connection).toBe('close')
-  expect(response.headers['x-request-id']).toMatch(requestId)
-  const body = JSON.parse(response.body) as Record<string, unknown>
-  expect(Buffer.byteLength(response.body)).toBe(Number(response.headers['content-length']))
-  expect(body).toMatchObject({ status, code, requestId: response.headers['x-request-id'], error: { code } })
-  return body
-}
-
-describe('the Node gateway under its header limit', () => {
-  it('lets a 20 KiB credential reach the app, whose credential rule answers with a fresh challenge', async () => {
-    const response = await fetch(`${gateway.url}${completions}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Payment ${'A'.repeat(20 * 1024)}` },
-      body: chatBody,
-    })
-    expect(response.status).toBe(402)
-    expect(response.headers.get('Content-Type')).toBe('application/problem+json')
-    expect(response.headers.get('WWW-Authenticate')).toMatch(/^Payment id="[^"]+", realm="localhost", method="tempo", intent="session"/)
-    expect(response.headers.get('X-Request-Id')).toMatch(freshRequestId)
-    const body = (await response.json()) as Record<string, unknown>
-    expect(body).toMatchObject({ code: 'mpp_malformed_credential', requestId: response.headers.get('X-Request-Id') })
-    expect(body.detail).toMatch(/larger than 16384/)
-  })
-
-  it('serves a 60 KiB header section, and answers one of 100 KiB with the 431 envelope', async () => {
-    const request = (padding: number) =>
-      `GET /health HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\nX-Padding: ${'p'.repeat(padding)}\r\n\r\n`
-    const under = await exchange(port, [request(60 * 1024)])
-    expect(under.status).toBe(200)
-
-    const over = await exchange(port, [request(100 * 1024)])
-    const body = expectEnvelope(over, 431, 'headers_too_large')
-    expect(body).toMatchObject({ type: 'https://paymentauth.org/problems/request-header-fields-too-large', retryable: false })
-    expect(body.detail).toBe("The request's header section is larger than 65536 bytes.")
-    expect(logLines()).toContainEqual({ requestId: body.requestId, status: 431, code: 'headers_too_large', reason: 'HPE_HEADER_OVERFLOW' })
-  })
-})
-
-describe('what the Node server answers itself', () => {
-  it('answers a malformed request line with the 400 envelope', async () => {
-    const response = await exchange(port, ['GARBAGE\r\n\r\n'])
-    const body = expectEnvelope(response, 400, 'bad_request')
-    expect(body.type).toBe('https://paymentauth.org/problems/bad-request')
-    expect(logLines()).toContainEqual({ requestId: body.requestId, status: 400, code: 'bad_request', reason: 'HPE_INVALID_METHOD' })
-  })
-
-  it('answers an HTTP/1.1 request without Host, and one with an invalid Host, with the 400 envelope', async () => {
-    const missing = await exchange(port, ['GET /health HTTP/1.1\r\nX-Request-Id: no-host-1\r\n\r\n'])
-    expectEnvelope(missing, 400, 'bad_request', 'no-host-1')
-    expect(logLines()).toContainEqual({ requestId: 'no-host-1', status: 400, code: 'bad_request', reason: 'missing_host' })
-
-    const invalid = await exchange(port, ['GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n'])
-    expect(invalid.status).toBe(400)
-    expect(invalid.headers['content-type']).toBe('application/problem+json')
-    expect(JSON.parse(invalid.body)).toMatchObject({ code: 'bad_request', requestId: invalid.headers['x-request-id'] })
-  })
-
-  it('answers headers that stop arriving with the 408 envelope once the headers timeout passes', async () => {
-    const response = await exchange(port, ['GET /health HTTP/1.1\r\nHost: gateway.test\r\n'])
-    const body = expectEnvelope(response, 408, 'request_timeout')
-    expect(body).toMatchObject({ type: 'https://paymentauth.org/problems/request-timeout', retryable: true })
-    expect(response.ms).toBeGreaterThanOrEqual(headersTimeoutMs)
-    expect(logLines()).toContainEqual({
-      requestId: body.requestId,
-      status: 408,
-      code: 'request_timeout',
-      reason: 'ERR_HTTP_REQUEST_TIMEOUT',
-    })
-  })
-
-  it('answers a paid-route body that stops arriving with the 408 envelope, logged as request_timeout, never internal', async () => {
-    const head = `POST ${completions} HTTP/1.1\r\nHost: gateway.test\r\nX-Request-Id: stalled-body-1\r\nContent-Type: application/json\r\nContent-Length: ${chatBody.length}\r\n\r\n`
-    const response = await exchange(port, [head, chatBody.slice(0, 10)], { pauseMs: 100 })
-    // The request in flight named its id: the answer and the app's log line carry it.
-    expectEnvelope(response, 408, 'request_timeout', 'stalled-body-1')
-    expect(response.ms).toBeGreaterThanOrEqual(requestTimeoutMs)
-    await vi.waitFor(() => expect(logLines().filter((line) => line.requestId === 'stalled-body-1')).toHaveLength(2))
-    const [server, app] = logLines().filter((line) => line.requestId === 'stalled-body-1')
-    expect(server).toEqual({ requestId: 'stalled-body-1', status: 408, code: 'request_timeout', reason: 'ERR_HTTP_REQUEST_TIMEOUT' })
-    // The app's line: the expected end of a read, without the "unexpected error" field.
-    expect(app).toMatchObject({ route: `POST ${completions}`, status: 408, code: 'request_timeout' })
-    expect(app).not.toHaveProperty('error')
-    expect(logLines().filter((line) => line.code === 'mpp_internal_error')).toEqual([])
-  })
-
-  it('logs a client that leaves mid-body as request_timeout, never internal', async () => {
-    const head = `POST ${completions} HTTP/1.1\r\nHost: gateway.test\r\nX-Request-Id: left-mid-body-1\r\nContent-Type: application/json\r\nContent-Length: ${chatBody.length}\r\n\r\n`
-    await exchange(port, [head, chatBody.slice(0, 10)], { pauseMs: 100, abortAfterMs: 200 })
-    await vi.waitFor(() => expect(logLines().some((line) => line.requestId === 'left-mid-body-1')).toBe(true))
-    const lines = logLines().filter((line) => line.requestId === 'left-mid-body-1')
-    expect(lines).toHaveLength(1)
-    expect(lines[0]).toMatchObject({ route: `POST ${completions}`, code: 'request_timeout' })
-    expect(lines[0]).not.toHaveProperty('error')
-  })
-})
 
 describe('the Node server, in this process', () => {
   /** `fetch` served by `nodeServer` with short timeouts; runs `test` against its port, then closes it. */

@@ -4,8 +4,9 @@
 // mpp_session_close_unavailable with the cause and leaves the channel serving,
 // and after the payee is funded /health flips and the close goes through with
 // exact balances. A node that refuses the close for its fee anyway (the
-// balance spent between the check and the send), a settle, the Node entry's
-// start line and a standard chain's native fee balance.
+// balance spent between the check and the send), a settle, and a standard
+// chain's native fee balance. (The Node entry with such a payee, its start
+// line, /health and a refused close over HTTP: test/hostile/readiness.int.test.ts.)
 //
 // Fees are real here: the payer sends with zero fees (anvil runs with
 // --base-fee 0), the payee with a configured tip of 1 gwei per gas (by
@@ -13,10 +14,6 @@
 // 500,000 × 10^9 / 10^12 = 500 base units of pathUSD; the node accepts a
 // balance of exactly that (below, the close after funding) and refuses one
 // less (docs/local-chain.md).
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import {
   type Address,
   createPublicClient,
@@ -56,8 +53,6 @@ import {
   testClient,
   zeroFees,
 } from '../harness/local-chain.js'
-import { killOnExit, stopper, waitForOutput } from '../harness/processes.js'
-import { repoRoot } from '../support/processes.js'
 
 const url = 'http://gateway.test/v1/mpp/chat/completions'
 const ask = (content: string) => ({
@@ -295,59 +290,6 @@ describe('a payee that cannot pay fees, on anvil in Tempo mode', () => {
       needed,
     })
   })
-})
-
-describe('the Node entry', () => {
-  let gateway: ChildProcess | undefined
-  const dataDir = mkdtempSync(join(tmpdir(), 'mpp-readiness-pglite-'))
-  afterAll(async () => {
-    if (gateway) await stopper(gateway)()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
-
-  it('logs the payee readiness at start in one JSON line, without the key, and /health answers the same', async () => {
-    const payeeKey = generatePrivateKey()
-    const payee = privateKeyToAccount(payeeKey).address.toLowerCase()
-    const child = killOnExit(
-      spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
-        cwd: repoRoot,
-        env: {
-          ...process.env,
-          PORT: '0',
-          MPP_SECRET_KEY: 'readiness-node-secret-of-32-bytes+',
-          RPC_URL: anvil.rpcUrl,
-          CHAIN_ID: String(anvil.chain.id),
-          ESCROW_ADDRESS: escrowAddress,
-          PAYEE_PRIVATE_KEY: payeeKey,
-          PAYEE_PRIORITY_FEE_PER_GAS: tip.toString(),
-          PGLITE_DIR: dataDir,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    )
-    gateway = child
-    let output = ''
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    const listening = await waitForOutput(child, /Gateway listening on (http:\/\/127\.0\.0\.1:\d+)/, {
-      what: 'src/node.ts',
-      timeoutMs: 30_000,
-      diagnostics: () => output,
-    })
-    await expect.poll(() => output.includes('payee_readiness'), { timeout: 10_000, interval: 50 }).toBe(true)
-    const line = output.split('\n').find((text) => text.includes('payee_readiness'))!
-    const expected = {
-      ok: true,
-      status: 'degraded',
-      reason: 'payee_cannot_pay_fees',
-      payee: { address: payee, canSign: true, canPayFees: false, feeToken: pathUsdAddress, feeBalance: '0', feeNeeded: needed.toString() },
-    }
-    expect(JSON.parse(line)).toMatchObject({ event: 'payee_readiness', ...expected })
-    const response = await fetch(`${listening[1]}/health`)
-    expect(response.status).toBe(200)
-    expect(await response.json()).toMatchObject(expected)
-    expect(output).not.toContain(payeeKey.slice(2))
-  }, 60_000)
 })
 
 describe('a payee on a standard EVM chain', () => {

@@ -26,15 +26,17 @@
 //                          directive since start or reset, `ok` after that
 // Anything else (e.g. a real model name) is `ok`.
 //
-// Control: GET /__calls → {"calls":N} (completion requests received),
+// Control: GET /__calls → {"calls":N,"total":T} (completion requests received
+// since start or the last reset, and since start whatever the resets),
 // GET /__last → the last completion request {path, authorization, directive, body},
-// POST /__reset → zero the count and forget the last request.
+// POST /__reset → zero the count (not the total) and forget the last request.
 //
 // It exits when its parent goes away: stdin (a pipe from the parent) closes, or
 // the parent PID stops existing.
 import { createServer } from 'node:http'
 
 let calls = 0
+let total = 0
 let last = null
 const seen = new Set()
 const pending = new Set()
@@ -47,7 +49,7 @@ const server = createServer((req, res) => {
 
 function handle(req, res, raw) {
   const path = new URL(req.url ?? '/', 'http://fake').pathname
-  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls })
+  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls, total })
   if (req.method === 'GET' && path === '/__last') return json(res, 200, last)
   if (req.method === 'POST' && path === '/__reset') {
     calls = 0
@@ -60,6 +62,7 @@ function handle(req, res, raw) {
   }
 
   calls += 1
+  total += 1
   let body
   try {
     body = JSON.parse(raw) ?? {}

@@ -24,6 +24,8 @@ export type FakeUpstream = {
   startMs: number
   /** How many completion requests arrived since start or the last reset. */
   calls(): Promise<number>
+  /** How many completion requests arrived since start, whatever the resets. */
+  totalCalls(): Promise<number>
   lastRequest(): Promise<FakeUpstreamRequest | null>
   reset(): Promise<void>
   /** Kills the process by its PID and waits for it to exit. Safe to call twice. */
@@ -52,7 +54,7 @@ export async function startFakeUpstream(options: { startTimeoutMs?: number } = {
 }
 
 /** The control side of a fake upstream already running at `origin` (e.g. started by another process). */
-export function fakeUpstreamAt(origin: string): Pick<FakeUpstream, 'baseUrl' | 'calls' | 'lastRequest' | 'reset'> {
+export function fakeUpstreamAt(origin: string): Pick<FakeUpstream, 'baseUrl' | 'calls' | 'totalCalls' | 'lastRequest' | 'reset'> {
   const control = async (method: 'GET' | 'POST', path: string): Promise<unknown> => {
     const response = await fetch(`${origin}${path}`, { method })
     if (!response.ok) throw new Error(`fake upstream ${method} ${path} answered ${response.status}`)
@@ -63,6 +65,9 @@ export function fakeUpstreamAt(origin: string): Pick<FakeUpstream, 'baseUrl' | '
     baseUrl: `${origin}/v1`,
     async calls() {
       return ((await control('GET', '/__calls')) as { calls: number }).calls
+    },
+    async totalCalls() {
+      return ((await control('GET', '/__calls')) as { total: number }).total
     },
     async lastRequest() {
       return (await control('GET', '/__last')) as FakeUpstreamRequest | null
