@@ -8,16 +8,20 @@ import { orShortfall } from './shortfall.js'
 import { canonicalSignature, recoverVoucherSigner } from './v1/voucher.js'
 
 /**
- * Recovers a voucher's signer, at most `verificationsPerSecond` times per
- * channel per second across every instance sharing the store: signature
- * recovery is the costly step.
+ * Recovers a voucher's signer. Each distinct voucher (channel, amount,
+ * canonical signature) is recovered once per process (`ctx.recoveries`):
+ * concurrent copies share the recovery and later copies find its signer. Each
+ * recovery takes one unit of the channel's budget, `verificationsPerSecond`
+ * across every instance sharing the store: copies of one voucher take one.
  */
-export async function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigint, signature: Hex): Promise<Address> {
-  const retryAfter = await ctx.rateLimit(`voucher:${channelId}`, ctx.settings.verificationsPerSecond, 1_000, channelId)
-  if (retryAfter !== undefined) {
-    throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
-  }
-  return recoverVoucherSigner(ctx.voucherContext, { channelId, cumulativeAmount: amount, signature })
+export function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigint, signature: Hex): Promise<Address> {
+  return ctx.recoveries.signer(`${channelId}|${amount}|${signature}`, async () => {
+    const retryAfter = await ctx.rateLimit(`voucher:${channelId}`, ctx.settings.verificationsPerSecond, 1_000, channelId)
+    if (retryAfter !== undefined) {
+      throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
+    }
+    return recoverVoucherSigner(ctx.voucherContext, { channelId, cumulativeAmount: amount, signature })
+  })
 }
 
 /** Throws unless `signature` over (`channelId`, `amount`) recovers to `signer`. */
