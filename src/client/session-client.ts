@@ -85,7 +85,8 @@ const problemOf = async (response: Response): Promise<Problem> =>
 function gaveUp(code: 'payment_refused' | 'retry_exhausted', response: Response, problem: Problem, why: string) {
   const problemCode = typeof problem.code === 'string' ? problem.code : undefined
   const retryAfter = parseRetryAfter(response.headers.get('Retry-After'))
-  return new SessionClientError(code, `gave up on ${response.status} ${problemCode ?? ''}: ${why}`.replace(/ +/g, ' '), {
+  const answer = problemCode === undefined ? `${response.status}` : `${response.status} ${problemCode}`
+  return new SessionClientError(code, `gave up on ${answer}: ${why}`, {
     status: response.status,
     ...(problemCode === undefined ? {} : { problemCode }),
     ...(retryAfter === undefined ? {} : { retryAfter }),
@@ -343,19 +344,14 @@ export function sessionClient(options: SessionClientOptions) {
         if (response.status === 429 || response.status === 503) {
           const problem = await problemOf(response)
           const retryAfter = parseRetryAfter(response.headers.get('Retry-After'))
-          const why =
-            problem.retryable === false
-              ? 'not retryable'
-              : retryAfter === undefined
-                ? 'no Retry-After'
-                : waits >= maxRetries
-                  ? `still refused after ${waits} retries`
-                  : retryAfter * 1000 > maxWaitMs
-                    ? `Retry-After ${retryAfter} s is longer than ${maxWaitMs} ms`
-                    : undefined
-          if (why !== undefined) throw gaveUp('retry_exhausted', response, problem, why)
+          if (problem.retryable === false) throw gaveUp('retry_exhausted', response, problem, 'not retryable')
+          if (retryAfter === undefined) throw gaveUp('retry_exhausted', response, problem, 'no Retry-After')
+          if (waits >= maxRetries) throw gaveUp('retry_exhausted', response, problem, `still refused after ${waits} retries`)
+          if (retryAfter * 1000 > maxWaitMs) {
+            throw gaveUp('retry_exhausted', response, problem, `Retry-After ${retryAfter} s is longer than ${maxWaitMs} ms`)
+          }
           waits++
-          await pause(retryAfter! * 1000, init.signal)
+          await pause(retryAfter * 1000, init.signal)
           response = await again()
           continue
         }
