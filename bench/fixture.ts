@@ -116,11 +116,7 @@ export async function paidApp(options: { channelCount: number; initialAccepted: 
     escrow.channels.set(channelId, chain)
     const signature = await signVoucher(account, voucherContext, { channelId, cumulativeAmount: options.initialAccepted })
     const now = Date.now()
-    const state = acceptVoucher(
-      channelFromChain(channelId, chain, now),
-      { amount: options.initialAccepted, signature },
-      { minDelta: 0n, now },
-    )
+    const state = acceptVoucher(channelFromChain(channelId, chain, now), { amount: options.initialAccepted, signature }, { now })
     await store.updateChannel(channelId, () => ({ state, result: undefined }))
     channels.push({ channelId, account, accepted: options.initialAccepted, signature })
   }

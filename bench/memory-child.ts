@@ -31,7 +31,7 @@ function openChannel(): ChannelState {
     },
     now,
   )
-  const accepted = acceptVoucher(state, { amount: 1_000_000n, signature: fresh(`0x${randomHex(64)}1b`) as Hex }, { minDelta: 0n, now })
+  const accepted = acceptVoucher(state, { amount: 1_000_000n, signature: fresh(`0x${randomHex(64)}1b`) as Hex }, { now })
   return { ...accepted, spent: 1_000n, reservations: {} }
 }
 

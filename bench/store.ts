@@ -68,7 +68,7 @@ export function openChannelState(index: number, salt: string): ChannelState {
     now,
   )
   const signature = `0x${'ab'.repeat(64)}1b` as Hex
-  return acceptVoucher(state, { amount: deposit, signature }, { minDelta: 0n, now })
+  return acceptVoucher(state, { amount: deposit, signature }, { now })
 }
 
 function update(store: SessionStore, channelId: Hex, change: (state: ChannelState) => ChannelState) {

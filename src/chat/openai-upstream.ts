@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
+import { parseRetryAfter } from '../protocol/retry-after.js'
 import { callable, httpUrl, integer } from '../util/config.js'
 import type { ChatBackend } from './backend.js'
 import { type ChatCompletion, chatCompletionSchema } from './types.js'
@@ -136,23 +137,6 @@ function statusError(upstreamStatus: number, retryAfterHeader: string | null, bo
     upstreamStatus,
     detail: `The upstream inference service answered with unexpected HTTP ${upstreamStatus}. Nothing was charged; the operator must check its configuration.`,
   })
-}
-
-/** The longest wait passed on, so a broken header cannot park clients for days. */
-const maxRetryAfterSeconds = 3600
-
-/** `Retry-After` as delta-seconds or an HTTP date, in whole seconds; `undefined` when absent or unreadable. */
-function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null) return undefined
-  const trimmed = value.trim()
-  let seconds: number
-  if (/^\d+$/.test(trimmed)) seconds = Number(trimmed)
-  else {
-    const date = Date.parse(trimmed)
-    if (Number.isNaN(date)) return undefined
-    seconds = Math.max(0, Math.ceil((date - now) / 1000))
-  }
-  return Math.min(seconds, maxRetryAfterSeconds)
 }
 
 /**

@@ -10,13 +10,17 @@ import {
   publicActions,
   type Transport,
 } from 'viem'
+import { z } from 'zod'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
+import { parseConfig } from '../errors/config-error.js'
 import { Challenge, type JsonObject } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
 import { Receipt } from '../protocol/receipt.js'
+import { parseRetryAfter } from '../protocol/retry-after.js'
 import { computeChannelId } from '../session/v1/channel-id.js'
 import { signVoucher } from '../session/v1/voucher.js'
+import { integer } from '../util/config.js'
 import { SessionClientError } from './errors.js'
 
 export type SessionClientOptions = {
@@ -35,8 +39,16 @@ export type SessionClientOptions = {
   fees?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
   /** Largest cumulative amount this client will ever sign on one channel. Default: the deposit. */
   maxCumulative?: bigint
+  /**
+   * Waiting on `429` and `503` (their `Retry-After`, seconds or an HTTP date): at most
+   * `maxRetries` waits per `fetch` (default 3), none longer than `maxWaitMs` (default
+   * 30,000); past either, `fetch` throws `retry_exhausted`.
+   */
+  retry?: { maxRetries?: number; maxWaitMs?: number }
   fetch?: typeof globalThis.fetch
 }
+
+const retrySchema = z.object({ maxRetries: integer(0).optional(), maxWaitMs: integer(0).optional() })
 
 /** What the client knows of one of its channels. */
 export type ClientChannel = {
@@ -57,17 +69,55 @@ export type ClientChannel = {
 
 type RequestInit = { method?: string; headers?: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal }
 
-const maxRounds = 4
+// Rounds answering a 402 with nothing new to send (the same voucher again, a second top-up) before giving up.
+const maxIdleRounds = 4
+
+type Problem = { code?: unknown; detail?: unknown; retryable?: unknown; requiredCumulative?: unknown }
+
+/** The problem in an error response's body (read from a copy: the response stays unread), or nothing. */
+const problemOf = async (response: Response): Promise<Problem> =>
+  ((await response
+    .clone()
+    .json()
+    .catch(() => ({}))) ?? {}) as Problem
+
+/** The client stopping on `response`: its status, its problem's code, its `Retry-After`, and the response itself. */
+function gaveUp(code: 'payment_refused' | 'retry_exhausted', response: Response, problem: Problem, why: string) {
+  const problemCode = typeof problem.code === 'string' ? problem.code : undefined
+  const retryAfter = parseRetryAfter(response.headers.get('Retry-After'))
+  const answer = problemCode === undefined ? `${response.status}` : `${response.status} ${problemCode}`
+  return new SessionClientError(code, `gave up on ${answer}: ${why}`, {
+    status: response.status,
+    ...(problemCode === undefined ? {} : { problemCode }),
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+    response,
+  })
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal!.reason)
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
 
 /** A refused management action, with the server's problem code and detail (never the credential). */
 async function refused(action: string, response: Response): Promise<SessionClientError> {
-  const problem = (await response.json().catch(() => ({}))) as { code?: unknown; detail?: unknown }
+  const problem = await problemOf(response)
+  const problemCode = typeof problem.code === 'string' ? problem.code : undefined
   return new SessionClientError(
     'refused',
-    `${action} refused: ${response.status} ${String(problem.code ?? '')} ${String(problem.detail ?? '')}`.trim(),
-    {
-      status: response.status,
-    },
+    `${action} refused: ${response.status} ${problemCode ?? ''} ${String(problem.detail ?? '')}`.trim(),
+    { status: response.status, ...(problemCode === undefined ? {} : { problemCode }) },
   )
 }
 
@@ -90,6 +140,9 @@ export function sessionClient(options: SessionClientOptions) {
   }).extend(publicActions)
   const fetcher = options.fetch ?? globalThis.fetch
   const gas = options.gas ?? 500_000n
+  const retry = parseConfig(retrySchema, options.retry ?? {}, 'sessionClient.retry')
+  const maxRetries = retry.maxRetries ?? 3
+  const maxWaitMs = retry.maxWaitMs ?? 30_000
   const channels = new Map<string, ClientChannel>()
 
   /** Sends the request, with a credential in the field its challenge selects (draft-httpauth-payment-02). */
@@ -158,8 +211,12 @@ export function sessionClient(options: SessionClientOptions) {
     if (target > ceiling)
       throw new SessionClientError('limit_exceeded', `refusing to sign ${target}: above this channel's limit ${ceiling}`)
     if (target > channel.signedCumulative) {
-      channel.signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: target })
-      channel.signedCumulative = target
+      const signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: target })
+      // A concurrent request may have signed higher while this one signed: the channel keeps the highest.
+      if (target > channel.signedCumulative) {
+        channel.signature = signature
+        channel.signedCumulative = target
+      }
     }
     return {
       action: 'voucher',
@@ -268,32 +325,67 @@ export function sessionClient(options: SessionClientOptions) {
     /**
      * `fetch` that pays: an unpaid request, then answers to each 402 (open a
      * channel, sign the voucher the server asks for, top up when the deposit is
-     * short), at most a few rounds. Returns the last response.
+     * short), and waits out each 429 or 503 for its `Retry-After` before sending
+     * the same request again (bounded by `retry`). A round that sends something
+     * new (a channel, a higher voucher, a first top-up) is progress; at most
+     * four rounds without it. Returns the first other answer; throws
+     * `payment_refused` or `retry_exhausted` when it gives up.
      */
     async fetch(url: string, init: RequestInit = {}): Promise<Response> {
-      let response = await send(url, init)
-      for (let round = 0; round < maxRounds && response.status === 402; round++) {
-        const challenge = sessionChallenge(response)
+      // Sends the last request again exactly as it went (a released challenge pays again after a 429 or 503).
+      let again = () => send(url, init)
+      let response = await again()
+      let waits = 0
+      let idleRounds = 0
+      let toppedUp = false
+      // The highest voucher this request has sent.
+      let sent: bigint | undefined
+      for (;;) {
+        if (response.status === 429 || response.status === 503) {
+          const problem = await problemOf(response)
+          const retryAfter = parseRetryAfter(response.headers.get('Retry-After'))
+          if (problem.retryable === false) throw gaveUp('retry_exhausted', response, problem, 'not retryable')
+          if (retryAfter === undefined) throw gaveUp('retry_exhausted', response, problem, 'no Retry-After')
+          if (waits >= maxRetries) throw gaveUp('retry_exhausted', response, problem, `still refused after ${waits} retries`)
+          if (retryAfter * 1000 > maxWaitMs) {
+            throw gaveUp('retry_exhausted', response, problem, `Retry-After ${retryAfter} s is longer than ${maxWaitMs} ms`)
+          }
+          waits++
+          await pause(retryAfter * 1000, init.signal)
+          response = await again()
+          continue
+        }
+        const challenge = response.status === 402 ? sessionChallenge(response) : undefined
         if (challenge === undefined) return response
-        const problem = (await response
-          .clone()
-          .json()
-          .catch(() => ({}))) as Record<string, unknown>
+        const problem = await problemOf(response)
         const t = terms(challenge)
         const channel = channels.get(t.key)
+        const topUp = channel !== undefined && problem.code === 'mpp_session_deposit_below_request_cost'
+        // Reuse the latest voucher until the server names a higher cumulative amount.
+        const asked = problem.code === 'mpp_voucher_bucket_refresh_required' || problem.code === 'mpp_request_exceeds_voucher_bucket'
+        const target = asked ? BigInt(String(problem.requiredCumulative)) : 0n
+        const amount = channel === undefined ? undefined : target > channel.signedCumulative ? target : channel.signedCumulative
+        const progress = channel === undefined || (topUp ? !toppedUp : sent === undefined || amount! > sent)
+        if (!progress) {
+          if (problem.retryable === false) throw gaveUp('payment_refused', response, problem, 'not retryable, and nothing new to send')
+          if (++idleRounds > maxIdleRounds) throw gaveUp('payment_refused', response, problem, `${maxIdleRounds} rounds without progress`)
+        }
         if (channel === undefined) {
-          response = await pay(url, init, challenge, await openPayload(challenge))
-        } else if (problem.code === 'mpp_session_deposit_below_request_cost') {
+          const payload = await openPayload(challenge)
+          sent = BigInt(String(payload.cumulativeAmount))
+          again = () => pay(url, init, challenge, payload)
+        } else if (topUp) {
           // The deposit must reach the cumulative amount the request needs.
           await topUpChannel(url, init, challenge, channel, BigInt(String(problem.requiredCumulative)) - channel.deposit)
-          response = await send(url, init)
+          toppedUp = true
+          again = () => send(url, init)
         } else {
-          // Reuse the latest voucher until the server names a higher cumulative amount.
-          const asked = problem.code === 'mpp_voucher_bucket_refresh_required' || problem.code === 'mpp_request_exceeds_voucher_bucket'
-          response = await pay(url, init, challenge, await voucherPayload(channel, asked ? BigInt(String(problem.requiredCumulative)) : 0n))
+          const payload = await voucherPayload(channel, target)
+          sent = BigInt(String(payload.cumulativeAmount))
+          again = () => pay(url, init, challenge, payload)
         }
+        response = await again()
       }
-      return response
     },
 
     /** Adds `amount` to the channel used for `url`'s payee; returns the receipt. */

@@ -4,6 +4,7 @@ import type { Escrow } from './escrow.js'
 import type { SessionSettings } from './options.js'
 import { type RateLimiter, type RateLimitStore, rateLimiter } from './rate-limit.js'
 import { type PayeeReadiness, payeeReadiness } from './readiness.js'
+import { type Recoveries, recoveries } from './recoveries.js'
 import type { ChannelStore, ChannelUpdate } from './store.js'
 import type { VoucherContext } from './v1/voucher.js'
 
@@ -16,6 +17,8 @@ export type SessionContext = {
   readonly voucherContext: VoucherContext
   /** Takes one unit of a limit shared through the store (fronted in this process); the seconds to wait when over it. */
   readonly rateLimit: RateLimiter
+  /** Voucher signer recoveries of this process: one per distinct voucher, shared by concurrent copies and remembered a while. */
+  readonly recoveries: Recoveries
   /** Channels with a settlement in flight from this process. */
   readonly settling: Set<Hex>
   /** The payee's readiness to settle and close (can it sign, can it pay the fee), read at most once per `readinessTtl`. */
@@ -31,6 +34,8 @@ export function createContext(settings: SessionSettings, escrow: Escrow, store: 
     store,
     voucherContext: { chainId: escrow.chainId, escrow: escrow.address },
     rateLimit: rateLimiter(store, settings.now),
+    // A burst's copies of one voucher arrive within a few seconds; a thousand vouchers is a few hundred KiB.
+    recoveries: recoveries({ capacity: 1_024, ttlMs: 30_000, joinTimeoutMs: 2_000, now: settings.now }),
     settling: new Set(),
     readiness: payeeReadiness(escrow, settings),
     update(channelId, change) {

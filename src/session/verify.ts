@@ -8,16 +8,20 @@ import { orShortfall } from './shortfall.js'
 import { canonicalSignature, recoverVoucherSigner } from './v1/voucher.js'
 
 /**
- * Recovers a voucher's signer, at most `verificationsPerSecond` times per
- * channel per second across every instance sharing the store: signature
- * recovery is the costly step.
+ * Recovers a voucher's signer. Each distinct voucher (channel, amount,
+ * canonical signature) is recovered once per process (`ctx.recoveries`):
+ * concurrent copies share the recovery and later copies find its signer. Each
+ * recovery takes one unit of the channel's budget, `verificationsPerSecond`
+ * across every instance sharing the store: copies of one voucher take one.
  */
-export async function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigint, signature: Hex): Promise<Address> {
-  const retryAfter = await ctx.rateLimit(`voucher:${channelId}`, ctx.settings.verificationsPerSecond, 1_000, channelId)
-  if (retryAfter !== undefined) {
-    throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
-  }
-  return recoverVoucherSigner(ctx.voucherContext, { channelId, cumulativeAmount: amount, signature })
+export function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigint, signature: Hex): Promise<Address> {
+  return ctx.recoveries.signer(`${channelId}|${amount}|${signature}`, async () => {
+    const retryAfter = await ctx.rateLimit(`voucher:${channelId}`, ctx.settings.verificationsPerSecond, 1_000, channelId)
+    if (retryAfter !== undefined) {
+      throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
+    }
+    return recoverVoucherSigner(ctx.voucherContext, { channelId, cumulativeAmount: amount, signature })
+  })
 }
 
 /** Throws unless `signature` over (`channelId`, `amount`) recovers to `signer`. */
@@ -35,7 +39,14 @@ export async function assertSignedBy(
 /**
  * Verifies a voucher against the channel and persists it when it advances the
  * channel. Cheap checks first: a stale or repeated voucher costs no ECDSA.
- * Returns whether the accepted amount advanced.
+ *
+ * The rule under concurrency (docs/flow.md §Vouchers racing each other): the
+ * voucher is judged against `initial`, the state it was verified against —
+ * below it is refused; equal to it is an idempotent retry; above it (by the
+ * minimum delta, within the deposit) is new. A new voucher overtaken before
+ * its write, by a copy of itself or a higher one, is not written and not
+ * refused: the accepted state already covers what it authorizes, so the
+ * request is served from that state. `advanced`: the voucher was new.
  */
 export async function verifyVoucher(
   ctx: SessionContext,
@@ -47,7 +58,11 @@ export async function verifyVoucher(
   let state = initial
   const signature = canonicalSignature(rawSignature)
   if (amount < state.acceptedCumulative) {
-    throw verificationFailed(`The voucher amount is below the accepted cumulative amount ${state.acceptedCumulative}.`, state.channelId)
+    throw new PaymentError(
+      'mpp_payment_verification_failed',
+      `The voucher amount is below the accepted cumulative amount ${state.acceptedCumulative}.`,
+      { extensions: { channelId: state.channelId, acceptedCumulative: state.acceptedCumulative } },
+    )
   }
   const latest = state.vouchers.at(-1)
   if (amount === state.acceptedCumulative && latest?.signature === signature) return { state, advanced: false }
@@ -62,11 +77,29 @@ export async function verifyVoucher(
   Channel.assertUsable(state)
   await assertSignedBy(ctx, { channelId: state.channelId, amount, signature }, Channel.expectedSigner(state), 'voucher')
   if (amount === state.acceptedCumulative) return { state, advanced: false }
-  const accepted = await orShortfall(ctx, true, () =>
-    ctx.update(state.channelId, (current) => {
-      const next = Channel.acceptVoucher(current ?? state, { amount, signature }, { minDelta: minVoucherDelta, now: ctx.settings.now() })
+  return { state: await acceptNew(ctx, state, { amount, signature }), advanced: true }
+}
+
+/**
+ * Writes a voucher verified as new against `verified` (above its accepted
+ * amount). If the channel accepted as much or more meanwhile (a copy of this
+ * voucher, or a higher one, won the write), nothing is written and the
+ * accepted state is returned: it already covers what this voucher authorizes.
+ */
+export function acceptNew(
+  ctx: SessionContext,
+  verified: Channel.ChannelState,
+  voucher: Channel.AcceptedVoucher,
+): Promise<Channel.ChannelState> {
+  return orShortfall(ctx, true, () =>
+    ctx.update(verified.channelId, (current) => {
+      const live = current ?? verified
+      if (live.acceptedCumulative >= voucher.amount) {
+        Channel.assertUsable(live)
+        return { result: live }
+      }
+      const next = Channel.acceptVoucher(live, voucher, { now: ctx.settings.now() })
       return { state: next, result: next }
     }),
   )
-  return { state: accepted, advanced: true }
 }

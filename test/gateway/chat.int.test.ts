@@ -1,6 +1,7 @@
 import OpenAI from 'openai'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { chatPricing } from '../../src/chat/pricing.js'
+import { SessionClientError } from '../../src/client/errors.js'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { Receipt } from '../../src/protocol/receipt.js'
@@ -22,6 +23,12 @@ beforeEach(async () => {
 const receiptOf = (response: Response) => Receipt.parse(response.headers.get('Payment-Receipt')!)
 const problemOf = async (response: Response) => (await response.json()) as Record<string, string>
 const channelState = async (payer: ReturnType<typeof gateway.payer>) => (await gateway.store.getChannel(payer.channel().channelId))!
+/** The answer the client gave up on (a 429 or 503 it would otherwise wait out), or the one it returned. */
+const answerOf = (pending: Promise<Response>) =>
+  pending.catch((error: unknown) => {
+    if (error instanceof SessionClientError && error.code === 'retry_exhausted' && error.response) return error.response
+    throw error
+  })
 
 /** Sends a chat request with a hand-made voucher credential answering a fresh challenge. */
 async function withVoucher(
@@ -106,10 +113,11 @@ describe('paid chat completions: failures are never charged', () => {
     ['an upstream timeout', 'stall:5000', 504, 'upstream_timeout'],
     ['an upstream rate limit', 'fail:429', 429, 'upstream_rate_limited'],
   ])('%s: released, no receipt, the upstream error in the envelope', async (_, model, status, code) => {
-    const payer = gateway.payer(9)
+    // Not waiting out a 429: the test reads the answer itself.
+    const payer = gateway.payer(9, undefined, { retry: { maxRetries: 0 } })
     expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))).status).toBe(200)
     const before = await channelState(payer)
-    const response = await payer.client.fetch(completionsUrl, chatRequest(model))
+    const response = await answerOf(payer.client.fetch(completionsUrl, chatRequest(model)))
     expect(response.status).toBe(status)
     expect(response.headers.get('Payment-Receipt')).toBeNull()
     expect(await problemOf(response)).toMatchObject({ code })
@@ -133,11 +141,12 @@ describe('paid chat completions: failures are never charged', () => {
   })
 
   it('a failed commit: mpp_commit_failed, content withheld, no receipt, nothing charged', async () => {
-    const payer = gateway.payer(9)
+    // Not retrying the 503: the test reads it.
+    const payer = gateway.payer(9, undefined, { retry: { maxRetries: 0 } })
     expect((await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))).status).toBe(200)
     const before = await channelState(payer)
     gateway.failNextCommit()
-    const response = await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))
+    const response = await answerOf(payer.client.fetch(completionsUrl, chatRequest('usage:40,60')))
     expect(response.status).toBe(503)
     expect(response.headers.get('Payment-Receipt')).toBeNull()
     const body = await response.text()

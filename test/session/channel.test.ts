@@ -38,26 +38,22 @@ function codeOf(fn: () => unknown) {
 }
 
 describe('channel accounting', () => {
-  it('accepts only increasing vouchers within the deposit and the minimum delta', () => {
-    const state = acceptVoucher(fresh(), { amount: 100n, signature: sig(1) }, { minDelta: 10n, now: 1 })
+  it('accepts only increasing vouchers within the deposit', () => {
+    const state = acceptVoucher(fresh(), { amount: 100n, signature: sig(1) }, { now: 1 })
     expect(state.acceptedCumulative).toBe(100n)
-    expect(codeOf(() => acceptVoucher(state, { amount: 100n, signature: sig(2) }, { minDelta: 0n, now: 2 }))).toBe(
-      'mpp_payment_verification_failed',
-    )
-    expect(codeOf(() => acceptVoucher(state, { amount: 105n, signature: sig(2) }, { minDelta: 10n, now: 2 }))).toBe(
-      'mpp_payment_verification_failed',
-    )
+    expect(codeOf(() => acceptVoucher(state, { amount: 100n, signature: sig(2) }, { now: 2 }))).toBe('mpp_payment_verification_failed')
+    expect(acceptVoucher(state, { amount: 101n, signature: sig(2) }, { now: 2 }).acceptedCumulative).toBe(101n)
     // Above the deposit: a shortfall the engine turns into a top-up request.
-    expect(() => acceptVoucher(state, { amount: 1_001n, signature: sig(2) }, { minDelta: 0n, now: 2 })).toThrow(
+    expect(() => acceptVoucher(state, { amount: 1_001n, signature: sig(2) }, { now: 2 })).toThrow(
       expect.objectContaining({ name: 'InsufficientAuthorization', required: 1_001n }),
     )
-    expect(
-      codeOf(() => acceptVoucher({ ...state, closeRequestedAt: 5n }, { amount: 200n, signature: sig(2) }, { minDelta: 0n, now: 2 })),
-    ).toBe('mpp_channel_finalized')
+    expect(codeOf(() => acceptVoucher({ ...state, closeRequestedAt: 5n }, { amount: 200n, signature: sig(2) }, { now: 2 }))).toBe(
+      'mpp_channel_finalized',
+    )
   })
 
   it('reserves within the accepted amount, commits at most the reservation, releases for free', () => {
-    let state = acceptVoucher(fresh(), { amount: 300n, signature: sig(1) }, { minDelta: 0n, now: 0 })
+    let state = acceptVoucher(fresh(), { amount: 300n, signature: sig(1) }, { now: 0 })
     state = reserve(state, 'a', 200n, 1_000, 0)
     expect(() => reserve(state, 'b', 101n, 1_000, 0)).toThrow(InsufficientAuthorization)
     state = reserve(state, 'b', 100n, 1_000, 0)
@@ -71,7 +67,7 @@ describe('channel accounting', () => {
   })
 
   it('reports the cumulative amount a refused reservation needs', () => {
-    const state = reserve(acceptVoucher(fresh(), { amount: 300n, signature: sig(1) }, { minDelta: 0n, now: 0 }), 'a', 250n, 1_000, 0)
+    const state = reserve(acceptVoucher(fresh(), { amount: 300n, signature: sig(1) }, { now: 0 }), 'a', 250n, 1_000, 0)
     try {
       reserve(state, 'b', 100n, 1_000, 0)
       expect.unreachable()
@@ -81,7 +77,7 @@ describe('channel accounting', () => {
   })
 
   it('drops expired reservations, and charges a late commit only while the authorization covers it', () => {
-    let state = acceptVoucher(fresh(), { amount: 100n, signature: sig(1) }, { minDelta: 0n, now: 0 })
+    let state = acceptVoucher(fresh(), { amount: 100n, signature: sig(1) }, { now: 0 })
     state = reserve(state, 'slow', 100n, 10, 0)
     // The slow request's reservation lapsed; another request takes the authorization.
     state = reserve(state, 'next', 100n, 1_000, 20)
@@ -93,8 +89,7 @@ describe('channel accounting', () => {
 
   it('never settles above spent: picks the highest accepted voucher not above it', () => {
     let state = fresh()
-    for (const amount of [100n, 200n, 300n])
-      state = acceptVoucher(state, { amount, signature: sig(Number(amount)) }, { minDelta: 0n, now: 0 })
+    for (const amount of [100n, 200n, 300n]) state = acceptVoucher(state, { amount, signature: sig(Number(amount)) }, { now: 0 })
     expect(settleableVoucher(state)).toBeUndefined()
     state = commit(reserve(state, 'a', 250n, 1_000, 0), 'a', 250n, 0).state
     expect(settleableVoucher(state)?.amount).toBe(200n)

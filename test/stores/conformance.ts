@@ -17,6 +17,7 @@ import {
   reservedOf,
 } from '../../src/session/channel.js'
 import type { SessionStore } from '../../src/stores/store.js'
+import { engineFixture, price, problem } from '../support/engine.js'
 
 let counter = 0
 /** A channel id no other test uses (stores may be shared across tests). */
@@ -51,6 +52,36 @@ const change = (store: SessionStore, channelId: Hex, next: (state: ChannelState)
     assertInvariant(state)
     return { state, result: state }
   })
+
+/** What a request refused for its channel's balance gets: the vouchers or the deposit do not cover it. */
+const balanceCodes = ['mpp_request_exceeds_voucher_bucket', 'mpp_voucher_bucket_refresh_required', 'mpp_session_deposit_below_request_cost']
+
+/**
+ * Opens a channel through the engine on `store` (deposit 100,000, the open's
+ * voucher 10,000 pays one request of 1,000), then sends every payload at once,
+ * each on its own challenge, as concurrent content requests. The engine's
+ * default voucher rate limit holds (10 a second per channel): copies of one
+ * voucher take one unit of it.
+ */
+async function burst(store: SessionStore, vouchers: (channelId: Hex) => Promise<Record<string, unknown>[]>) {
+  const fixture = engineFixture({ store })
+  const { channelId, payload } = await fixture.openPayload(100_000n, 10_000n)
+  expect((await fixture.pay(payload)).status).toBe(200)
+  const payloads = await vouchers(channelId)
+  const challenges = await Promise.all(payloads.map(() => fixture.challengeFor()))
+  const responses = await Promise.all(payloads.map((each, i) => fixture.pay(each, undefined, challenges[i])))
+  const outcomes = await Promise.all(
+    responses.map(async (response) => ({
+      status: response.status,
+      code: response.status === 200 ? undefined : (await problem(response)).code,
+      receipt: response.headers.get('Payment-Receipt'),
+    })),
+  )
+  const served = outcomes.filter((outcome) => outcome.status === 200)
+  // Every receipt's `spent` is distinct: each 200 was charged once, in turn.
+  const spents = served.map((outcome) => BigInt(JSON.parse(atob(outcome.receipt!.replace(/-/g, '+').replace(/_/g, '/'))).spent))
+  return { channelId, outcomes, served: served.length, spents, state: (await store.getChannel(channelId))! }
+}
 
 export function describeStoreConformance(name: string, open: () => SessionStore | Promise<SessionStore>) {
   describe(`SessionStore conformance: ${name}`, () => {
@@ -89,9 +120,9 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       const store = await open()
       const channelId = freshChannelId()
       await put(store, newChannel(channelId))
-      await change(store, channelId, (s) => acceptVoucher(s, { amount: 500n, signature: signature(1) }, { minDelta: 0n, now: 1 }))
+      await change(store, channelId, (s) => acceptVoucher(s, { amount: 500n, signature: signature(1) }, { now: 1 }))
       await expect(
-        change(store, channelId, (s) => acceptVoucher(s, { amount: 400n, signature: signature(2) }, { minDelta: 0n, now: 2 })),
+        change(store, channelId, (s) => acceptVoucher(s, { amount: 400n, signature: signature(2) }, { now: 2 })),
       ).rejects.toThrow(PaymentError)
       expect((await store.getChannel(channelId))?.acceptedCumulative).toBe(500n)
     })
@@ -99,7 +130,7 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
     it('keeps reserve / commit / release arithmetic exact', async () => {
       const store = await open()
       const channelId = freshChannelId()
-      await put(store, acceptVoucher(newChannel(channelId), { amount: 1_000n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
+      await put(store, acceptVoucher(newChannel(channelId), { amount: 1_000n, signature: signature(1) }, { now: 0 }))
       const far = Date.now() + 60_000
       await change(store, channelId, (s) => reserve(s, 'a', 600n, far, Date.now()))
       await change(store, channelId, (s) => reserve(s, 'b', 300n, far, Date.now()))
@@ -112,7 +143,7 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
     it('serialises concurrent updates of one channel: the invariant holds and nothing is lost', async () => {
       const store = await open()
       const channelId = freshChannelId()
-      await put(store, acceptVoucher(newChannel(channelId), { amount: 2_000n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
+      await put(store, acceptVoucher(newChannel(channelId), { amount: 2_000n, signature: signature(1) }, { now: 0 }))
       const far = Date.now() + 60_000
       const outcomes = await Promise.allSettled(
         Array.from({ length: 40 }, async (_, i) => {
@@ -142,7 +173,7 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
     it('lets a reservation lapse at its expiry', async () => {
       const store = await open()
       const channelId = freshChannelId()
-      await put(store, acceptVoucher(newChannel(channelId), { amount: 100n, signature: signature(1) }, { minDelta: 0n, now: 0 }))
+      await put(store, acceptVoucher(newChannel(channelId), { amount: 100n, signature: signature(1) }, { now: 0 }))
       const now = Date.now()
       await change(store, channelId, (s) => reserve(s, 'crashed', 100n, now + 50, now))
       await expect(change(store, channelId, (s) => reserve(s, 'next', 100n, now + 60_000, now + 10))).rejects.toBeInstanceOf(
@@ -269,6 +300,40 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
         completeRequest: { key: 'written', response, expiresAt: Date.now() + 60_000 },
       }))
       expect(await store.getRequest(channelId, 'written')).toEqual({ state: 'done', response })
+    })
+
+    it('serves every copy of one new voucher racing itself through the engine: served, or refused for balance, never as not increasing', async () => {
+      const store = await open()
+      const { outcomes, served, spents, state } = await burst(store, async (channelId) => {
+        const copy = await engineFixture().voucher(channelId, 30_000n)
+        return Array.from({ length: 40 }, () => copy)
+      })
+      expect(outcomes.filter((outcome) => outcome.status !== 200 && !balanceCodes.includes(outcome.code!))).toEqual([])
+      // 29,000 more were authorized: exactly 29 requests of 1,000 served, each charged once, the rest refused for balance.
+      expect(served).toBe(29)
+      expect(spents.sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 29 }, (_, i) => 2_000n + BigInt(i) * price))
+      expect({ accepted: state.acceptedCumulative, spent: state.spent, reserved: reservedOf(state) }).toEqual({
+        accepted: 30_000n,
+        spent: 30_000n,
+        reserved: 0n,
+      })
+    })
+
+    it('serves a mix of equal and higher new vouchers racing each other: an overtaken voucher is served from the accepted state', async () => {
+      const store = await open()
+      const { outcomes, served, spents, state } = await burst(store, async (channelId) => {
+        const fixture = engineFixture()
+        const vouchers = await Promise.all([20_000n, 25_000n, 30_000n].map((amount) => fixture.voucher(channelId, amount)))
+        return Array.from({ length: 36 }, (_, i) => vouchers[i % 3]!)
+      })
+      expect(outcomes.filter((outcome) => outcome.status !== 200 && !balanceCodes.includes(outcome.code!))).toEqual([])
+      expect(served).toBeGreaterThanOrEqual(19)
+      expect(served).toBeLessThanOrEqual(29)
+      expect(state.acceptedCumulative).toBe(30_000n)
+      expect(state.spent).toBe(1_000n + BigInt(served) * price)
+      expect(new Set(spents).size).toBe(served)
+      expect(reservedOf(state)).toBe(0n)
+      assertInvariant(state)
     })
   })
 }

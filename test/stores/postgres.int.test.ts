@@ -50,11 +50,7 @@ describe('PostgreSQL across processes', () => {
   it('serialises reserve/commit on one channel from 4 processes: the invariant holds, spent is the sum of commits', async () => {
     const channelId = freshChannelId()
     const accepted = 4_000n
-    const initial = acceptVoucher(
-      newChannel(channelId, 20_000n),
-      { amount: accepted, signature: `0x${'22'.repeat(64)}1b` },
-      { minDelta: 0n, now: 0 },
-    )
+    const initial = acceptVoucher(newChannel(channelId, 20_000n), { amount: accepted, signature: `0x${'22'.repeat(64)}1b` }, { now: 0 })
     await store.updateChannel(channelId, () => ({ state: initial, result: undefined }))
     // 4 processes × 4 loops × 60 reservations of 1..40, ~80% committed at about half: about twice what was accepted, so the last ones are refused.
     // They start together: each waits on an advisory lock this test holds until all four wait.

@@ -15,6 +15,7 @@ import type { TempoSessionOptions } from '../../src/session/options.js'
 import { computeChannelId } from '../../src/session/v1/channel-id.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
 import { memoryStore } from '../../src/stores/memory.js'
+import type { SessionStore } from '../../src/stores/store.js'
 import { memoryChainId, memoryEscrow, memoryEscrowAddress } from './memory-escrow.js'
 
 export const payee = '0x2222222222222222222222222222222222222222'
@@ -28,19 +29,20 @@ export const voucherContext = { chainId: memoryChainId, escrow: memoryEscrowAddr
 export type Shape = { method?: string; body?: string; path?: string; client?: string }
 const contentShape: Shape = { method: 'POST', body: '{}' }
 
-export function engineFixture(options: Partial<TempoSessionOptions> = {}) {
+/** `store`: the adapter the engine and its challenges run on (default: the memory store, on the engine's clock). */
+export function engineFixture(options: Partial<Omit<TempoSessionOptions, 'store'>> & { store?: SessionStore } = {}) {
   const book = memoryEscrow()
   // The store keeps the engine's clock: rate-limit windows move with it.
-  const store = memoryStore(options.now ? { now: options.now } : {})
+  const store = options.store ?? memoryStore(options.now ? { now: options.now } : {})
   const backgroundErrors: unknown[] = []
   const session = tempoSession({
     escrow: book.escrow,
-    store,
     recipient: payee,
     currency: token,
     minDeposit: 10_000n,
     onBackgroundError: (error) => backgroundErrors.push(error),
     ...options,
+    store,
   })
   let served = 0
   const logs: PaymentLogEntry[] = []

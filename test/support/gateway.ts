@@ -6,7 +6,7 @@ import { createGateway } from '../../src/app.js'
 import type { ChatBackend } from '../../src/chat/backend.js'
 import type { ModelPrice } from '../../src/chat/catalogue.js'
 import { openAiUpstream } from '../../src/chat/openai-upstream.js'
-import { sessionClient } from '../../src/client/session-client.js'
+import { type SessionClientOptions, sessionClient } from '../../src/client/session-client.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
 import type { PaymentLogEntry } from '../../src/payment/logger.js'
 import type { TempoSessionOptions } from '../../src/session/options.js'
@@ -26,6 +26,7 @@ export const catalogue: ModelPrice[] = [
   model('fail:500'),
   model('fail:429'),
   model('once:fail:429:1'),
+  model('fail:429:1'),
   model('stall:5000'),
   model('stall:600'),
   model('stall:800', 5_000),
@@ -90,9 +91,9 @@ export async function startGatewayFixture(session: Partial<TempoSessionOptions> 
   })
   const fetch = async (input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input as string, init))
 
-  function payer(index: number, deposit = 1_000_000n) {
+  function payer(index: number, deposit = 1_000_000n, options: Partial<SessionClientOptions> = {}) {
     const account = testAccounts[index]! as LocalAccount
-    const client = sessionClient({ account, chain: anvil.chain, transport: http(anvil.rpcUrl), deposit, fees: zeroFees, fetch })
+    const client = sessionClient({ account, chain: anvil.chain, transport: http(anvil.rpcUrl), deposit, fees: zeroFees, fetch, ...options })
     return { account, address: account.address.toLowerCase() as Address, client, channel: () => [...client.channels.values()][0]! }
   }
 

@@ -27,13 +27,7 @@ export function describeSqlStoreExtras(name: string, open: () => SqlSessionStore
       const channelId = freshChannelId()
       const far = Date.now() + 60_000
       await store.updateChannel(channelId, () => ({
-        state: reserve(
-          acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }),
-          'r',
-          500n,
-          far,
-          Date.now(),
-        ),
+        state: reserve(acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { now: 0 }), 'r', 500n, far, Date.now()),
         result: undefined,
       }))
       const key = 'commit'
@@ -100,11 +94,11 @@ export function describeSqlStoreInstances(name: string, open: () => [SqlSessionS
       const [a, b] = open()
       const channelId = freshChannelId()
       await a.updateChannel(channelId, () => ({
-        state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }),
+        state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { now: 0 }),
         result: undefined,
       }))
       await b.updateChannel(channelId, (current: ChannelState | undefined) => ({
-        state: acceptVoucher(current!, { amount: 2_000n, signature }, { minDelta: 0n, now: 0 }),
+        state: acceptVoucher(current!, { amount: 2_000n, signature }, { now: 0 }),
         result: undefined,
       }))
       // Writes nothing: answered from a fresh read.

@@ -34,7 +34,7 @@ describe('durable objects store: compare-and-set', () => {
     // Two store instances stand for two isolates: no shared memory, only the channel's object.
     const [a, b] = [0, 1].map(() => durableObjectStore(env, { onConflict: () => conflicts++ }))
     await a!.updateChannel(channelId, () => ({
-      state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { minDelta: 0n, now: 0 }),
+      state: acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { now: 0 }),
       result: undefined,
     }))
     const increments = 30

@@ -10,14 +10,13 @@ import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
 import { receiptFor } from '../receipt.js'
 import { serve } from '../serve.js'
-import { orShortfall } from '../shortfall.js'
 import { canonicalSignature } from '../v1/voucher.js'
-import { assertSignedBy } from '../verify.js'
+import { acceptNew, assertSignedBy } from '../verify.js'
 import type { ActionParameters } from './action.js'
 
 export async function open(ctx: SessionContext, parameters: ActionParameters<'open'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload } = parameters
-  const { recipient, currency, minDeposit, now } = ctx.settings
+  const { recipient, currency, minDeposit } = ctx.settings
   const call = await ctx.escrow.decodeTransaction(payload.transaction)
   if (call.kind !== 'open') throw verificationFailed('The open transaction does not call open on the escrow.', payload.channelId)
   if (call.channelId !== payload.channelId)
@@ -45,14 +44,7 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
     throw verificationFailed('The initial voucher is below the settled amount.', state.channelId)
   const advanced = payload.cumulativeAmount > state.acceptedCumulative
   // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
-  const current = advanced
-    ? await orShortfall(ctx, true, () =>
-        ctx.update(state.channelId, (stored) => {
-          const next = Channel.acceptVoucher(stored ?? state, { amount: payload.cumulativeAmount, signature }, { minDelta: 0n, now: now() })
-          return { state: next, result: next }
-        }),
-      )
-    : state
+  const current = advanced ? await acceptNew(ctx, state, { amount: payload.cumulativeAmount, signature }) : state
   // An open on a management request (e.g. HEAD) opens the channel and answers with its receipt; nothing is served.
   if (parameters.management) {
     return { kind: 'respond', status: 200, receipt: receiptFor(ctx, credential, current), log: { channelId: current.channelId } }
