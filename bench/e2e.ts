@@ -6,7 +6,7 @@
 // src/node.ts from environment variables (PGlite or PostgreSQL, one log line
 // per request).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,6 +14,7 @@ import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
 import { deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient } from '../test/harness/local-chain.js'
+import { closedPort } from '../test/support/ports.js'
 import { track } from './processes.js'
 
 export type E2eOptions = {
@@ -37,9 +38,16 @@ export type E2eOptions = {
  * `memory`: e2e-server.ts, the memory store with logging off (the payment
  * code's own cost). `node`: the deployable Node entry (src/node.ts) with its
  * JSON log line per request on stdout, on PGlite or on the PostgreSQL at
- * `databaseUrl`.
+ * `databaseUrl`. `wrangler-dev`: src/worker.ts under `wrangler dev` (Durable
+ * Objects store, local only): wrangler's Node process, its proxy workerd and
+ * the Worker's workerd, whose CPU is counted together (the process group) —
+ * local tooling, not what Cloudflare runs.
  */
-export type E2eGateway = { kind: 'memory' } | { kind: 'node'; store: 'pglite' } | { kind: 'node'; store: 'postgresql'; databaseUrl: string }
+export type E2eGateway =
+  | { kind: 'memory' }
+  | { kind: 'node'; store: 'pglite' }
+  | { kind: 'node'; store: 'postgresql'; databaseUrl: string }
+  | { kind: 'wrangler-dev' }
 
 export type E2eResult = {
   workers: number
@@ -78,11 +86,17 @@ const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir'
 
 /** Spawns a TypeScript child with this Node; `line(pattern)` resolves with its first stdout line matching. */
 function child(file: string, env: Record<string, string>, timeoutMs: number) {
+  return spawned(file, [...profile, ...tsxLoader, file], env, timeoutMs)
+}
+
+/** Spawns this Node with `args` in its own process group (so everything it starts is counted and stopped with it). */
+function spawned(file: string, args: string[], env: Record<string, string>, timeoutMs: number) {
   const spawned = track(
-    spawn(process.execPath, [...profile, ...tsxLoader, file], {
+    spawn(process.execPath, args, {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     }),
   )
   const lines: string[] = []
@@ -129,22 +143,57 @@ function child(file: string, env: Record<string, string>, timeoutMs: number) {
   return { process: spawned, line }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
+/**
+ * CPU seconds (user + system) the processes of `pid`'s group (it leads one:
+ * spawned detached) have used so far, from /proc: the gateway and whatever it
+ * started (wrangler's workerd processes).
+ */
 function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command.
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks
+  let ticks = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+    } catch {
+      continue // exited meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // The process group is field 5 of the whole line; utime and stime 14 and 15 (3, 12 and 13 after the command).
+    if (Number(fields[2]) === pid) ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks / clockTicks
 }
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
+/** Stops a child and its process group. */
 async function stopChild(process_: ChildProcess) {
   if (process_.exitCode !== null || process_.signalCode !== null) return
   const exited = new Promise<void>((resolve) => process_.once('exit', () => resolve()))
-  process_.kill('SIGTERM')
-  const timer = setTimeout(() => process_.kill('SIGKILL'), 3_000)
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-process_.pid!, name)
+    } catch {
+      // The group is gone already.
+    }
+  }
+  signal('SIGTERM')
+  const timer = setTimeout(() => signal('SIGKILL'), 5_000)
   await exited
   clearTimeout(timer)
+}
+
+/** The gateway's variables (README: configuration), the same on Node and Workers. */
+function nodeEntryEnv(anvil: { rpcUrl: string; chain: { id: number } }, escrow: string, bucketSize: string): Record<string, string> {
+  return {
+    MPP_SECRET_KEY: 'bench-e2e-secret-key-at-least-32-bytes',
+    RPC_URL: anvil.rpcUrl,
+    CHAIN_ID: String(anvil.chain.id),
+    ESCROW_ADDRESS: escrow,
+    TOKEN_ADDRESS: pathUsdAddress,
+    PAYEE_PRIVATE_KEY: generatePrivateKey(),
+    BUCKET_SIZE: bucketSize,
+  }
 }
 
 export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult> {
@@ -156,6 +205,7 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
   track({ kill: () => void anvil.stop() })
   const children: ChildProcess[] = []
   let pgliteDir: string | undefined
+  let persistDir: string | undefined
   try {
     const funder = testClient(anvil, testAccounts[0]!)
     const escrow = await deployEscrow(testClient(anvil, testAccounts[3]!))
@@ -186,19 +236,37 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
       )
       children.push(server.process)
       url = (await server.line(/^listening /)).slice('listening '.length).trim()
+    } else if (gateway.kind === 'wrangler-dev') {
+      persistDir = mkdtempSync(join(tmpdir(), 'bench-e2e-wrangler-'))
+      const port = await closedPort()
+      const vars = { ...nodeEntryEnv(anvil, escrow, bucketSize) }
+      server = spawned(
+        'wrangler dev',
+        [
+          join(repoRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+          'dev',
+          '--ip',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--persist-to',
+          persistDir,
+          '--show-interactive-dev-session=false',
+          ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
+        ],
+        { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', CI: 'true' },
+        120_000,
+      )
+      children.push(server.process)
+      await server.line(/Ready on http:\/\/127\.0\.0\.1:\d+/)
+      url = `http://127.0.0.1:${port}`
     } else {
       pgliteDir = gateway.store === 'pglite' ? mkdtempSync(join(tmpdir(), 'bench-e2e-pglite-')) : undefined
       server = child(
         nodeEntry,
         {
           PORT: '0',
-          MPP_SECRET_KEY: 'bench-e2e-secret-key-at-least-32-bytes',
-          RPC_URL: anvil.rpcUrl,
-          CHAIN_ID: String(anvil.chain.id),
-          ESCROW_ADDRESS: escrow,
-          TOKEN_ADDRESS: pathUsdAddress,
-          PAYEE_PRIVATE_KEY: generatePrivateKey(),
-          BUCKET_SIZE: bucketSize,
+          ...nodeEntryEnv(anvil, escrow, bucketSize),
           ...(gateway.store === 'pglite' ? { PGLITE_DIR: pgliteDir! } : { DATABASE_URL: gateway.databaseUrl }),
         },
         60_000,
@@ -258,6 +326,6 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
   } finally {
     await Promise.all(children.map(stopChild))
     await anvil.stop()
-    if (pgliteDir) rmSync(pgliteDir, { recursive: true, force: true })
+    for (const dir of [pgliteDir, persistDir]) if (dir) rmSync(dir, { recursive: true, force: true })
   }
 }

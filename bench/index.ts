@@ -5,7 +5,7 @@
 //   npm run bench                      everything (about 90 s on 2 cores)
 //   npm run bench -- --quick           fewer, shorter rounds (a smoke run, about 45 s)
 //   npm run bench -- --only=middleware,store,memory,e2e
-//   npm run bench -- --no-deployable   without rows 8b/8c (the e2e load on the Node entry)
+//   npm run bench -- --no-deployable   without rows 8b–8d (the e2e load on the Node entry and under wrangler dev)
 //
 // Environment: DATABASE_URL (use that PostgreSQL instead of starting one; the
 // store row then writes its channels, random ids, into that database's tables),
@@ -123,8 +123,9 @@ if (runs('e2e')) {
   }
 }
 
-// 8b, 8c: the same load on the deployable Node entry (src/node.ts from environment variables, a log line per
-// request), on PGlite and on PostgreSQL: what a paid completion costs as deployed, beside row 8.
+// 8b–8d: the same load on the deployable Node entry (src/node.ts from environment variables, a log line per
+// request), on PGlite and on PostgreSQL, and on the Worker under `wrangler dev`: what a paid completion costs
+// as deployed, beside row 8.
 type DeployableRow = { label: string; result?: E2eResult; error?: string }
 const deployable: DeployableRow[] = []
 if (runs('e2e') && !args.includes('--no-deployable')) {
@@ -156,6 +157,15 @@ if (runs('e2e') && !args.includes('--no-deployable')) {
     }
   }
   deployable.push(postgresql)
+  log('· end to end on the Worker under wrangler dev (Durable Objects; local tooling)')
+  const worker: DeployableRow = { label: 'Worker, wrangler dev' }
+  try {
+    worker.result = await benchEndToEnd({ ...deployableOptions, gateway: { kind: 'wrangler-dev' } })
+  } catch (error) {
+    worker.error = error instanceof Error ? error.message : String(error)
+    log(`  failed: ${worker.error}`)
+  }
+  deployable.push(worker)
 }
 
 // Targets.
@@ -338,13 +348,20 @@ if (e2e) {
   table.push(['8 e2e', 'failed', '', '', e2eError ?? ''])
 }
 for (const [index, row] of deployable.entries()) {
-  const name = `8${'bc'[index]} e2e ${row.label}`
+  const name = `8${'bcd'[index]} e2e ${row.label}`
   const { result } = row
   if (result === undefined) {
     table.push([name, 'failed', '', '', row.error ?? ''])
     continue
   }
-  const vsLean = e2e ? `; ${(result.cpu.serverMsPerCompletion / e2e.cpu.serverMsPerCompletion).toFixed(2)}× row 8's CPU` : ''
+  const nodeEntry = deployable[0]?.result
+  const ratio = (base: E2eResult) => (result.cpu.serverMsPerCompletion / base.cpu.serverMsPerCompletion).toFixed(2)
+  const vsLean =
+    row.label.startsWith('Worker') && nodeEntry
+      ? `; local tooling (wrangler's Node and two workerd), not production: ${ratio(nodeEntry)}× 8b's CPU`
+      : e2e
+        ? `; ${ratio(e2e)}× row 8's CPU`
+        : ''
   table.push([
     name,
     formatRate(result.completionsPerSecond),
