@@ -42,7 +42,12 @@ let unfunded: ReturnType<typeof gatewayProcess>
 let client: Client
 beforeAll(async () => {
   const logFile = logFileFor('unfunded')
-  started = await startGatewayProcess({ ...processBase, logFile, env: { PAYEE_PRIVATE_KEY: payeeKey, PAYEE_PRIORITY_FEE_PER_GAS: '1000000000' }, warmUp: false })
+  started = await startGatewayProcess({
+    ...processBase,
+    logFile,
+    env: { PAYEE_PRIVATE_KEY: payeeKey, PAYEE_PRIORITY_FEE_PER_GAS: '1000000000' },
+    warmUp: false,
+  })
   unfunded = gatewayProcess({ url: started.url, pid: started.pid, logFile })
   client = clientOf({ url: started.url, payee, from: '127.0.0.4' })
 })
