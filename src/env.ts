@@ -62,7 +62,7 @@ const amountVar = z
 /** A price per gas (the chain's unit: attodollars on Tempo, wei elsewhere), zero allowed, as a bigint. */
 const perGasVar = z
   .string()
-  .regex(/^(0|[1-9]\d{0,37})$/, 'must be a decimal integer (per gas, in the chain\'s fee unit)')
+  .regex(/^(0|[1-9]\d{0,37})$/, "must be a decimal integer (per gas, in the chain's fee unit)")
   .transform((value) => BigInt(value))
 // RPC_URL, ESCROW_ADDRESS and TOKEN_ADDRESS default per known chain (src/escrow/networks.ts).
 const requiredNames = ['MPP_SECRET_KEY', 'CHAIN_ID'] as const

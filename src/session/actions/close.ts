@@ -8,9 +8,9 @@ import type { Authorization } from '../../payment/method.js'
 import { readChain } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
+import { FeeCapError } from '../escrow.js'
 import { takeNewChannel } from '../new-channel-limit.js'
 import type { SessionPayment } from '../payment.js'
-import { FeeCapError } from '../escrow.js'
 import { assertSource } from '../policy.js'
 import { isFeeShortfall } from '../readiness.js'
 import { receiptFor } from '../receipt.js'
@@ -64,10 +64,14 @@ export async function close(ctx: SessionContext, parameters: ActionParameters<'c
     }
     if (error instanceof PaymentError && error.code === 'mpp_session_close_unavailable') throw error
     if (error instanceof PaymentError && error.cause instanceof FeeCapError) {
-      throw new PaymentError('mpp_session_close_failed', `${error.detail} The channel stays open; retry the close when the base fee falls.`, {
-        extensions: { channelId },
-        cause: error.cause,
-      })
+      throw new PaymentError(
+        'mpp_session_close_failed',
+        `${error.detail} The channel stays open; retry the close when the base fee falls.`,
+        {
+          extensions: { channelId },
+          cause: error.cause,
+        },
+      )
     }
     throw new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {
       extensions: { channelId },
