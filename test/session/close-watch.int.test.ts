@@ -7,7 +7,7 @@
 // cursor, requests in flight commit and get settled, and two instances on one
 // store send one settlement.
 import { Hono } from 'hono'
-import { encodeFunctionData, type Hex, http, type LocalAccount } from 'viem'
+import { custom, encodeFunctionData, type Hex, http, type LocalAccount } from 'viem'
 import { afterAll, describe, expect, it } from 'vitest'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
@@ -294,6 +294,45 @@ describe('the close watcher', () => {
     await expect
       .poll(async () => (await session.store.getChannel(channelId))!, { timeout: 5_000, interval: 20 })
       .toMatchObject({ spent: 600_000n, settled: 600_000n })
+  })
+
+  it('costs two RPC calls a poll (the latest block, the logs of the new blocks), one when no block passed', async () => {
+    const session = await fixture()
+    const calls: string[] = []
+    const rpc = http(session.anvil.rpcUrl)({ chain: session.anvil.chain })
+    const counted = custom({
+      request(args) {
+        calls.push(args.method)
+        return rpc.request(args)
+      },
+    })
+    const escrow = viemEscrow({
+      address: session.escrowAddress,
+      chain: session.anvil.chain,
+      transport: counted,
+      payee: testAccounts[4]!,
+      fees: zeroFees,
+      pollingIntervalMs: 10,
+    })
+    const engine = tempoSession({ escrow, store: session.store, recipient: session.payeeAddress, currency: pathUsdAddress })
+    const watcher = closeWatcher({ session: engine, events: escrow, cursors: session.store, log: () => {} })
+    await watcher.step()
+    await session.chain.request({ method: 'evm_mine', params: [] } as never)
+    calls.length = 0
+    await watcher.step()
+    expect(calls).toEqual(['eth_blockNumber', 'eth_getLogs'])
+    calls.length = 0
+    await watcher.step()
+    expect(calls).toEqual(['eth_blockNumber'])
+
+    // Following a close request adds the channel's chain read and the settlement's calls, once per event.
+    const payer = await payingPayer(session, 5, 4)
+    await asPayer(session, payer.account, 'requestClose', payer.channelId)
+    calls.length = 0
+    expect((await watcher.step()).lines).toEqual([expect.objectContaining({ settlement: 'settled' })])
+    expect(calls.slice(0, 3)).toEqual(['eth_blockNumber', 'eth_getLogs', 'eth_call'])
+    expect(calls).toContain('eth_sendRawTransaction')
+    console.log(JSON.stringify({ figures: 'RPC calls of a step that follows one close request', calls: calls.length, methods: calls }))
   })
 
   it('sends one settlement when two instances on one store see the same close request', async () => {
