@@ -18,6 +18,8 @@ export type SessionContext = {
   readonly rateLimit: RateLimiter
   /** Channels with a settlement in flight from this process. */
   readonly settling: Set<Hex>
+  /** Chain reads in flight from this process that concurrent requests may share (`recentChain`). */
+  readonly chainReads: Map<Hex, Promise<ChannelState>>
   /** The payee's readiness to settle and close (can it sign, can it pay the fee), read at most once per `readinessTtl`. */
   readonly readiness: PayeeReadiness
   /** Writes through the store; every write passes the accounting invariant, so no adapter can persist a broken one. */
@@ -32,6 +34,7 @@ export function createContext(settings: SessionSettings, escrow: Escrow, store: 
     voucherContext: { chainId: escrow.chainId, escrow: escrow.address },
     rateLimit: rateLimiter(store, settings.now),
     settling: new Set(),
+    chainReads: new Map(),
     readiness: payeeReadiness(escrow, settings),
     update(channelId, change) {
       return store.updateChannel(channelId, (current) => {

@@ -17,8 +17,11 @@ import { viemEscrow } from '../../src/escrow/viem-escrow.js'
 import { paymentErrorHandler } from '../../src/middleware/error-handler.js'
 import { payment } from '../../src/middleware/payment.js'
 import { fixedPrice } from '../../src/payment/pricing.js'
+import { Challenge } from '../../src/protocol/challenge.js'
+import { Credential } from '../../src/protocol/credential.js'
 import { type CloseWatchLine, closeWatcher } from '../../src/session/close-watch.js'
 import { tempoSession } from '../../src/session/engine.js'
+import { signVoucher } from '../../src/session/v1/voucher.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { pathUsdBalance, sendTempoCalls, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 import { price, type SessionFixture, secretKey, startSession } from '../support/session.js'
@@ -98,6 +101,49 @@ async function settlements(session: SessionFixture, channelId: Hex) {
 
 const payeeNonce = (session: SessionFixture) => session.chain.getTransactionCount({ address: session.payeeAddress })
 
+/** An engine on the fixture's store whose escrow (a viemEscrow of its own) records every RPC method it calls. */
+function countedEngine(session: SessionFixture, options: { voucherReadTtl?: number } = {}) {
+  const calls: string[] = []
+  const rpc = http(session.anvil.rpcUrl)({ chain: session.anvil.chain })
+  const counted = custom({
+    request(args) {
+      calls.push(args.method)
+      return rpc.request(args)
+    },
+  })
+  const escrow = viemEscrow({
+    address: session.escrowAddress,
+    chain: session.anvil.chain,
+    transport: counted,
+    payee: testAccounts[4]!,
+    fees: zeroFees,
+    pollingIntervalMs: 10,
+  })
+  const engine = tempoSession({
+    escrow,
+    store: session.store,
+    recipient: session.payeeAddress,
+    currency: pathUsdAddress,
+    bucketSize: bucket,
+    chainCacheTtl: 60_000,
+    ...options,
+  })
+  return { escrow, engine, calls }
+}
+
+/** The paid route on `engine`, and a route whose handler waits for `gate` (a request held in flight). */
+function appFor(session: SessionFixture, engine: ReturnType<typeof tempoSession>, gate: Promise<void> = Promise.resolve()) {
+  const paid = payment({ realm: 'gateway.test', secretKey, method: engine, challenges: session.store, pricing: fixedPrice(price) })
+  const app = new Hono()
+  app.onError(paymentErrorHandler)
+  app.post('/v1/paid', paid, (c) => c.json({ ok: true }))
+  app.post('/v1/slow', paid, async (c) => {
+    await gate
+    return c.json({ ok: true })
+  })
+  return app
+}
+
 describe('the close watcher', () => {
   it("sees a payer's requestClose in one step, refuses the channel, settles what was spent; after the grace period the payer withdraws exactly the rest", async () => {
     const session = await fixture()
@@ -169,6 +215,40 @@ describe('the close watcher', () => {
         expect(state).toMatchObject({ acceptedCumulative: 600_000n, spent: 400_000n, closeRequestedAt: 0n })
       }
     }
+  })
+
+  it('shares one chain read among concurrent new vouchers on a channel whose read is older than voucherReadTtl', async () => {
+    const session = await fixture()
+    const { engine, calls } = countedEngine(session, { voucherReadTtl: 100 })
+    const app = appFor(session, engine)
+    const account = testAccounts[5]! as LocalAccount
+    const client = sessionClient({
+      account,
+      chain: session.anvil.chain,
+      transport: http(session.anvil.rpcUrl),
+      deposit,
+      fees: zeroFees,
+      fetch: async (input, init) => app.fetch(new Request(input as string, init)),
+    })
+    expect((await client.fetch(url, request)).status).toBe(200)
+    const channel = [...client.channels.values()][0]!
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    const context = { chainId: session.anvil.chain.id, escrow: session.escrowAddress }
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const unpaid = await app.request('/v1/paid', { method: 'POST', body: '{}' })
+        const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge
+        const cumulativeAmount = bucket + BigInt(i + 1) * 1_000n
+        const signature = await signVoucher(account, context, { channelId: channel.channelId, cumulativeAmount })
+        const payload = { action: 'voucher', channelId: channel.channelId, cumulativeAmount: cumulativeAmount.toString(), signature }
+        return { method: 'POST', body: '{}', headers: { Authorization: Credential.format({ challenge, payload }) } }
+      }),
+    )
+    calls.length = 0
+    const responses = await Promise.all(burst.map((init) => app.request('/v1/paid', init)))
+    expect(responses.some((response) => response.status === 200)).toBe(true)
+    // getChannel is the only eth_call on this path: one read, shared by the ten.
+    expect(calls.filter((method) => method === 'eth_call')).toEqual(['eth_call'])
   })
 
   it('reopens the channel when a top-up cancels the close request (CloseRequestCancelled)', async () => {
@@ -253,20 +333,7 @@ describe('the close watcher', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
-    const paid = payment({
-      realm: 'gateway.test',
-      secretKey,
-      method: session.method,
-      challenges: session.store,
-      pricing: fixedPrice(price),
-    })
-    const app = new Hono()
-    app.onError(paymentErrorHandler)
-    app.post('/v1/paid', paid, (c) => c.json({ ok: true }))
-    app.post('/v1/slow', paid, async (c) => {
-      await gate
-      return c.json({ ok: true })
-    })
+    const app = appFor(session, session.method, gate)
     const account = testAccounts[8]! as LocalAccount
     const client = sessionClient({
       account,
@@ -298,23 +365,7 @@ describe('the close watcher', () => {
 
   it('costs two RPC calls a poll (the latest block, the logs of the new blocks), one when no block passed', async () => {
     const session = await fixture()
-    const calls: string[] = []
-    const rpc = http(session.anvil.rpcUrl)({ chain: session.anvil.chain })
-    const counted = custom({
-      request(args) {
-        calls.push(args.method)
-        return rpc.request(args)
-      },
-    })
-    const escrow = viemEscrow({
-      address: session.escrowAddress,
-      chain: session.anvil.chain,
-      transport: counted,
-      payee: testAccounts[4]!,
-      fees: zeroFees,
-      pollingIntervalMs: 10,
-    })
-    const engine = tempoSession({ escrow, store: session.store, recipient: session.payeeAddress, currency: pathUsdAddress })
+    const { escrow, engine, calls } = countedEngine(session)
     const watcher = closeWatcher({ session: engine, events: escrow, cursors: session.store, log: () => {} })
     await watcher.step()
     await session.chain.request({ method: 'evm_mine', params: [] } as never)
