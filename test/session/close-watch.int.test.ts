@@ -269,6 +269,33 @@ describe('the close watcher', () => {
     expect((await payer.client.fetch(url, request)).status).toBe(200)
   })
 
+  it('keeps the cursor before a close request the chain read does not show (logs served ahead of the read)', async () => {
+    const session = await fixture()
+    const { watcher: real, lines } = watch(session)
+    await real.step()
+    const payer = await payingPayer(session, 6, 2)
+    const requested = await asPayer(session, payer.account, 'requestClose', payer.channelId)
+    await asPayer(session, payer.account, 'topUp', payer.channelId)
+    // A log source that has the request but not yet its cancellation: the chain read (no request pending) disagrees.
+    const ahead = closeWatcher({
+      session: session.method,
+      events: {
+        ...session.escrow,
+        closeEvents: async (...args) => (await session.escrow.closeEvents(...args)).filter((event) => event.kind === 'requested'),
+      },
+      cursors: session.store,
+      log: () => {},
+    })
+    const held = await ahead.step()
+    expect(held.lines).toEqual([expect.objectContaining({ channelId: payer.channelId, seen: 'requested', state: 'open', handled: false })])
+    expect(held.cursor).toBe(requested.blockNumber - 1n)
+    // The full logs end with the cancellation, which the read confirms: finished, the cursor passes it.
+    const step = await real.step()
+    expect(lines.at(-1)).toMatchObject({ channelId: payer.channelId, seen: 'cancelled', state: 'open', handled: true })
+    expect(step.cursor).toBe(step.toBlock)
+    expect((await payer.client.fetch(url, request)).status).toBe(200)
+  })
+
   it('resumes from the cursor in the store after a restart, and holds the cursor before an event it could not finish', async () => {
     const session = await fixture()
     const first = watch(session)
