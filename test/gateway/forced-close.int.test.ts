@@ -156,7 +156,9 @@ async function cursorBlock(): Promise<bigint> {
 describe('a payer who requests a forced close and keeps paying', () => {
   it('is refused within seconds by two gateway instances on one PostgreSQL; what was spent is settled; withdraw returns exactly the rest', async () => {
     const gateways = await Promise.all([startGateway(), startGateway()])
-    const { account, address, client } = payer(5, gateways)
+    // A deposit the attack cannot use up before it is refused: a client that runs short tops up, which cancels the close.
+    const channelDeposit = 5_000_000n
+    const { account, address, client } = payer(5, gateways, channelDeposit)
     const payeeStart = await pathUsdBalance(chain(), payee.address)
     let spent = 0n
     for (let i = 0; i < 21; i++) {
@@ -215,7 +217,7 @@ describe('a payer who requests a forced close and keeps paying', () => {
     await chain().request({ method: 'evm_mine', params: [] } as never)
     const payerBefore = await pathUsdBalance(chain(), address)
     await asPayer(account, 'withdraw', channelId)
-    expect((await pathUsdBalance(chain(), address)) - payerBefore).toBe(deposit - settled)
+    expect((await pathUsdBalance(chain(), address)) - payerBefore).toBe(channelDeposit - settled)
     expect((await pathUsdBalance(chain(), payee.address)) - payeeStart).toBe(settled)
 
     console.log(
