@@ -13,6 +13,7 @@ import { payment } from './middleware/payment.js'
 import { requestId } from './middleware/request-id.js'
 import type { SecretKey } from './payment/handler.js'
 import type { PaymentLogger } from './payment/logger.js'
+import { type CloseWatcher, type CloseWatcherOptions, closeWatcher } from './session/close-watch.js'
 import { type TempoSession, tempoSession } from './session/engine.js'
 import type { Escrow } from './session/escrow.js'
 import type { TempoSessionOptions } from './session/options.js'
@@ -32,6 +33,11 @@ export type GatewayConfig = {
   backend: ChatBackend
   /** Models served and their prices. Default: the local backend's model. */
   catalogue?: readonly ModelPrice[]
+  /**
+   * The close watcher (README: Operating a payee): the escrow's close events (`viemEscrow` implements them) and
+   * its settings; its cursor is kept in `store`. Absent: no watcher. The entry runs it (`start()`, or a step per cron).
+   */
+  closeWatch?: Omit<CloseWatcherOptions, 'session' | 'cursors'>
   /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
   session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency'>>
   /** Where a request comes from, for the per-client limit on opens: the entry's own (`socketAddress` on Node, `cloudflareAddress` on Workers). */
@@ -41,8 +47,8 @@ export type GatewayConfig = {
   logger?: PaymentLogger
 }
 
-/** The gateway as one Hono app, the same on Node and on Workers. */
-export function createGateway(config: GatewayConfig): { app: Hono; session: TempoSession } {
+/** The gateway as one Hono app, the same on Node and on Workers, with its engine and (when configured) close watcher. */
+export function createGateway(config: GatewayConfig): { app: Hono; session: TempoSession; watcher: CloseWatcher | undefined } {
   const catalogue = config.catalogue ?? defaultCatalogue
   const session = tempoSession({
     escrow: config.escrow,
@@ -51,6 +57,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     currency: config.currency,
     ...config.session,
   })
+  const watcher = config.closeWatch && closeWatcher({ ...config.closeWatch, session, cursors: config.store })
   const paid = payment({
     realm: config.realm,
     secretKey: config.secretKey,
@@ -75,5 +82,5 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     '/',
     openApiRoute({ title: config.realm, method: session, currency: config.currency, chainId: config.escrow.chainId, catalogue }),
   )
-  return { app, session }
+  return { app, session, watcher }
 }

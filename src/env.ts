@@ -41,6 +41,7 @@ export const gatewayEnvNames = [
   'OPEN_RATE_LIMIT',
   'MAX_BODY_BYTES',
   'SETTLE_THRESHOLD',
+  'CLOSE_WATCH_INTERVAL_MS',
 ] as const
 
 export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
@@ -102,6 +103,8 @@ const envSchema = z.object({
   // Up to 64 MiB: the whole body is held in memory before it is priced.
   MAX_BODY_BYTES: integerVar(1024, 64 * 1024 * 1024).optional(),
   SETTLE_THRESHOLD: amountVar.optional(),
+  // The close watcher's pause between polls (Node); each poll is two RPC calls.
+  CLOSE_WATCH_INTERVAL_MS: integerVar(100, 600_000).optional(),
 })
 
 /** The environment with empty strings as unset (a blank line in a .env file is no value). */
@@ -144,19 +147,22 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     }
   }
   const upstreamTimeoutMs = vars.UPSTREAM_TIMEOUT_MS ?? 60_000
+  const escrow = viemEscrow({
+    address: escrowAddress,
+    chain,
+    rpcUrl,
+    ...(payee ? { payee } : {}),
+    fees: {
+      ...(fees.maxFeePerGas === undefined ? {} : { maxFeePerGas: fees.maxFeePerGas }),
+      ...(fees.maxPriorityFeePerGas === undefined ? {} : { maxPriorityFeePerGas: fees.maxPriorityFeePerGas }),
+    },
+  })
   return {
     realm: vars.MPP_REALM ?? 'localhost',
     secretKey: vars.MPP_SECRET_KEY.split(','),
-    escrow: viemEscrow({
-      address: escrowAddress,
-      chain,
-      rpcUrl,
-      ...(payee ? { payee } : {}),
-      fees: {
-        ...(fees.maxFeePerGas === undefined ? {} : { maxFeePerGas: fees.maxFeePerGas }),
-        ...(fees.maxPriorityFeePerGas === undefined ? {} : { maxPriorityFeePerGas: fees.maxPriorityFeePerGas }),
-      },
-    }),
+    escrow,
+    // The same escrow's close events: a payer's forced close is followed (README: Operating a payee).
+    closeWatch: { events: escrow, ...(vars.CLOSE_WATCH_INTERVAL_MS ? { intervalMs: vars.CLOSE_WATCH_INTERVAL_MS } : {}) },
     store,
     recipient: recipient as `0x${string}`,
     currency,

@@ -1,13 +1,16 @@
 // The Cloudflare Workers entry: the same Hono app as on Node (createGateway:
 // chat completions, models, health), configured from the Worker's vars and
 // secrets (the variable names of src/node.ts, see src/env.ts), with channel
-// state, challenge ids and idempotency records in Durable Objects.
+// state, challenge ids and idempotency records in Durable Objects, and the
+// close watcher stepped by a Cron Trigger (`scheduled`).
 // No `nodejs_compat` needed: viem, @noble/hashes, jose and hono run as they are.
+import type { ScheduledController } from '@cloudflare/workers-types'
 import type { ExecutionContext, Hono } from 'hono'
 import { createGateway } from './app.js'
 import { type GatewayEnv, gatewayConfigFromEnv } from './env.js'
 import { ConfigError } from './errors/config-error.js'
 import { cloudflareAddress } from './middleware/client-address.js'
+import { type CloseWatcher, logWatchError } from './session/close-watch.js'
 import { ChannelObject, KeyShard } from './stores/cloudflare/objects.js'
 import { type DurableObjectStoreEnv, durableObjectStore } from './stores/cloudflare/store.js'
 
@@ -16,21 +19,34 @@ export { ChannelObject, KeyShard }
 
 export type WorkerEnv = GatewayEnv & DurableObjectStoreEnv
 
+type Gateway = { app: Hono; watcher: CloseWatcher | undefined }
+
 /**
- * One app per isolate: the runtime hands every request of an isolate the same
+ * One gateway per isolate: the runtime hands every request of an isolate the same
  * `env` object, so the app (config parsing, viem clients, the payee's nonce
  * queue, the rate limits' front) is built on the first request and reused.
  * A new `env` (a new deployment or changed secrets) gets a new app.
  */
-const gateways = new WeakMap<object, Hono>()
+const gateways = new WeakMap<object, Gateway>()
+
+function gatewayOf(env: WorkerEnv): Gateway {
+  let gateway = gateways.get(env)
+  if (gateway === undefined) {
+    gateway = createGateway({ ...gatewayConfigFromEnv(env, durableObjectStore(env)), clientAddress: cloudflareAddress })
+    gateways.set(env, gateway)
+  }
+  return gateway
+}
 
 export function gatewayFor(env: WorkerEnv): Hono {
-  let app = gateways.get(env)
-  if (app === undefined) {
-    app = createGateway({ ...gatewayConfigFromEnv(env, durableObjectStore(env)), clientAddress: cloudflareAddress }).app
-    gateways.set(env, app)
-  }
-  return app
+  return gatewayOf(env).app
+}
+
+/** Logs a configuration error: a ConfigError names the variable and its rule, never its value; anything else is named by its class only. */
+function logConfigError(error: unknown) {
+  console.error(
+    `gateway configuration error: ${error instanceof ConfigError ? error.message : error instanceof Error ? error.name : 'unknown'}`,
+  )
 }
 
 export default {
@@ -39,13 +55,27 @@ export default {
     try {
       app = gatewayFor(env)
     } catch (error) {
-      // A ConfigError names the variable and its rule, never its value; anything else is named by its class only.
+      logConfigError(error)
       const detail = error instanceof ConfigError ? error.message : 'check the Worker variables and secrets'
-      console.error(
-        `gateway configuration error: ${error instanceof ConfigError ? error.message : error instanceof Error ? error.name : 'unknown'}`,
-      )
       return Response.json({ error: { message: `The gateway is misconfigured: ${detail}`, type: 'server_error' } }, { status: 500 })
     }
     return app.fetch(request, env, ctx)
+  },
+
+  /**
+   * The Cron Trigger (wrangler.toml `[triggers]`): one step of the close watcher per run, from the
+   * cursor the Durable Objects keep, so a payer's forced close is followed (refused, settled) within a
+   * run's interval. A failed step is logged by its code only (an RPC error could name the RPC URL) and
+   * retried by the next run from the same cursor.
+   */
+  async scheduled(_controller: ScheduledController, env: WorkerEnv): Promise<void> {
+    let watcher: CloseWatcher | undefined
+    try {
+      watcher = gatewayOf(env).watcher
+    } catch (error) {
+      logConfigError(error)
+      return
+    }
+    await watcher?.step().catch(logWatchError)
   },
 }

@@ -48,10 +48,12 @@ import { tip20Abi } from '../../contracts-abi/tip20.js'
 import type { ErrorCode } from '../errors/codes.js'
 import { parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
+import type { CloseEventSource } from '../session/close-events.js'
 import { type Escrow, type EscrowCall, FeeCapError, FeeShortfallError, type OnChainChannel, type PayeeFees } from '../session/escrow.js'
 import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
 import { sleep } from '../util/sleep.js'
 import { isTempoChain } from './chain.js'
+import { closeEventFilter, decodeCloseEvents } from './close-events.js'
 import { chosenFeeToken, feeAmount, type PayeeFeeCaps, payeeFeesPerGas, tempoFeeToken } from './fees.js'
 import { preflight } from './preflight.js'
 import { revertReason } from './revert-reason.js'
@@ -108,8 +110,11 @@ const optionsSchema = z
     message: 'needs exactly one of rpcUrl and transport',
   })
 
-/** The `Escrow` port over viem. Options are validated here: a bad one throws a `ConfigError` at start. */
-export function viemEscrow(options: ViemEscrowOptions): Escrow {
+/**
+ * The `Escrow` port over viem, and the escrow's close events (`CloseEventSource`)
+ * for the close watcher. Options are validated here: a bad one throws a `ConfigError` at start.
+ */
+export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSource {
   parseConfig(optionsSchema, options, 'viemEscrow')
   const address = options.address.toLowerCase() as Address
   const { chain, payee } = options
@@ -394,6 +399,23 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow {
 
     settle: (channelId, cumulativeAmount, signature) => submit('settle', channelId, cumulativeAmount, signature),
     close: (channelId, cumulativeAmount, signature) => submit('close', channelId, cumulativeAmount, signature),
+
+    async latestBlock() {
+      try {
+        return await within(client.getBlockNumber({ cacheTime: 0 }))
+      } catch (err) {
+        throw unavailable('Could not read the latest block number.', err)
+      }
+    },
+
+    async closeEvents(payee, fromBlock, toBlock) {
+      const filter = closeEventFilter(address, payee.toLowerCase() as Address, fromBlock, toBlock)
+      try {
+        return decodeCloseEvents(await within(client.request({ method: 'eth_getLogs', params: [filter] })))
+      } catch (err) {
+        throw unavailable("Could not read the escrow's close events.", err)
+      }
+    },
   }
 }
 

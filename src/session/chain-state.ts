@@ -35,3 +35,19 @@ export async function loadChannel(ctx: SessionContext, channelId: Hex, client: s
   if (state !== undefined && (state.finalized || ctx.settings.now() - state.chainReadAt < ctx.settings.chainCacheTtl)) return state
   return readChain(ctx, channelId)
 }
+
+/**
+ * `state`, or a read of the chain when its read is older than `maxAge` (ms).
+ * Concurrent callers share one read in flight: a burst on one channel costs
+ * one RPC call, and a read started moments ago is as fresh as a new one.
+ */
+export function recentChain(ctx: SessionContext, state: Channel.ChannelState, maxAge: number): Promise<Channel.ChannelState> {
+  const { channelId } = state
+  if (ctx.settings.now() - state.chainReadAt <= maxAge) return Promise.resolve(state)
+  let read = ctx.chainReads.get(channelId)
+  if (read === undefined) {
+    read = readChain(ctx, channelId).finally(() => ctx.chainReads.delete(channelId))
+    ctx.chainReads.set(channelId, read)
+  }
+  return read
+}

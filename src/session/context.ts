@@ -21,6 +21,8 @@ export type SessionContext = {
   readonly recoveries: Recoveries
   /** Channels with a settlement in flight from this process. */
   readonly settling: Set<Hex>
+  /** Chain reads in flight from this process that concurrent requests may share (`recentChain`). */
+  readonly chainReads: Map<Hex, Promise<ChannelState>>
   /** The payee's readiness to settle and close (can it sign, can it pay the fee), read at most once per `readinessTtl`. */
   readonly readiness: PayeeReadiness
   /** Writes through the store; every write passes the accounting invariant, so no adapter can persist a broken one. */
@@ -37,6 +39,7 @@ export function createContext(settings: SessionSettings, escrow: Escrow, store: 
     // A burst's copies of one voucher arrive within a few seconds; a thousand vouchers is a few hundred KiB.
     recoveries: recoveries({ capacity: 1_024, ttlMs: 30_000, joinTimeoutMs: 2_000, now: settings.now }),
     settling: new Set(),
+    chainReads: new Map(),
     readiness: payeeReadiness(escrow, settings),
     update(channelId, change) {
       return store.updateChannel(channelId, (current) => {

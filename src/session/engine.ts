@@ -2,7 +2,7 @@
 // framework-free: it checks the challenge terms, parses the payload and
 // dispatches to the action. Everything else lives in one module per concept
 // (docs/architecture.md).
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import type { AuthorizeParameters, PaymentMethod } from '../payment/method.js'
 import type { JsonObject } from '../protocol/challenge.js'
@@ -13,6 +13,7 @@ import { topUp } from './actions/top-up.js'
 import { voucher } from './actions/voucher.js'
 import { challengeRequest } from './challenge.js'
 import { createContext } from './context.js'
+import { type CloseFollowUp, followCloseRequest } from './forced-close.js'
 import { requestKeyOf, storedAnswer } from './idempotency.js'
 import { takeNewChannel } from './new-channel-limit.js'
 import { resolveSessionOptions, type TempoSessionOptions } from './options.js'
@@ -24,8 +25,18 @@ import { parseSessionPayload } from './v1/payload.js'
 
 /** The session engine: a `PaymentMethod` plus the payee's own operations. */
 export type TempoSession = PaymentMethod<SessionPayment> & {
-  /** Settles `channelId` on chain up to the highest accepted voucher not above `spent`; undefined when there is nothing to settle. */
+  /** The payee channels must pay (lowercase). */
+  readonly recipient: Address
+  /**
+   * Settles `channelId` on chain up to the highest accepted voucher not above `spent`; undefined when there is
+   * nothing to settle, or a settlement of it is in flight (here, or claimed by another instance on the store).
+   */
   settle(channelId: Hex): Promise<{ txHash: Hex; amount: bigint } | undefined>
+  /**
+   * Re-reads `channelId` from the chain into the store and, while a forced close is pending, settles what was
+   * spent (docs/flow.md: forced close). What the close watcher runs for each close event; idempotent.
+   */
+  followCloseRequest(channelId: Hex): Promise<CloseFollowUp>
   /**
    * The payee's readiness to settle and close: whether it can sign and pay one transaction's fee,
    * read from the chain at most once per `readinessTtl`. Rejects with `mpp_chain_unavailable` when
@@ -94,7 +105,9 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
       // Session spec §TopUp Payload: a topUp on an unknown or expired challenge is `challenge-not-found`.
       ...(payload.action === 'topUp' ? { invalidChallengeType: 'session/challenge-not-found' } : {}),
     }),
+    recipient: settings.recipient,
     settle: (channelId) => settle(ctx, channelId),
+    followCloseRequest: (channelId) => followCloseRequest(ctx, channelId),
     readiness: () => ctx.readiness.read(),
   }
 }

@@ -24,6 +24,11 @@ export type TempoSessionOptions = {
   suggestedDeposit?: bigint
   /** How long a read of on-chain channel state is trusted (ms). Default 5,000. */
   chainCacheTtl?: number
+  /**
+   * How old a chain read may be when a voucher above the accepted amount is accepted (ms): a new voucher
+   * raises what the payee serves on trust, so a forced close requested since is seen first. Default 1,000.
+   */
+  voucherReadTtl?: number
   /** How long a reservation holds funds before it lapses (ms); keep it above the handler's timeout. Default 60,000. */
   reservationTtl?: number
   /** Vouchers are asked for in whole buckets of this size (base units), so most requests need none. Default 1 (no rounding). */
@@ -79,6 +84,7 @@ const schema = z.object({
   minDeposit: amount(1n).optional(),
   suggestedDeposit: amount(1n).optional(),
   chainCacheTtl: integer(0).optional(),
+  voucherReadTtl: integer(0).optional(),
   reservationTtl: integer(1).optional(),
   bucketSize: amount(1n).optional(),
   bucketTtl: integer(1).optional(),
@@ -107,6 +113,7 @@ export type SessionSettings = {
   minDeposit: bigint
   suggestedDeposit: bigint
   chainCacheTtl: number
+  voucherReadTtl: number
   reservationTtl: number
   bucketSize: bigint
   bucketTtl: number | undefined
@@ -152,6 +159,7 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     minDeposit,
     suggestedDeposit,
     chainCacheTtl: valid.chainCacheTtl ?? 5_000,
+    voucherReadTtl: valid.voucherReadTtl ?? 1_000,
     reservationTtl,
     bucketSize: valid.bucketSize ?? 1n,
     bucketTtl: valid.bucketTtl,

@@ -5,20 +5,42 @@ import type { SessionContext } from './context.js'
 import { isFeeShortfall } from './readiness.js'
 
 /**
- * Settles the channel on-chain up to the highest accepted voucher that does
- * not exceed `spent`; never more than was spent. Returns undefined when there
- * is nothing to settle (or a settlement of it is already in flight here).
- * A payee that cannot pay the fee is recorded in the readiness before the error goes on.
+ * What one settlement attempt did: sent and mined (`settled`), found nothing
+ * accepted between `settled` and `spent` (`nothing`), or left it to a
+ * settlement already in flight, here or on another instance (`busy`).
  */
-export async function settle(ctx: SessionContext, channelId: Hex): Promise<{ txHash: Hex; amount: bigint } | undefined> {
+export type SettleOutcome = { kind: 'settled'; txHash: Hex; amount: bigint } | { kind: 'nothing' } | { kind: 'busy' }
+
+/**
+ * How long a settlement of one voucher is claimed across the instances that
+ * share the store: longer than a settle takes (simulate, fees, send, receipt:
+ * about a second, each step bounded by the escrow's RPC timeout). One still in
+ * flight after this may be sent again by another instance; the escrow then
+ * refuses the second in simulation (or it reverts): never paid twice.
+ */
+const settlementClaimMs = 60_000
+
+/**
+ * Settles the channel on-chain up to the highest accepted voucher that does
+ * not exceed `spent`; never more than was spent. Sends nothing when there is
+ * nothing to settle, or when a settlement is in flight in this process or was
+ * claimed for the same voucher by any instance sharing the store within
+ * `settlementClaimMs`. A payee that cannot pay the fee is recorded in the
+ * readiness before the error goes on.
+ */
+export async function settleOnce(ctx: SessionContext, channelId: Hex): Promise<SettleOutcome> {
   const state = await ctx.store.getChannel(channelId)
   const voucher = state && !state.finalized ? Channel.settleableVoucher(state) : undefined
-  if (voucher === undefined || ctx.settling.has(channelId)) return undefined
+  if (voucher === undefined) return { kind: 'nothing' }
+  if (ctx.settling.has(channelId)) return { kind: 'busy' }
   ctx.settling.add(channelId)
   try {
+    // A claim is the one take a window of this key admits: atomic across every instance on the store.
+    const claimed = await ctx.store.takeRateLimit(`settle:${channelId}:${voucher.amount}`, 1, settlementClaimMs, channelId)
+    if (claimed !== undefined) return { kind: 'busy' }
     const { txHash } = await ctx.escrow.settle(channelId, voucher.amount, voucher.signature)
     await readChain(ctx, channelId)
-    return { txHash, amount: voucher.amount }
+    return { kind: 'settled', txHash, amount: voucher.amount }
   } catch (error) {
     if (isFeeShortfall(error)) ctx.readiness.refused(error.cause.fees)
     throw error
@@ -27,13 +49,42 @@ export async function settle(ctx: SessionContext, channelId: Hex): Promise<{ txH
   }
 }
 
+/** `settleOnce` for callers that only ask whether a transaction was sent. */
+export async function settle(ctx: SessionContext, channelId: Hex): Promise<{ txHash: Hex; amount: bigint } | undefined> {
+  const outcome = await settleOnce(ctx, channelId)
+  return outcome.kind === 'settled' ? { txHash: outcome.txHash, amount: outcome.amount } : undefined
+}
+
 /**
- * Settles in the background once `settleThreshold` is spent but unsettled (never affects the response).
- * Not while the payee is known not to afford the fee: one attempt per `readinessTtl`, not one per request.
+ * Settles until nothing accepted lies between `settled` and `spent`: requests
+ * in flight that commit while a settlement is mined can make a higher voucher
+ * settleable, and the grace period of a forced close is the last chance to
+ * settle it. Each round settles a strictly higher voucher. Returns the last
+ * settlement, else why none was sent.
+ */
+export async function settleAll(ctx: SessionContext, channelId: Hex): Promise<SettleOutcome> {
+  let last: SettleOutcome | undefined
+  for (;;) {
+    // Re-read after each round (and after `settling` is cleared): a commit that found it set left its voucher to this loop.
+    const outcome = await settleOnce(ctx, channelId)
+    if (outcome.kind !== 'settled') return last ?? outcome
+    last = outcome
+  }
+}
+
+/**
+ * Settles in the background (never affects the response): at once on a
+ * channel whose payer requested a forced close, else once `settleThreshold`
+ * is spent but unsettled. Not while the payee is known not to afford the fee:
+ * one attempt per `readinessTtl`, not one per request.
  */
 export function maybeSettle(ctx: SessionContext, state: Channel.ChannelState): void {
   const { settleThreshold, onBackgroundError } = ctx.settings
-  if (settleThreshold === undefined || !ctx.escrow.canSubmit || ctx.readiness.settlementHeld()) return
-  if (state.spent - state.settled < settleThreshold) return
+  if (!ctx.escrow.canSubmit || ctx.readiness.settlementHeld()) return
+  if (state.closeRequestedAt !== 0n) {
+    if (Channel.settleableVoucher(state) !== undefined) settleAll(ctx, state.channelId).catch(onBackgroundError)
+    return
+  }
+  if (settleThreshold === undefined || state.spent - state.settled < settleThreshold) return
   settle(ctx, state.channelId).catch(onBackgroundError)
 }

@@ -24,6 +24,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const challenges = new Map<string, number>()
   const requests = new Map<string, { record: IdempotencyRecord; expiresAt: number }>()
   const windows = new Map<string, { end: number; taken: number }>()
+  const cursors = new Map<string, bigint>()
   let sweepAt = 1024
   let windowSweepAt = 1024
   const requestKey = (channelId: Hex, key: string) => `${channelId}|${key}`
@@ -95,6 +96,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         windowSweepAt = Math.max(1024, windows.size * 2)
       }
       return undefined
+    },
+
+    async readCursor(name) {
+      return cursors.get(name)
+    },
+
+    async advanceCursor(name, block) {
+      const current = cursors.get(name)
+      if (current === undefined || block > current) cursors.set(name, block)
     },
   }
 }

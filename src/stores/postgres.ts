@@ -507,6 +507,22 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
       return row.taken <= limit ? undefined : Number(row.remaining)
     },
 
+    async readCursor(name) {
+      const sql = await client()
+      const rows = await sql.query<{ block: string }>('SELECT block::text AS block FROM mpp_cursors WHERE name = $1', [name])
+      return rows[0] === undefined ? undefined : BigInt(rows[0].block)
+    },
+
+    // One statement: the upsert locks the row, so concurrent advances apply in turn and the furthest stays.
+    async advanceCursor(name, block) {
+      const sql = await client()
+      await sql.query(
+        `INSERT INTO mpp_cursors AS c (name, block) VALUES ($1, $2::numeric)
+         ON CONFLICT (name) DO UPDATE SET block = greatest(c.block, EXCLUDED.block)`,
+        [name, block.toString()],
+      )
+    },
+
     async ready() {
       await client()
     },

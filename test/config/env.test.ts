@@ -112,6 +112,15 @@ describe('gateway environment', () => {
       expect(refusal({ MAX_BODY_BYTES: typo }).subject).toBe('MAX_BODY_BYTES')
   })
 
+  it('follows forced closes of the escrow it pays through, polling every 2 s unless CLOSE_WATCH_INTERVAL_MS (100 ms to 10 min) says otherwise', () => {
+    const config = build({})
+    expect(config.closeWatch?.events).toBe(config.escrow)
+    expect(config.closeWatch?.intervalMs).toBeUndefined()
+    expect(build({ CLOSE_WATCH_INTERVAL_MS: '500' }).closeWatch?.intervalMs).toBe(500)
+    for (const typo of ['2s', '0', '99', '600001', '1e3'])
+      expect(refusal({ CLOSE_WATCH_INTERVAL_MS: typo }).subject).toBe('CLOSE_WATCH_INTERVAL_MS')
+  })
+
   it("refuses a payee's tip above its fee cap", () => {
     expect(refusal({ PAYEE_MAX_FEE_PER_GAS: '10', PAYEE_PRIORITY_FEE_PER_GAS: '11' })).toMatchObject({
       subject: 'PAYEE_PRIORITY_FEE_PER_GAS',

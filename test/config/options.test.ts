@@ -8,6 +8,7 @@ import { openAiUpstream } from '../../src/chat/openai-upstream.js'
 import { chatPricing } from '../../src/chat/pricing.js'
 import { ConfigError } from '../../src/errors/config-error.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { closeWatcher } from '../../src/session/close-watch.js'
 import { tempoSession } from '../../src/session/engine.js'
 import type { TempoSessionOptions } from '../../src/session/options.js'
 import { memoryStore } from '../../src/stores/memory.js'
@@ -50,6 +51,8 @@ describe('tempoSession options', () => {
     ['minDeposit', 0n, /≥ 1/],
     ['minVoucherDelta', -1n, /≥ 0/],
     ['chainCacheTtl', -1, /integer ≥ 0/],
+    ['voucherReadTtl', -1, /integer ≥ 0/],
+    ['voucherReadTtl', '1s', /integer ≥ 0/],
     ['reservationTtl', 0, /integer ≥ 1/],
     ['bucketTtl', Number.POSITIVE_INFINITY, /integer ≥ 1/],
     ['idempotencyTtl', 0, /integer ≥ 1/],
@@ -92,6 +95,41 @@ describe('viemEscrow options', () => {
     ['viemEscrow.chain.id', { address, chain: { name: 'x' }, rpcUrl: 'http://127.0.0.1:8545' }, /integer ≥ 1/],
   ] as const)('refuses a bad %s', (subject, options, rule) => {
     refused(() => viemEscrow(options as never), subject, rule)
+  })
+})
+
+describe('closeWatcher options', () => {
+  const session = tempoSession({
+    escrow: memoryEscrow().escrow,
+    store: memoryStore(),
+    recipient: '0x2222222222222222222222222222222222222222',
+    currency: '0x20c0000000000000000000000000000000000000',
+  })
+  const events = {
+    address: '0x5fbdb2315678afecb367f032d93f642f64180aa3' as const,
+    chainId: 31337,
+    latestBlock: async () => 0n,
+    closeEvents: async () => [],
+  }
+  const watcher = (overrides: Record<string, unknown>) => () =>
+    closeWatcher({ session, events, cursors: memoryStore(), ...overrides } as Parameters<typeof closeWatcher>[0])
+
+  it('names the cursor after the chain, the escrow and the payee', () => {
+    expect(watcher({})().cursorName).toBe(
+      'close-watch/31337/0x5fbdb2315678afecb367f032d93f642f64180aa3/0x2222222222222222222222222222222222222222',
+    )
+  })
+
+  it.each([
+    ['intervalMs', 0, /integer ≥ 1/],
+    ['lookbackBlocks', 0, /integer ≥ 1/],
+    ['maxBlockRange', 1.5, /integer ≥ 1/],
+    ['onError', 'log', /function/],
+    ['cursors', { readCursor() {} }, /advanceCursor/],
+    ['events', { latestBlock() {} }, /closeEvents/],
+    ['session', { recipient: 'payee', followCloseRequest() {} }, /address/],
+  ])('refuses %s = %s', (option, value, rule) => {
+    refused(watcher({ [option]: value }), option === 'session' ? 'closeWatcher.session.recipient' : `closeWatcher.${option}`, rule)
   })
 })
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pgliteStore, type SqlSessionStore } from '../../src/stores/postgres.js'
 import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
 import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
+import { describeCursorConformance } from './cursor-conformance.js'
 
 // One database per kind, shared by the suite's tests (the suite expects stores that may be shared).
 const dir = mkdtempSync(join(tmpdir(), 'mpp-pglite-'))
@@ -26,6 +27,8 @@ describeStoreConformance('PGlite in memory', () => inMemory)
 describeStoreConformance('PGlite file-backed', () => fileBacked)
 describeSqlStoreExtras('PGlite in memory', () => inMemory)
 describeSqlStoreInstances('PGlite', () => instances)
+describeCursorConformance('PGlite', () => instances)
+describeCursorConformance('PGlite file-backed', () => [fileBacked, fileBacked])
 
 describe('PGlite: rate-limit windows', () => {
   it('sweeps ended windows and keeps live ones', async () => {

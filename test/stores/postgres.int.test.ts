@@ -7,6 +7,7 @@ import { type PostgresServer, startPostgres } from '../harness/postgres.js'
 import { runTsx } from '../support/processes.js'
 import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
 import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
+import { describeCursorConformance } from './cursor-conformance.js'
 
 const workerScript = fileURLToPath(new URL('../support/channel-worker.ts', import.meta.url))
 
@@ -27,6 +28,7 @@ afterAll(async () => {
 describeStoreConformance('PostgreSQL', () => store)
 describeSqlStoreExtras('PostgreSQL', () => store)
 describeSqlStoreInstances('PostgreSQL', () => [store, peer])
+describeCursorConformance('PostgreSQL', () => [store, peer])
 
 describe('PostgreSQL across processes', () => {
   it('migrates once when four stores start at once on an empty database', async () => {
@@ -38,7 +40,7 @@ describe('PostgreSQL across processes', () => {
       await client.connect()
       try {
         const { rows } = await client.query<{ version: number }>('SELECT version FROM mpp_schema_migrations ORDER BY version')
-        expect(rows.map((row) => row.version)).toEqual([1, 2])
+        expect(rows.map((row) => row.version)).toEqual([1, 2, 3])
       } finally {
         await client.end()
       }

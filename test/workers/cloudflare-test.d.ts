@@ -7,10 +7,20 @@ declare module 'cloudflare:workers' {
   /** The Worker's bindings: wrangler.toml plus the test bindings of vitest.workers.config.ts. */
   export const env: WorkerEnv
   /** The main module's exports as the runtime serves them. */
-  export const exports: { default: { fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> } }
+  export const exports: {
+    default: {
+      fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>
+      /** Runs the Worker's `scheduled` handler as a Cron Trigger would. */
+      scheduled(options?: { scheduledTime?: Date; cron?: string }): Promise<unknown>
+    }
+  }
 }
 
 declare module 'cloudflare:test' {
+  import type { ScheduledController } from '@cloudflare/workers-types'
+
   /** Runs the alarm of the Durable Object behind `stub` now, if one is set; true if it ran. */
   export function runDurableObjectAlarm(stub: object): Promise<boolean>
+  /** A `ScheduledController` for calling a module's `scheduled` handler directly. */
+  export function createScheduledController(options?: { scheduledTime?: Date; cron?: string }): ScheduledController
 }

@@ -9,8 +9,11 @@ import { keyShardName, rateLimitShardName } from '../../src/stores/cloudflare/ob
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import { encodeChannel } from '../../src/stores/codec.js'
 import { describeStoreConformance, freshChannelId, newChannel } from '../stores/conformance.js'
+import { describeCursorConformance } from '../stores/cursor-conformance.js'
 
 describeStoreConformance('durable objects', () => durableObjectStore(env))
+// Two store instances stand for two isolates: only the objects are shared.
+describeCursorConformance('durable objects', () => [durableObjectStore(env), durableObjectStore(env)])
 
 const channelObject = (channelId: string) => env.CHANNELS.get(env.CHANNELS.idFromName(channelId))
 const shardObject = (id: string) => env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id)))

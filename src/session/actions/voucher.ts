@@ -2,7 +2,7 @@
 // cumulative authorization, then the request is served — or, on a management
 // request, a pure voucher top-up answered with a receipt and nothing charged.
 import type { Authorization } from '../../payment/method.js'
-import { loadChannel } from '../chain-state.js'
+import { loadChannel, recentChain } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
 import type { SessionPayment } from '../payment.js'
@@ -14,7 +14,11 @@ import type { ActionParameters } from './action.js'
 
 export async function voucher(ctx: SessionContext, parameters: ActionParameters<'voucher'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload, management, paid } = parameters
-  const state = await loadChannel(ctx, payload.channelId, paid.client)
+  const loaded = await loadChannel(ctx, payload.channelId, paid.client)
+  // A voucher above the accepted amount extends the service given on trust: on a recent chain read only, so a
+  // forced close requested within the chain cache's lifetime is refused now rather than when the cache expires.
+  const raises = payload.cumulativeAmount > loaded.acceptedCumulative && !loaded.finalized
+  const state = raises ? await recentChain(ctx, loaded, ctx.settings.voucherReadTtl) : loaded
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
   await assertPayerAllowed(ctx, state)

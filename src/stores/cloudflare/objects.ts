@@ -211,7 +211,10 @@ export class ChannelObject extends SweptObject {
   }
 }
 
-/** A shard of consumed challenge ids and of rate-limit windows that belong to no channel (e.g. per client). */
+/**
+ * A shard of keys that belong to no channel: consumed challenge ids, rate-limit
+ * windows (e.g. per client), and block cursors (each in a shard of its own name).
+ */
 export class KeyShard extends SweptObject {
   private readonly rateLimits: RateLimitTable
 
@@ -219,7 +222,21 @@ export class KeyShard extends SweptObject {
     super(ctx, env)
     this.sql.exec('CREATE TABLE IF NOT EXISTS challenge (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)')
     this.sql.exec('CREATE INDEX IF NOT EXISTS challenge_expiry ON challenge (expires_at)')
+    // Blocks as decimal text: SQLite integers come back as JS numbers, exact only to 2^53.
+    this.sql.exec('CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, block TEXT NOT NULL)')
     this.rateLimits = new RateLimitTable(this.sql)
+  }
+
+  /** The cursor's block (decimal), or null before its first advance. */
+  readCursor(name: string): string | null {
+    return this.sql.exec<{ block: string }>('SELECT block FROM cursor WHERE name = ?', name).toArray()[0]?.block ?? null
+  }
+
+  /** Moves the cursor to `block` (decimal) unless it is already there or further; read and write with no await between: atomic. */
+  advanceCursor(name: string, block: string): void {
+    const current = this.readCursor(name)
+    if (current !== null && BigInt(current) >= BigInt(block)) return
+    this.sql.exec('INSERT INTO cursor (name, block) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET block = excluded.block', name, block)
   }
 
   /** True for the first caller of a live id; an expired entry counts as absent. */
@@ -272,6 +289,9 @@ export class KeyShard extends SweptObject {
 export function keyShardName(id: string, shards = defaultKeyShards): string {
   return `challenge/${hash32(id) % shards}`
 }
+
+/** The name of the `KeyShard` object that holds the block cursor `name`: one object per cursor (there are few). */
+export const cursorShardName = (name: string) => `cursor/${name}`
 
 /** The name of the `KeyShard` object that holds the rate-limit window of `key`, a key of no channel. */
 export function rateLimitShardName(key: string, shards = defaultKeyShards): string {

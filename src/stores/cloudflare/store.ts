@@ -39,6 +39,9 @@
 // object reads and writes the window synchronously, so takes are atomic. The
 // time is the object's clock. Changing the shard count only forgets windows.
 //
+// Block cursors (the close watcher's `CursorStore`): each in the `KeyShard`
+// named `cursor/<name>`, read and advanced in one synchronous step: atomic.
+//
 // Expiry: challenge ids and idempotency records carry `expiresAt`. An expired
 // entry is ignored (and deleted) when read; each object's alarm sweeps the rest
 // some time after the earliest expiry and re-arms itself while entries remain.
@@ -52,7 +55,15 @@ import { callable, implementing, integer } from '../../util/config.js'
 import { sleep } from '../../util/sleep.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from '../codec.js'
 import type { SessionStore } from '../store.js'
-import { type ChannelObject, defaultKeyShards, type KeyShard, keyShardName, rateLimitShardName, type VersionedChannel } from './objects.js'
+import {
+  type ChannelObject,
+  cursorShardName,
+  defaultKeyShards,
+  type KeyShard,
+  keyShardName,
+  rateLimitShardName,
+  type VersionedChannel,
+} from './objects.js'
 
 /** The bindings the store needs (wrangler.toml `[[durable_objects.bindings]]`). */
 export type DurableObjectStoreEnv = {
@@ -135,6 +146,15 @@ export function durableObjectStore(env: DurableObjectStoreEnv, options: DurableO
       if (channelId !== undefined) return channel(channelId).takeRateLimit(key, limit, windowMs)
       return shard(rateLimitShardName(key, shards)).takeRateLimit(key, limit, windowMs)
     },
+    async readCursor(name) {
+      const block = await shard(cursorShardName(name)).readCursor(name)
+      return block === null ? undefined : BigInt(block)
+    },
+
+    async advanceCursor(name, block) {
+      await shard(cursorShardName(name)).advanceCursor(name, block.toString())
+    },
+
     releaseChallenge(id) {
       return env.KEY_SHARDS.get(env.KEY_SHARDS.idFromName(keyShardName(id, shards))).releaseChallenge(id)
     },

@@ -34,6 +34,13 @@ const migrations: readonly string[] = [
      taken integer NOT NULL
    );
    CREATE INDEX mpp_rate_limits_window_end ON mpp_rate_limits (window_end);`,
+  // Block cursors (CursorStore): how far the close watcher has handled the
+  // chain, one row per name, moved only forward. Logged: a lost cursor would
+  // only mean a re-scan from the watcher's bounded look-back.
+  `CREATE TABLE mpp_cursors (
+     name text PRIMARY KEY,
+     block numeric(78, 0) NOT NULL CHECK (block >= 0)
+   );`,
 ]
 
 /** Brings the schema to the newest version, once, under an advisory lock held for the whole migration. */
