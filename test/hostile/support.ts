@@ -6,7 +6,6 @@
 // protocol itself (a HEAD carrying the already-accepted voucher is a management
 // request answered with a receipt), balances and channels on chain with viem.
 import { readdirSync, readFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { type Address, encodeFunctionData, type Hex, keccak256, type LocalAccount, parseAbiItem } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
@@ -444,54 +443,4 @@ export async function transfersOf(txHash: Hex) {
 
 // ——— raw HTTP ———
 
-export type RawExchange = {
-  /** The answer as a `Response` (status, headers, body), for `expectProblem`. */
-  response: Response
-  /** The bytes received, as text. */
-  raw: string
-  /** Milliseconds from connecting to the server closing the connection. */
-  ms: number
-}
-
-/**
- * Writes `parts` on a fresh connection to `url`'s port, `pauseMs` apart, and
- * reads until the server closes it (a reset after the answer still counts).
- * `abortAfterMs`: the client closes the connection itself after that long.
- */
-export function exchange(
-  url: string,
-  parts: (string | Buffer)[],
-  options: { pauseMs?: number; abortAfterMs?: number } = {},
-): Promise<RawExchange> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now()
-    const socket = connect(Number(new URL(url).port), '127.0.0.1')
-    const chunks: Buffer[] = []
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error(`the server did not close the connection; received: ${Buffer.concat(chunks).toString().slice(0, 200)}`))
-    }, 10_000)
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-    socket.on('error', () => {})
-    socket.on('close', () => {
-      clearTimeout(timer)
-      const raw = Buffer.concat(chunks).toString()
-      const [head = '', ...rest] = raw.split('\r\n\r\n')
-      const [statusLine = '', ...fields] = head.split('\r\n')
-      const headers = new Headers(
-        fields.map((field): [string, string] => [field.slice(0, field.indexOf(':')), field.slice(field.indexOf(':') + 1).trim()]),
-      )
-      const status = Number(statusLine.split(' ')[1])
-      const response =
-        Number.isInteger(status) && status >= 200 ? new Response(rest.join('\r\n\r\n'), { status, headers }) : Response.error()
-      resolve({ response, raw, ms: performance.now() - started })
-    })
-    socket.once('connect', async () => {
-      for (const [index, part] of parts.entries()) {
-        if (index > 0) await new Promise((wait) => setTimeout(wait, options.pauseMs ?? 0))
-        socket.write(part)
-      }
-      if (options.abortAfterMs !== undefined) setTimeout(() => socket.destroy(), options.abortAfterMs)
-    })
-  })
-}
+export { exchange, type RawExchange } from '../support/raw-exchange.js'

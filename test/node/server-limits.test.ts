@@ -5,47 +5,9 @@
 // and the header limit) is replayed against `src/node.ts` by the hostile suite
 // (test/hostile/server.int.test.ts).
 import type { AddressInfo } from 'node:net'
-import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { nodeServer } from '../../src/node/server.js'
-
-type RawResponse = { status: number; headers: Record<string, string>; body: string; raw: string; ms: number }
-
-/**
- * Writes `parts` on a fresh connection to `to`, `pauseMs` apart, and reads
- * until the server closes it (a reset after the answer still counts).
- * `abortAfterMs`: the client closes the connection itself after that long.
- */
-function exchange(to: number, parts: (string | Buffer)[], options: { pauseMs?: number; abortAfterMs?: number } = {}): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now()
-    const socket = connect(to, '127.0.0.1')
-    const chunks: Buffer[] = []
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error(`the server did not close the connection; received: ${Buffer.concat(chunks).toString().slice(0, 200)}`))
-    }, 10_000)
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-    socket.on('error', () => {})
-    socket.on('close', () => {
-      clearTimeout(timer)
-      const raw = Buffer.concat(chunks).toString()
-      const [head = '', ...rest] = raw.split('\r\n\r\n')
-      const [statusLine = '', ...fields] = head.split('\r\n')
-      const headers = Object.fromEntries(
-        fields.map((field) => [field.slice(0, field.indexOf(':')).toLowerCase(), field.slice(field.indexOf(':') + 1).trim()]),
-      )
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n'), raw, ms: performance.now() - started })
-    })
-    socket.once('connect', async () => {
-      for (const [index, part] of parts.entries()) {
-        if (index > 0) await new Promise((wait) => setTimeout(wait, options.pauseMs ?? 0))
-        socket.write(part)
-      }
-      if (options.abortAfterMs !== undefined) setTimeout(() => socket.destroy(), options.abortAfterMs)
-    })
-  })
-}
+import { exchange } from '../support/raw-exchange.js'
 
 describe('the Node server, in this process', () => {
   /** `fetch` served by `nodeServer` with short timeouts; runs `test` against its port, then closes it. */
@@ -69,8 +31,8 @@ describe('the Node server, in this process', () => {
     }
     await withServer(slow, async (to) => {
       const response = await exchange(to, ['GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
-      expect(response.status).toBe(200)
-      expect(response.body).toBe('done')
+      expect(response.response.status).toBe(200)
+      expect(await response.response.text()).toBe('done')
       expect(response.ms).toBeGreaterThanOrEqual(900)
     })
   })
@@ -87,7 +49,7 @@ describe('the Node server, in this process', () => {
       )
     const logged = await withServer(streaming, async (to) => {
       const response = await exchange(to, ['GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'GARBAGE\r\n\r\n'], { pauseMs: 200 })
-      expect(response.status).toBe(200)
+      expect(response.response.status).toBe(200)
       expect(response.raw).toContain('first chunk')
       expect(response.raw).not.toContain('HTTP/1.1 400')
     })
