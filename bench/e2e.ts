@@ -14,6 +14,7 @@ import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { pathUsdAddress } from '../contracts-abi/tip20.js'
 import { deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient } from '../test/harness/local-chain.js'
+import { wranglerDev, wranglerDevReady } from '../test/harness/wrangler-dev.js'
 import { closedPort } from '../test/support/ports.js'
 import { track } from './processes.js'
 
@@ -239,26 +240,10 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
     } else if (gateway.kind === 'wrangler-dev') {
       persistDir = mkdtempSync(join(tmpdir(), 'bench-e2e-wrangler-'))
       const port = await closedPort()
-      const vars = { ...nodeEntryEnv(anvil, escrow, bucketSize) }
-      server = spawned(
-        'wrangler dev',
-        [
-          join(repoRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-          'dev',
-          '--ip',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--persist-to',
-          persistDir,
-          '--show-interactive-dev-session=false',
-          ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-        ],
-        { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', CI: 'true' },
-        120_000,
-      )
+      const command = wranglerDev({ port, persistTo: persistDir, vars: nodeEntryEnv(anvil, escrow, bucketSize) })
+      server = spawned('wrangler dev', command.args, command.env, 120_000)
       children.push(server.process)
-      await server.line(/Ready on http:\/\/127\.0\.0\.1:\d+/)
+      await server.line(wranglerDevReady)
       url = `http://127.0.0.1:${port}`
     } else {
       pgliteDir = gateway.store === 'pglite' ? mkdtempSync(join(tmpdir(), 'bench-e2e-pglite-')) : undefined

@@ -21,6 +21,7 @@ import { Receipt } from '../../src/protocol/receipt.js'
 import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 import { type PostgresServer, startPostgres } from '../harness/postgres.js'
 import { killOnExit, stopper, waitForOutput } from '../harness/processes.js'
+import { wranglerDev, wranglerDevReady } from '../harness/wrangler-dev.js'
 import { closedPort } from '../support/ports.js'
 import { repoRoot } from '../support/processes.js'
 
@@ -85,29 +86,14 @@ async function startNodeEntry(): Promise<Target> {
 async function startWranglerDev(): Promise<Target> {
   const persist = mkdtempSync(join(tmpdir(), 'mpp-wrangler-'))
   const port = await closedPort()
-  const vars = Object.entries(gatewayEnv()).flatMap(([name, value]) => ['--var', `${name}:${value}`])
+  const command = wranglerDev({ port, persistTo: persist, vars: gatewayEnv() })
   const child = killOnExit(
-    spawn(
-      process.execPath,
-      [
-        join(repoRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-        'dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--persist-to',
-        persist,
-        '--show-interactive-dev-session=false',
-        ...vars,
-      ],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', CI: 'true' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      },
-    ),
+    spawn(process.execPath, command.args, {
+      cwd: repoRoot,
+      env: { ...process.env, ...command.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    }),
   )
   let output = ''
   child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-16_000)))
@@ -123,7 +109,7 @@ async function startWranglerDev(): Promise<Target> {
     rmSync(persist, { recursive: true, force: true })
   }
   try {
-    await waitForOutput(child, /Ready on (http:\/\/127\.0\.0\.1:\d+)/, {
+    await waitForOutput(child, wranglerDevReady, {
       what: 'wrangler dev',
       timeoutMs: 120_000,
       diagnostics: () => output,
