@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { http, type LocalAccount } from 'viem'
+import { http, type LocalAccount, toHex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
 import { createGateway } from '../../src/app.js'
@@ -40,13 +40,22 @@ async function ops(args: string[], env: Record<string, string>) {
 describe('npm run ops', () => {
   let anvil: Anvil
   let dataDir: string
-  const channels: { channelId: string; spent: bigint; deposit: bigint }[] = []
+  let env: Record<string, string>
+  const channels: { channelId: string; spent: bigint; deposit: bigint; expected: { accepted: string; settleable: string } }[] = []
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'ops-pglite-'))
     anvil = await startAnvil({ tempo: true })
     const escrowAddress = await deployEscrow(testClient(anvil, testAccounts[3]!))
     const payee = testAccounts[4]!
+    env = {
+      PGLITE_DIR: dataDir,
+      MPP_SECRET_KEY: 'ops-test-secret-key-at-least-32-bytes-long',
+      RPC_URL: anvil.rpcUrl,
+      CHAIN_ID: String(anvil.chain.id),
+      ESCROW_ADDRESS: escrowAddress,
+      PAYEE_PRIVATE_KEY: toHex(payee.getHdKey().privateKey!),
+    }
     const store = pgliteStore({ dataDir })
     const { app } = createGateway({
       realm: 'gateway.test',
@@ -63,14 +72,16 @@ describe('npm run ops', () => {
       recipient: payee.address,
       currency: pathUsdAddress,
       backend: localBackend(),
-      session: { bucketSize: 100_000n },
+      // Small buckets: a payer signs a new voucher every request or two, so older ones fall at or below spent.
+      session: { bucketSize: 500n },
       logger: () => {},
     })
     const fetch = async (input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input as string, init))
-    // Two payers: one request on the first channel, three on the second.
-    for (const [index, deposit, requests] of [
-      [5, 1_000_000n, 1],
-      [6, 2_000_000n, 3],
+    // Two payers: one request on the first channel, three on the second. Each charges 300 and reserves 440, so
+    // the second channel's vouchers are 500, 1000 and 1500 against spent 900: 500 is settleable.
+    for (const [index, deposit, requests, expected] of [
+      [5, 1_000_000n, 1, { accepted: '500', settleable: '0' }],
+      [6, 2_000_000n, 3, { accepted: '1500', settleable: '500' }],
     ] as const) {
       const client = sessionClient({
         account: testAccounts[index]! as LocalAccount,
@@ -86,7 +97,7 @@ describe('npm run ops', () => {
         await response.text()
       }
       const channel = [...client.channels.values()][0]!
-      channels.push({ channelId: channel.channelId, spent: channel.spent, deposit })
+      channels.push({ channelId: channel.channelId, spent: channel.spent, deposit, expected })
     }
     // PGlite is one process at a time: the gateway lets go of the directory first.
     await store.close()
@@ -97,7 +108,7 @@ describe('npm run ops', () => {
   })
 
   it('channels: prints one row per channel with deposit, accepted, spent, settled, settleable, exposure, last activity and state', async () => {
-    const { code, stdout } = await ops(['channels'], { PGLITE_DIR: dataDir })
+    const { code, stdout } = await ops(['channels'], env)
     expect(code).toBe(0)
     const [header, ...rows] = stdout
       .trimEnd()
@@ -116,9 +127,7 @@ describe('npm run ops', () => {
         settled: '0',
         exposure: channel.spent.toString(),
       })
-      // One bucket (100000) authorized ahead of spent: accepted, but no voucher at or below spent to settle with yet.
-      expect(accepted).toBe('100000')
-      expect(settleable).toBe('0')
+      expect({ accepted, settleable }).toEqual(channel.expected)
       expect(Date.now() - Date.parse(lastActivity!)).toBeLessThan(120_000)
     }
   })
@@ -144,5 +153,21 @@ describe('npm run ops', () => {
     expect(unknown).toMatchObject({ code: 1, stderr: expect.stringContaining('no channel') })
     const malformed = await ops(['channel', '0x1234'], { PGLITE_DIR: dataDir })
     expect(malformed).toMatchObject({ code: 2, stderr: expect.stringContaining('usage: npm run ops') })
+  })
+
+  it('settle <id>: settles the highest accepted voucher not above spent, once', async () => {
+    const { channelId } = channels[1]!
+    const settled = await ops(['settle', channelId], env)
+    expect(settled.stderr).toBe('')
+    expect(settled.stdout).toMatch(new RegExp(`^settled 500 on ${channelId} in 0x[0-9a-f]{64}\\n$`))
+    const escrow = viemEscrow({ address: env.ESCROW_ADDRESS as `0x${string}`, chain: anvil.chain, rpcUrl: anvil.rpcUrl })
+    expect((await escrow.getChannel(channelId as `0x${string}`))?.settled).toBe(500n)
+
+    // Nothing above 500 is at or below spent (900): a second settle sends nothing.
+    const again = await ops(['settle', channelId], env)
+    expect(again).toMatchObject({ code: 0, stdout: expect.stringMatching(/^nothing settled/) })
+    const row = (await ops(['channels'], env)).stdout.split('\n').find((line) => line.startsWith(channelId))!
+    const [, , , , , settledCell, settleable, exposure] = row.split(/\s{2,}/)
+    expect({ settledCell, settleable, exposure }).toEqual({ settledCell: '500', settleable: '0', exposure: '400' })
   })
 })
