@@ -15,7 +15,7 @@ import { notFound } from './middleware/method-not-allowed.js'
 import { payment } from './middleware/payment.js'
 import { requestId } from './middleware/request-id.js'
 import type { SecretKey } from './payment/handler.js'
-import type { PaymentLogEntry, PaymentLogger } from './payment/logger.js'
+import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './payment/logger.js'
 import { type CloseWatcher, type CloseWatcherOptions, closeWatcher } from './session/close-watch.js'
 import { type TempoSession, tempoSession } from './session/engine.js'
 import type { Escrow } from './session/escrow.js'
@@ -68,8 +68,8 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
   })
   const watcher = config.closeWatch && closeWatcher({ ...config.closeWatch, session, cursors: config.store })
   const metrics = config.metricsToken === undefined ? undefined : gatewayMetrics(listsChannels(config.store) ? config.store : undefined)
-  // The metrics count what the log records: one entry per decided request.
-  const logger = metrics ? combineLoggers(metrics.record, config.logger) : config.logger
+  // The metrics count what the log records (one entry per decided request); the log itself still goes where it did.
+  const logger = metrics ? combineLoggers(metrics.record, config.logger ?? consoleLogger) : config.logger
   const paid = payment({
     realm: config.realm,
     secretKey: config.secretKey,
@@ -105,9 +105,9 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
 const listsChannels = (store: SessionStore): store is SessionStore & ChannelLister =>
   typeof (store as Partial<ChannelLister>).listChannels === 'function'
 
-function combineLoggers(first: PaymentLogger, second: PaymentLogger | undefined): PaymentLogger {
+function combineLoggers(first: PaymentLogger, second: PaymentLogger): PaymentLogger {
   return (entry: PaymentLogEntry) => {
     first(entry)
-    second?.(entry)
+    second(entry)
   }
 }

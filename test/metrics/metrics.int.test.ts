@@ -2,12 +2,13 @@
 // Prometheus text format, its counters moved by paid requests and its channel
 // gauges read from the store.
 import { http, type LocalAccount } from 'viem'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
 import { createGateway } from '../../src/app.js'
 import { localBackend } from '../../src/chat/local-backend.js'
 import { sessionClient } from '../../src/client/session-client.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import type { PaymentLogEntry } from '../../src/payment/logger.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 
@@ -54,6 +55,7 @@ function parseExposition(text: string) {
 describe('GET /metrics', () => {
   let anvil: Anvil
   let gateway: ReturnType<typeof createGateway>
+  const logs: PaymentLogEntry[] = []
   const fetch = async (input: string | URL | Request, init?: RequestInit) => gateway.app.fetch(new Request(input as string, init))
   const scrape = (authorization?: string) => fetch(metricsUrl, authorization ? { headers: { Authorization: authorization } } : {})
 
@@ -78,6 +80,7 @@ describe('GET /metrics', () => {
       backend: localBackend(),
       session: { bucketSize: 100_000n },
       metricsToken: token,
+      logger: (entry) => logs.push(entry),
     })
   })
   afterAll(async () => {
@@ -128,6 +131,8 @@ describe('GET /metrics', () => {
     const count = Number(after.value('mpp_request_duration_seconds_count'))
     expect(count).toBeGreaterThanOrEqual(3)
     expect(after.value('mpp_request_duration_seconds_bucket', { le: '+Inf' })).toBe(String(count))
+    // The configured logger still gets every entry the metrics counted.
+    expect(logs).toHaveLength(count)
     expect(Number(after.value('mpp_request_duration_seconds_bucket', { le: '0.005' }))).toBeLessThanOrEqual(count)
     expect(after.value('mpp_channels', { state: 'open' })).toBe('1')
     expect(after.value('mpp_channel_spent_base_units')).toBe(channel.spent.toString())
@@ -136,17 +141,38 @@ describe('GET /metrics', () => {
   })
 })
 
+/** A gateway that never reaches its chain: enough for routes and 402 challenges. */
+const offlineGateway = (metricsToken?: string) =>
+  createGateway({
+    realm: 'gateway.test',
+    secretKey: 'metrics-test-secret-key-at-least-32-bytes',
+    escrow: viemEscrow({ address: testAccounts[3]!.address, chain: { id: 31337 } as never, rpcUrl: 'http://127.0.0.1:1' }),
+    store: memoryStore(),
+    recipient: testAccounts[4]!.address,
+    currency: pathUsdAddress,
+    backend: localBackend(),
+    ...(metricsToken ? { metricsToken } : {}),
+  }).app
+
 describe('without METRICS_TOKEN', () => {
   it('has no /metrics route', async () => {
-    const { app } = createGateway({
-      realm: 'gateway.test',
-      secretKey: 'metrics-test-secret-key-at-least-32-bytes',
-      escrow: viemEscrow({ address: testAccounts[3]!.address, chain: { id: 31337 } as never, rpcUrl: 'http://127.0.0.1:1' }),
-      store: memoryStore(),
-      recipient: testAccounts[4]!.address,
-      currency: pathUsdAddress,
-      backend: localBackend(),
-    })
+    const app = offlineGateway()
     expect((await app.fetch(new Request(metricsUrl, { headers: { Authorization: `Bearer ${token}` } }))).status).toBe(404)
+  })
+})
+
+describe('with METRICS_TOKEN and no logger', () => {
+  it('still writes the default log line of each request it counts', async () => {
+    const app = offlineGateway(token)
+    const printed = vi.spyOn(console, 'log').mockImplementation(() => {})
+    try {
+      expect((await app.fetch(new Request(completionsUrl, chat))).status).toBe(402)
+      expect(printed).toHaveBeenCalledTimes(1)
+      expect(JSON.parse(String(printed.mock.calls[0]![0]))).toMatchObject({ status: 402, code: 'payment_required' })
+    } finally {
+      printed.mockRestore()
+    }
+    const metrics = await (await app.fetch(new Request(metricsUrl, { headers: { Authorization: `Bearer ${token}` } }))).text()
+    expect(metrics).toContain('mpp_requests_total{status="402",code="payment_required"} 1')
   })
 })
