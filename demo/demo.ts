@@ -32,15 +32,18 @@ const payer = privateKeyToAccount(generatePrivateKey())
 await fundPathUsd(funder, payer.address, 5_000_000n)
 console.log(`  payer ${payer.address.toLowerCase()} funded with ${usd(5_000_000n)}; payee ${payee.address.toLowerCase()}`)
 
-// The embedded store, PostgreSQL in this process (PGlite), in a directory of its own for this run.
-const dataDir = mkdtempSync(join(tmpdir(), 'mpp-demo-pglite-'))
+// The embedded store, PostgreSQL in this process (PGlite), in a directory of its own for this run, or in
+// PGLITE_DIR, kept after the run for `npm run ops` (README: Operating a payee).
+const keptDir = process.env.PGLITE_DIR || undefined
+const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), 'mpp-demo-pglite-'))
 const store = pgliteStore({ dataDir })
 await store.ready()
 console.log(`  store: PGlite (embedded PostgreSQL) in ${dataDir}`)
 const stop = async () => {
   server.close()
   await store.close()
-  rmSync(dataDir, { recursive: true, force: true })
+  if (keptDir === undefined) rmSync(dataDir, { recursive: true, force: true })
+  else console.log(`\n  store kept in ${dataDir}: PGLITE_DIR=${dataDir} npm run ops -- channels`)
   await anvil.stop()
 }
 

@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { bearerAuth } from 'hono/bearer-auth'
 import type { Address } from 'viem'
 import type { ChatBackend } from './chat/backend.js'
 import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
@@ -6,17 +7,20 @@ import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
 import { openApiRoute } from './discovery/route.js'
 import { health } from './health.js'
+import { contentType } from './metrics/exposition.js'
+import { gatewayMetrics } from './metrics/gateway-metrics.js'
 import type { ClientAddress } from './middleware/client-address.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { notFound } from './middleware/method-not-allowed.js'
 import { payment } from './middleware/payment.js'
 import { requestId } from './middleware/request-id.js'
 import type { SecretKey } from './payment/handler.js'
-import type { PaymentLogger } from './payment/logger.js'
+import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './payment/logger.js'
 import { type CloseWatcher, type CloseWatcherOptions, closeWatcher } from './session/close-watch.js'
 import { type TempoSession, tempoSession } from './session/engine.js'
 import type { Escrow } from './session/escrow.js'
 import type { TempoSessionOptions } from './session/options.js'
+import type { ChannelLister } from './session/store.js'
 import type { SessionStore } from './stores/store.js'
 
 export type GatewayConfig = {
@@ -45,6 +49,11 @@ export type GatewayConfig = {
   /** The largest request body the paid route reads (bytes); larger is 413 `payload_too_large`. Default 4 MiB. */
   maxBodyBytes?: number
   logger?: PaymentLogger
+  /**
+   * Bearer token of `GET /metrics` (Prometheus text format; README: Operating a payee); at least 32 bytes of
+   * token68 characters (RFC 6750). Absent: no `/metrics` route.
+   */
+  metricsToken?: string
 }
 
 /** The gateway as one Hono app, the same on Node and on Workers, with its engine and (when configured) close watcher. */
@@ -58,6 +67,9 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     ...config.session,
   })
   const watcher = config.closeWatch && closeWatcher({ ...config.closeWatch, session, cursors: config.store })
+  const metrics = config.metricsToken === undefined ? undefined : gatewayMetrics(listsChannels(config.store) ? config.store : undefined)
+  // The metrics count what the log records (one entry per decided request); the log itself still goes where it did.
+  const logger = metrics ? combineLoggers(metrics.record, config.logger ?? consoleLogger) : config.logger
   const paid = payment({
     realm: config.realm,
     secretKey: config.secretKey,
@@ -67,7 +79,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     servesContent: servesCompletion,
     ...(config.clientAddress ? { clientAddress: config.clientAddress } : {}),
     ...(config.maxBodyBytes ? { maxBodyBytes: config.maxBodyBytes } : {}),
-    ...(config.logger ? { logger: config.logger } : {}),
+    ...(logger ? { logger } : {}),
   })
   const app = new Hono()
   app.use('*', requestId())
@@ -77,10 +89,25 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     const { status, body } = await health(session)
     return c.json(body, status, { 'Cache-Control': 'no-store' })
   })
+  if (metrics !== undefined) {
+    app.get('/metrics', bearerAuth({ token: config.metricsToken! }), async (c) =>
+      c.body(await metrics.scrape(), 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }),
+    )
+  }
   app.route('/', chatRoutes({ backend: config.backend, catalogue, paid }))
   app.route(
     '/',
     openApiRoute({ title: config.realm, method: session, currency: config.currency, chainId: config.escrow.chainId, catalogue }),
   )
   return { app, session, watcher }
+}
+
+const listsChannels = (store: SessionStore): store is SessionStore & ChannelLister =>
+  typeof (store as Partial<ChannelLister>).listChannels === 'function'
+
+function combineLoggers(first: PaymentLogger, second: PaymentLogger): PaymentLogger {
+  return (entry: PaymentLogEntry) => {
+    first(entry)
+    second(entry)
+  }
 }

@@ -18,7 +18,7 @@ import { viemEscrow } from './escrow/viem-escrow.js'
 import type { SessionStore } from './stores/store.js'
 import { address, httpUrl } from './util/config.js'
 
-/** The variables the gateway reads (README: configuration). Secrets: `MPP_SECRET_KEY`, `PAYEE_PRIVATE_KEY`, `UPSTREAM_API_KEY`. */
+/** The variables the gateway reads (README: configuration). Secrets: `MPP_SECRET_KEY`, `PAYEE_PRIVATE_KEY`, `UPSTREAM_API_KEY`, `METRICS_TOKEN`. */
 export const gatewayEnvNames = [
   'MPP_REALM',
   'MPP_SECRET_KEY',
@@ -42,6 +42,7 @@ export const gatewayEnvNames = [
   'MAX_BODY_BYTES',
   'SETTLE_THRESHOLD',
   'CLOSE_WATCH_INTERVAL_MS',
+  'METRICS_TOKEN',
 ] as const
 
 export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
@@ -105,6 +106,11 @@ const envSchema = z.object({
   SETTLE_THRESHOLD: amountVar.optional(),
   // The close watcher's pause between polls (Node); each poll is two RPC calls.
   CLOSE_WATCH_INTERVAL_MS: integerVar(100, 600_000).optional(),
+  // A bearer token (RFC 6750 token68: what Hono's bearer-auth accepts); never echoed.
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~+/-]{32,}=*$/, 'must be at least 32 characters of A-Z a-z 0-9 . _ ~ + / - (then optional =)')
+    .optional(),
 })
 
 /** The environment with empty strings as unset (a blank line in a .env file is no value). */
@@ -176,6 +182,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
           }),
     ...(catalogue ? { catalogue } : {}),
     ...(vars.MAX_BODY_BYTES ? { maxBodyBytes: vars.MAX_BODY_BYTES } : {}),
+    ...(vars.METRICS_TOKEN ? { metricsToken: vars.METRICS_TOKEN } : {}),
     session: {
       bucketSize: vars.BUCKET_SIZE ?? 1_000_000n,
       bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,

@@ -46,3 +46,12 @@ export interface ChannelStore {
   /** Drops an owned key whose request failed, so a retry runs it again. */
   releaseRequest(channelId: Hex, key: string): Promise<void>
 }
+
+/**
+ * A store that can list every channel it holds (memory, PostgreSQL/PGlite):
+ * what `/metrics` sums and `npm run ops` prints. Durable Objects cannot (one
+ * object per channel, no index across them).
+ */
+export interface ChannelLister {
+  listChannels(): Promise<ChannelState[]>
+}

@@ -2,7 +2,7 @@ import type { Hex } from 'viem'
 import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import type { ChannelState } from '../session/channel.js'
-import type { ChannelUpdate, IdempotencyRecord } from '../session/store.js'
+import type { ChannelLister, ChannelUpdate, IdempotencyRecord } from '../session/store.js'
 import { callable } from '../util/config.js'
 import type { SessionStore } from './store.js'
 
@@ -17,7 +17,7 @@ const optionsSchema = z.object({ now: callable<() => number>().optional() })
  * The in-process store: one process, lost on restart. Updates are linearizable
  * because each runs synchronously between two awaits of the event loop.
  */
-export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
+export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & ChannelLister {
   parseConfig(optionsSchema, options, 'memoryStore')
   const now = options.now ?? Date.now
   const channels = new Map<Hex, ChannelState>()
@@ -37,6 +37,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   return {
     async getChannel(channelId) {
       return channels.get(channelId)
+    },
+
+    async listChannels() {
+      return [...channels.values()]
     },
 
     async updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>) {

@@ -9,7 +9,7 @@ import type { Hex } from 'viem'
 import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import type { ChannelState } from '../session/channel.js'
-import type { ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
+import type { ChannelLister, ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
 import { callable, integer } from '../util/config.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
 import { pgClient, pgliteClient, type SqlClient } from './sql/client.js'
@@ -17,14 +17,15 @@ import { migrate } from './sql/migrations.js'
 import type { SessionStore } from './store.js'
 
 /** A SessionStore on SQL, plus its lifecycle. */
-export type SqlSessionStore = SessionStore & {
-  /** Resolves once connected and migrated (every call waits for it anyway); rejects on failure, and the next call retries. */
-  ready(): Promise<void>
-  /** Deletes expired challenges, idempotency records and rate-limit windows now (also done about once per `sweepIntervalMs`). */
-  sweep(): Promise<void>
-  /** Closes the pool or the PGlite the store opened itself (a pool or database passed in stays open); later calls reject. */
-  close(): Promise<void>
-}
+export type SqlSessionStore = SessionStore &
+  ChannelLister & {
+    /** Resolves once connected and migrated (every call waits for it anyway); rejects on failure, and the next call retries. */
+    ready(): Promise<void>
+    /** Deletes expired challenges, idempotency records and rate-limit windows now (also done about once per `sweepIntervalMs`). */
+    sweep(): Promise<void>
+    /** Closes the pool or the PGlite the store opened itself (a pool or database passed in stays open); later calls reject. */
+    close(): Promise<void>
+  }
 
 export type SqlStoreOptions = {
   /** Clock in ms for expiries. Default `Date.now`. */
@@ -398,6 +399,11 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   return {
     async getChannel(channelId) {
       return (await readRow(await client(), channelId))?.state
+    },
+
+    async listChannels() {
+      const rows = await (await client()).query<{ state: EncodedChannel }>('SELECT state FROM mpp_channels ORDER BY id')
+      return rows.map((row) => decodeChannel(row.state))
     },
 
     /*

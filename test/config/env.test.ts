@@ -121,6 +121,17 @@ describe('gateway environment', () => {
       expect(refusal({ CLOSE_WATCH_INTERVAL_MS: typo }).subject).toBe('CLOSE_WATCH_INTERVAL_MS')
   })
 
+  it('serves /metrics only with METRICS_TOKEN: 32 or more token68 characters, never echoed', () => {
+    expect(build({}).metricsToken).toBeUndefined()
+    const token = 'metrics-token-of-at-least-32-chars_~+/='
+    expect(build({ METRICS_TOKEN: token }).metricsToken).toBe(token)
+    for (const bad of ['x'.repeat(31), `${'x'.repeat(32)} space`, `${'x'.repeat(32)}"`, `=${'x'.repeat(32)}`]) {
+      const error = refusal({ METRICS_TOKEN: bad })
+      expect(error.subject).toBe('METRICS_TOKEN')
+      expect(error.message).not.toContain(bad)
+    }
+  })
+
   it("refuses a payee's tip above its fee cap", () => {
     expect(refusal({ PAYEE_MAX_FEE_PER_GAS: '10', PAYEE_PRIORITY_FEE_PER_GAS: '11' })).toMatchObject({
       subject: 'PAYEE_PRIORITY_FEE_PER_GAS',

@@ -16,6 +16,7 @@ import {
   reserve,
   reservedOf,
 } from '../../src/session/channel.js'
+import type { ChannelLister } from '../../src/session/store.js'
 import type { SessionStore } from '../../src/stores/store.js'
 import { engineFixture, price, problem } from '../support/engine.js'
 
@@ -85,6 +86,18 @@ async function burst(store: SessionStore, vouchers: (channelId: Hex) => Promise<
 
 export function describeStoreConformance(name: string, open: () => SessionStore | Promise<SessionStore>) {
   describe(`SessionStore conformance: ${name}`, () => {
+    it('lists every channel it holds, as written (a store that can list: memory, SQL)', async () => {
+      const store = (await open()) as SessionStore & Partial<ChannelLister>
+      if (store.listChannels === undefined) return // Durable Objects: one object per channel, no index to list
+      const first = { ...newChannel(freshChannelId(), maxUint128), spent: 5n, acceptedCumulative: 7n }
+      const second = newChannel(freshChannelId(), 3n)
+      await put(store, first)
+      await put(store, second)
+      const listed = await store.listChannels()
+      expect(listed.find((state) => state.channelId === first.channelId)).toEqual(first)
+      expect(listed.find((state) => state.channelId === second.channelId)).toEqual(second)
+    })
+
     it('reads back exactly what was written, uint128 amounts and all', async () => {
       const store = await open()
       const channelId = freshChannelId()
