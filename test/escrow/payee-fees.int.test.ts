@@ -32,13 +32,10 @@ import {
   testClient,
   zeroFees,
 } from '../harness/local-chain.js'
+import { chatRequest, completionsUrl } from '../support/gateway.js'
 
-const url = 'http://gateway.test/v1/mpp/chat/completions'
-const ask = (content: string) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/json' },
-  body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content }] }),
-})
+const url = completionsUrl
+const ask = (content: string) => chatRequest('local-echo', { maxTokens: 16, content })
 const alphaUsd = '0x20c0000000000000000000000000000000000001' as const
 const feeManager = '0xfeec000000000000000000000000000000000000'
 const gwei = 1_000_000_000n

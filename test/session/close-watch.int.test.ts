@@ -7,7 +7,7 @@
 // cursor, requests in flight commit and get settled, and two instances on one
 // store send one settlement.
 import { Hono } from 'hono'
-import { custom, encodeFunctionData, type Hex, http, type LocalAccount } from 'viem'
+import { custom, encodeFunctionData, type Hex, http, type LocalAccount, type Transport } from 'viem'
 import { afterAll, describe, expect, it } from 'vitest'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
@@ -102,6 +102,18 @@ async function settlements(session: SessionFixture, channelId: Hex) {
 const payeeNonce = (session: SessionFixture) => session.chain.getTransactionCount({ address: session.payeeAddress })
 
 /** An engine on the fixture's store whose escrow (a viemEscrow of its own) records every RPC method it calls. */
+/** The escrow adapter of the fixture's payee (anvil account 4), over `transport` (default: the anvil's RPC URL). */
+function payeeEscrow(session: SessionFixture, transport?: Transport) {
+  return viemEscrow({
+    address: session.escrowAddress,
+    chain: session.anvil.chain,
+    ...(transport ? { transport } : { rpcUrl: session.anvil.rpcUrl }),
+    payee: testAccounts[4]!,
+    fees: zeroFees,
+    pollingIntervalMs: 10,
+  })
+}
+
 function countedEngine(session: SessionFixture, options: { voucherReadTtl?: number } = {}) {
   const calls: string[] = []
   const rpc = http(session.anvil.rpcUrl)({ chain: session.anvil.chain })
@@ -111,14 +123,7 @@ function countedEngine(session: SessionFixture, options: { voucherReadTtl?: numb
       return rpc.request(args)
     },
   })
-  const escrow = viemEscrow({
-    address: session.escrowAddress,
-    chain: session.anvil.chain,
-    transport: counted,
-    payee: testAccounts[4]!,
-    fees: zeroFees,
-    pollingIntervalMs: 10,
-  })
+  const escrow = payeeEscrow(session, counted)
   const engine = tempoSession({
     escrow,
     store: session.store,
@@ -323,14 +328,7 @@ describe('the close watcher', () => {
     expect(held.cursor).toBe(requested.blockNumber - 1n)
 
     // A restarted gateway: a new engine and escrow on the same store, and a new watcher; it starts where the store says.
-    const escrow = viemEscrow({
-      address: session.escrowAddress,
-      chain: session.anvil.chain,
-      rpcUrl: session.anvil.rpcUrl,
-      payee: testAccounts[4]!,
-      fees: zeroFees,
-      pollingIntervalMs: 10,
-    })
+    const escrow = payeeEscrow(session)
     const restarted = tempoSession({ escrow, store: session.store, recipient: session.payeeAddress, currency: pathUsdAddress })
     const resumed = watch(session, restarted)
     const step = await resumed.watcher.step()
@@ -416,14 +414,7 @@ describe('the close watcher', () => {
   it('sends one settlement when two instances on one store see the same close request', async () => {
     const session = await fixture()
     const instances = [0, 1].map(() => {
-      const escrow = viemEscrow({
-        address: session.escrowAddress,
-        chain: session.anvil.chain,
-        rpcUrl: session.anvil.rpcUrl,
-        payee: testAccounts[4]!,
-        fees: zeroFees,
-        pollingIntervalMs: 10,
-      })
+      const escrow = payeeEscrow(session)
       const engine = tempoSession({ escrow, store: session.store, recipient: session.payeeAddress, currency: pathUsdAddress })
       return closeWatcher({ session: engine, events: escrow, cursors: session.store, log: () => {} })
     })

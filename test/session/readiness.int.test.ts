@@ -53,13 +53,10 @@ import {
   testClient,
   zeroFees,
 } from '../harness/local-chain.js'
+import { chatRequest, completionsUrl } from '../support/gateway.js'
 
-const url = 'http://gateway.test/v1/mpp/chat/completions'
-const ask = (content: string) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/json' },
-  body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content }] }),
-})
+const url = completionsUrl
+const ask = (content: string) => chatRequest('local-echo', { maxTokens: 16, content })
 /** What a settle or close needs at anvil's fees: 500,000 gas × 1 gwei / 10^12 (see the header). */
 const needed = 500n
 /** The payee's configured tip per gas. */
