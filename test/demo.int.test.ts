@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 
 describe('npm start (the demo)', () => {
   it('runs a whole paid session on a local chain and ends with consistent balances', () => {
-    const result = spawnSync('npx', ['tsx', 'demo/demo.ts', '--once'], {
+    const result = spawnSync('npx', ['tsx', 'scripts/demo.ts', '--once'], {
       env: { ...process.env, PORT: '0' },
       encoding: 'utf8',
       timeout: 110_000,

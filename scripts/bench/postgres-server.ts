@@ -2,7 +2,7 @@
 // else a throwaway server from the local binaries with PostgreSQL's durability
 // defaults (what an operator runs), stopped and deleted afterwards. Without
 // either, the row says "n/a (no PostgreSQL)".
-import { startPostgres as startServer } from '../test/harness/postgres.js'
+import { startPostgres as startServer } from '../../test/harness/postgres.js'
 import { track, untrack } from './processes.js'
 
 export type PostgresServer = { connectionString: string; managed: boolean; stop: () => Promise<void> }

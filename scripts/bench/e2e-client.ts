@@ -12,11 +12,11 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { type Address, type Hex, http, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { type ClientChannel, sessionClient } from '../src/client/session-client.js'
-import { tempoChain } from '../src/escrow/chain.js'
-import { Challenge } from '../src/protocol/challenge.js'
-import { Credential } from '../src/protocol/credential.js'
-import { signVoucher } from '../src/session/v1/voucher.js'
+import { type ClientChannel, sessionClient } from '../../src/client/session-client.js'
+import { tempoChain } from '../../src/escrow/chain.js'
+import { Challenge } from '../../src/protocol/challenge.js'
+import { Credential } from '../../src/protocol/credential.js'
+import { signVoucher } from '../../src/session/v1/voucher.js'
 import { percentile } from './harness.js'
 
 const env = (name: string) => {

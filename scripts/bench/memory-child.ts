@@ -1,8 +1,8 @@
 // Row 7, run in its own process with --expose-gc (see memory.ts): heap bytes per
 // open channel in the memory store. Prints one JSON line.
 import type { Address, Hex } from 'viem'
-import { acceptVoucher, type ChannelState, fromChain as channelFromChain } from '../src/session/channel.js'
-import { memoryStore } from '../src/stores/memory.js'
+import { acceptVoucher, type ChannelState, fromChain as channelFromChain } from '../../src/session/channel.js'
+import { memoryStore } from '../../src/stores/memory.js'
 
 const count = Number(process.argv[2] ?? 100_000)
 const gc = (globalThis as { gc?: () => void }).gc

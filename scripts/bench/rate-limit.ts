@@ -10,10 +10,10 @@
 // - refused: one full window (the store's answer; PostgreSQL still writes the row);
 // - front: the same full window through the engine's front (no store call);
 // and takes per second with 16 in flight on one hot key, its window open or full.
-import { rateLimiter } from '../src/session/rate-limit.js'
-import { memoryStore } from '../src/stores/memory.js'
-import { pgliteStore, postgresStore } from '../src/stores/postgres.js'
-import type { SessionStore } from '../src/stores/store.js'
+import { rateLimiter } from '../../src/session/rate-limit.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import { pgliteStore, postgresStore } from '../../src/stores/postgres.js'
+import type { SessionStore } from '../../src/stores/store.js'
 import { formatRate, measure } from './harness.js'
 import { startPostgres } from './postgres-server.js'
 

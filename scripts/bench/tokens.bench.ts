@@ -4,11 +4,11 @@
 // is a single run of random letters, BPE's quadratic worst case.
 import { readFileSync } from 'node:fs'
 import { bench, describe } from 'vitest'
-import { exactCountLimit, promptTokens, textCounter } from '../src/chat/tokens.js'
-import type { ChatCompletionRequest } from '../src/chat/types.js'
+import { exactCountLimit, promptTokens, textCounter } from '../../src/chat/tokens.js'
+import type { ChatCompletionRequest } from '../../src/chat/types.js'
 
 const kib = 1024
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 const prose = (bytes: number) => readme.repeat(Math.ceil(bytes / readme.length)).slice(0, bytes)
 
 let state = 42

@@ -8,9 +8,9 @@
 //   npm run bench:same-voucher              K = 50, 15 rounds per row
 //   npm run bench:same-voucher -- --quick   5 rounds per row (a smoke run)
 import type { Hex } from 'viem'
-import { signVoucher } from '../src/session/v1/voucher.js'
-import { memoryStore } from '../src/stores/memory.js'
-import type { SessionStore } from '../src/stores/store.js'
+import { signVoucher } from '../../src/session/v1/voucher.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import type { SessionStore } from '../../src/stores/store.js'
 import { paidApp, voucherContext } from './fixture.js'
 import { collectGarbage, median } from './harness.js'
 

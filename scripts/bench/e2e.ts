@@ -12,10 +12,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { pathUsdAddress } from '../contracts-abi/tip20.js'
-import { deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient } from '../test/harness/local-chain.js'
-import { wranglerDev, wranglerDevReady } from '../test/harness/wrangler-dev.js'
-import { closedPort } from '../test/support/ports.js'
+import { pathUsdAddress } from '../../contracts-abi/tip20.js'
+import { deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient } from '../../test/harness/local-chain.js'
+import { wranglerDev, wranglerDevReady } from '../../test/harness/wrangler-dev.js'
+import { closedPort } from '../../test/support/ports.js'
 import { track } from './processes.js'
 
 export type E2eOptions = {
@@ -78,9 +78,9 @@ export type E2eResult = {
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
-const nodeEntry = fileURLToPath(new URL('../src/node.ts', import.meta.url))
+const nodeEntry = fileURLToPath(new URL('../../src/node.ts', import.meta.url))
 // Children run from the repository root, where `--import tsx` resolves.
-const repoRoot = fileURLToPath(new URL('../', import.meta.url))
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 const tsxLoader = ['--import', 'tsx']
 // BENCH_CPU_PROF_DIR=dir: the server and client processes write V8 CPU profiles there (node --cpu-prof).
 const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : []

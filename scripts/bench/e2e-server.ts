@@ -3,11 +3,11 @@
 // `listening <url>` once it accepts connections; stops on SIGTERM.
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { localBackend } from '../src/chat/local-backend.js'
-import { tempoChain } from '../src/escrow/chain.js'
-import { viemEscrow } from '../src/escrow/viem-escrow.js'
-import { startGateway } from '../src/node.js'
-import { memoryStore } from '../src/stores/memory.js'
+import { localBackend } from '../../src/chat/local-backend.js'
+import { tempoChain } from '../../src/escrow/chain.js'
+import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { startGateway } from '../../src/node.js'
+import { memoryStore } from '../../src/stores/memory.js'
 
 const env = (name: string) => {
   const value = process.env[name]

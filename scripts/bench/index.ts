@@ -31,7 +31,7 @@ const only = args
   ?.slice('--only='.length)
   .split(',')
 const runs = (section: string) => only === undefined || only.includes(section)
-const repoRoot = fileURLToPath(new URL('../', import.meta.url))
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 const outputFile = `${repoRoot}bench-results.json`
 
 const measureOptions: MeasureOptions = quick ? { batches: 3, batchMs: 150, warmupMs: 200 } : { batches: 11, batchMs: 300, warmupMs: 500 }

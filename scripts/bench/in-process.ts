@@ -2,7 +2,7 @@
 import { type Hex, hashTypedData, keccak256, recoverTypedDataAddress } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { Secp256k1 } from 'viem/tempo'
-import { signVoucher, voucherDomain, voucherTypes } from '../src/session/v1/voucher.js'
+import { signVoucher, voucherDomain, voucherTypes } from '../../src/session/v1/voucher.js'
 import { benchBody, benchBodyPath, benchPath, paidApp, price, privateKeyOf, unpaidApp, voucherContext } from './fixture.js'
 import { type Batch, type MeasureOptions, measureTogether, type Rate } from './harness.js'
 

@@ -10,7 +10,7 @@ export function benchMemory(count = 100_000): Promise<MemoryResult> {
   const file = fileURLToPath(new URL('memory-child.ts', import.meta.url))
   const child = track(
     spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file, String(count)], {
-      cwd: fileURLToPath(new URL('../', import.meta.url)),
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   )

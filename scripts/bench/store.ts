@@ -9,10 +9,10 @@ import {
   fromChain as channelFromChain,
   commit,
   reserve,
-} from '../src/session/channel.js'
-import { memoryStore } from '../src/stores/memory.js'
-import { pgliteStore, postgresStore } from '../src/stores/postgres.js'
-import type { SessionStore } from '../src/stores/store.js'
+} from '../../src/session/channel.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import { pgliteStore, postgresStore } from '../../src/stores/postgres.js'
+import type { SessionStore } from '../../src/stores/store.js'
 import { collectGarbage, median } from './harness.js'
 
 export type StoreUnderTest = {
