@@ -54,6 +54,7 @@ export function memoryEscrow(): Escrow & { channels: Map<Hex, OnChainChannel> } 
     broadcast: unsupported,
     settle: unsupported,
     close: unsupported,
+    transactionStatus: unsupported,
   }
 }
 

@@ -37,6 +37,7 @@ import {
   ResourceUnavailableRpcError,
   SocketClosedError,
   TimeoutError,
+  TransactionNotFoundError,
   type TransactionReceipt,
   TransactionReceiptNotFoundError,
   type Transport,
@@ -179,16 +180,16 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
   }
 
   /**
-   * Sends a signed transaction and waits for its receipt. `failCode` is what a
-   * refusal by the node or a revert becomes, unless `explainRefusal` finds a
-   * more precise error for the refusal.
+   * Sends a signed transaction; returns its hash once the node holds it.
+   * `failCode` is what a refusal by the node becomes, unless `explainRefusal`
+   * finds a more precise error for the refusal.
    */
-  async function sendAndConfirm(
+  async function send(
     serialized: Hex,
     failCode: ErrorCode,
     what: string,
     explainRefusal?: () => Promise<PaymentError | undefined>,
-  ): Promise<{ txHash: Hex }> {
+  ): Promise<Hex> {
     const txHash = keccak256(serialized)
     try {
       await within(client.sendRawTransaction({ serializedTransaction: serialized }))
@@ -209,6 +210,11 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
         )
       }
     }
+    return txHash
+  }
+
+  /** Waits for a sent transaction's receipt; a revert becomes `failCode`. */
+  async function confirm(txHash: Hex, failCode: ErrorCode, what: string): Promise<{ txHash: Hex }> {
     const receipt = await waitForReceipt(txHash)
     if (receipt.status !== 'success') {
       throw new PaymentError(failCode, `The ${what} transaction reverted on chain (block ${receipt.blockNumber}).`, {
@@ -218,7 +224,8 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
     return { txHash }
   }
 
-  // Payee transactions go out one at a time so two of them never take the same nonce.
+  // Payee transactions are signed and sent one at a time so two of them never take the same nonce; each waits
+  // for its receipt outside the queue, so one slow to be mined does not hold back the next.
   let queue: Promise<unknown> = Promise.resolve()
   function serially<T>(work: () => Promise<T>): Promise<T> {
     const run = queue.then(work, work)
@@ -281,7 +288,7 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
       throw new PaymentError('mpp_session_close_failed', `The ${functionName} voucher is malformed (channel id, amount or signature).`)
     }
     const args = [channelId, cumulativeAmount, signature] as const
-    return serially(async () => {
+    const txHash = await serially(async () => {
       // eth_call first: a voucher the contract would reject never costs a fee
       // (Tempo nodes accept reverting transactions and charge for them).
       try {
@@ -332,8 +339,9 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
         const fresh = await within(readPayeeFees(payee, limit, price.maxFeePerGas)).catch(() => undefined)
         return fresh !== undefined && fresh.balance < fresh.needed ? shortfall(fresh, functionName) : undefined
       }
-      return sendAndConfirm(serialized, 'mpp_session_close_failed', functionName, explainRefusal)
+      return send(serialized, 'mpp_session_close_failed', functionName, explainRefusal)
     })
+    return confirm(txHash, 'mpp_session_close_failed', functionName)
   }
 
   async function getChannel(channelId: Hex): Promise<OnChainChannel | undefined> {
@@ -394,11 +402,25 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
     async broadcast(serialized: Hex) {
       // A client's transaction that would fail on chain is refused before it is sent (preflight.ts).
       await preflight(serialized, { client, chainId: chain.id, tempo, within: (work) => within(work) })
-      return sendAndConfirm(serialized, 'mpp_payment_verification_failed', 'open/topUp')
+      return confirm(await send(serialized, 'mpp_payment_verification_failed', 'open/topUp'), 'mpp_payment_verification_failed', 'open/topUp')
     },
 
     settle: (channelId, cumulativeAmount, signature) => submit('settle', channelId, cumulativeAmount, signature),
     close: (channelId, cumulativeAmount, signature) => submit('close', channelId, cumulativeAmount, signature),
+
+    async transactionStatus(txHash) {
+      try {
+        const receipt = await getReceipt(txHash)
+        if (receipt !== undefined) return receipt.status === 'success' ? 'success' : 'reverted'
+        const pending = await within(client.getTransaction({ hash: txHash })).catch((err: unknown) => {
+          if (err instanceof TransactionNotFoundError) return undefined
+          throw err
+        })
+        return pending === undefined ? 'unknown' : 'pending'
+      } catch (err) {
+        throw unavailable('Could not read a payee transaction from the chain.', err, txHash)
+      }
+    },
 
     async latestBlock() {
       try {

@@ -3,6 +3,7 @@ import { PaymentError } from '../errors/payment-error.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 import { takeNewChannel } from './new-channel-limit.js'
+import { closed, payeeTransactionWaitMs } from './payee-transactions.js'
 import { assertOurs } from './policy.js'
 
 /** Merges a fresh read of the channel from the escrow into the store. */
@@ -30,8 +31,10 @@ export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Ch
  * counts against that address's budget of new channels.
  */
 export async function loadChannel(ctx: SessionContext, channelId: Hex, client: string | undefined): Promise<Channel.ChannelState> {
-  const state = await ctx.store.getChannel(channelId)
-  if (state === undefined) await takeNewChannel(ctx, client)
+  const held = await ctx.store.getChannel(channelId)
+  if (held === undefined) await takeNewChannel(ctx, client)
+  // A payee settle or close that timed out is asked about before serving: a dropped close must not block the channel.
+  const state = held?.pendingTransaction === undefined ? held : ((await resolvePending(ctx, held)) ?? held)
   if (state !== undefined && (state.finalized || ctx.settings.now() - state.chainReadAt < ctx.settings.chainCacheTtl)) return state
   return readChain(ctx, channelId)
 }
@@ -50,4 +53,33 @@ export function recentChain(ctx: SessionContext, state: Channel.ChannelState, ma
     ctx.chainReads.set(channelId, read)
   }
   return read
+}
+
+/**
+ * Resolves the channel's unconfirmed payee transaction, if any: still in
+ * flight → `undefined` (act later); mined, reverted or dropped → cleared (a
+ * close no longer pending lets the channel serve again) and the chain read
+ * into the store (a mined settle shows as `settled`, a mined close as
+ * `finalized`). Returns the channel as it stands after that.
+ * `mpp_chain_unavailable` when the chain cannot be read.
+ */
+export async function resolvePending(ctx: SessionContext, state: Channel.ChannelState): Promise<Channel.ChannelState | undefined> {
+  const pending = state.pendingTransaction
+  if (pending === undefined) return state
+  const status = await ctx.escrow.transactionStatus(pending.txHash)
+  if (status === 'pending') return undefined
+  if (status === 'unknown' && ctx.settings.now() - pending.sentAt < payeeTransactionWaitMs) return undefined
+  await ctx.update(state.channelId, (current) => {
+    if (current?.pendingTransaction?.txHash !== pending.txHash) return { result: undefined }
+    const { pendingTransaction: _, ...rest } = current
+    if (pending.kind === 'settle') return { state: rest, result: undefined }
+    return { state: status === 'success' ? closed(rest, pending.amount, pending.txHash) : { ...rest, closing: false }, result: undefined }
+  })
+  try {
+    return await readChain(ctx, state.channelId)
+  } catch (error) {
+    // Closed on chain (this close, mined late, or anyone's): the store now says finalized.
+    if (error instanceof PaymentError && error.code === 'mpp_channel_finalized') return (await ctx.store.getChannel(state.channelId)) ?? state
+    throw error
+  }
 }

@@ -33,7 +33,19 @@ export type ChannelState = OnChainChannel & {
   /** A close is being sent: no new reservations. */
   closing: boolean
   closeTxHash?: Hex
+  /** When a request last reserved or committed on the channel (ms); absent on rows written before it was kept. */
+  activeAt?: number
+  /** When a charge first left `spent` above `settled` (ms); absent while everything spent is settled. */
+  unsettledSince?: number
+  /**
+   * A payee settle or close sent but not seen mined (its confirmation timed out): the next settlement, close
+   * or reconciliation asks the chain about it before acting again, so a late one is never doubled.
+   */
+  pendingTransaction?: PendingTransaction
 }
+
+/** A payee transaction whose outcome is not known yet; a pending close keeps the channel `closing`. */
+export type PendingTransaction = { kind: 'settle' | 'close'; txHash: Hex; amount: bigint; sentAt: number }
 
 const zeroAddress = '0x0000000000000000000000000000000000000000'
 // Accepted vouchers above `spent` kept for settlement; older ones only lose granularity.
@@ -62,14 +74,18 @@ export function fromChain(channelId: Hex, chain: OnChainChannel, now: number): C
 export function withChain(state: ChannelState, chain: OnChainChannel, readAt: number): ChannelState {
   if (readAt < state.chainReadAt) return state
   const settled = chain.settled > state.settled ? chain.settled : state.settled
+  const spent = state.spent > settled ? state.spent : settled
+  // Everything spent is settled: no unsettled spend has an age any more.
+  const { unsettledSince, ...rest } = state
   return {
-    ...state,
+    ...rest,
+    ...(spent > settled && unsettledSince !== undefined ? { unsettledSince } : {}),
     deposit: chain.deposit,
     settled,
     closeRequestedAt: chain.closeRequestedAt,
     finalized: state.finalized || chain.finalized,
     chainReadAt: readAt,
-    spent: state.spent > settled ? state.spent : settled,
+    spent,
     acceptedCumulative: state.acceptedCumulative > settled ? state.acceptedCumulative : settled,
     vouchers: state.vouchers.filter((voucher) => voucher.amount > settled),
   }
@@ -143,7 +159,7 @@ export function reserve(state: ChannelState, id: string, amount: bigint, expires
   assertUsable(current)
   const required = requiredCumulative(current, amount)
   if (required > current.acceptedCumulative) throw new InsufficientAuthorization(current, required)
-  return { ...current, reservations: { ...current.reservations, [id]: { amount, expiresAt } } }
+  return { ...current, activeAt: now, reservations: { ...current.reservations, [id]: { amount, expiresAt } } }
 }
 
 /**
@@ -175,7 +191,9 @@ export function commit(state: ChannelState, id: string, actual: bigint, now: num
   if (!live && requiredCumulative(current, charged) > current.acceptedCumulative) {
     throw new PaymentError('mpp_commit_failed', 'The reservation expired before the response was ready; nothing was charged.')
   }
-  return { state: { ...current, spent: current.spent + charged }, charged }
+  const spent = current.spent + charged
+  const unsettledSince = current.unsettledSince ?? (spent > current.settled ? now : undefined)
+  return { state: { ...current, spent, activeAt: now, ...(unsettledSince === undefined ? {} : { unsettledSince }) }, charged }
 }
 
 /** Frees a reservation without charging. */

@@ -135,4 +135,10 @@ export interface Escrow {
   settle(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
   /** Sends `close(channelId, cumulativeAmount, signature)` with the payee key and waits for success; fees as for `settle`. */
   close(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
+  /**
+   * What became of a payee transaction whose confirmation timed out (`settle` and `close` then fail with
+   * `mpp_chain_unavailable` carrying its `txHash`): mined (`success`, `reverted`), still waiting in the
+   * node's pool (`pending`), or unknown to the node (dropped, or not yet propagated).
+   */
+  transactionStatus(txHash: Hex): Promise<'success' | 'reverted' | 'pending' | 'unknown'>
 }

@@ -69,6 +69,7 @@ const schema = z.object({
     settle: callable(),
     close: callable(),
     payeeFees: callable(),
+    transactionStatus: callable(),
   }),
   store: implementing<ChannelStore & RateLimitStore>([
     'getChannel',

@@ -1,7 +1,10 @@
 import type { Hex } from 'viem'
-import { readChain } from './chain-state.js'
+import { PaymentError } from '../errors/payment-error.js'
+import { readChain, resolvePending } from './chain-state.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
+import { FeeCapError } from './escrow.js'
+import { rememberPending, unconfirmedTxHash } from './payee-transactions.js'
 import { isFeeShortfall } from './readiness.js'
 
 /**
@@ -23,22 +26,38 @@ const settlementClaimMs = 60_000
 /**
  * Settles the channel on-chain up to the highest accepted voucher that does
  * not exceed `spent`; never more than was spent. Sends nothing when there is
- * nothing to settle, or when a settlement is in flight in this process or was
+ * nothing to settle, or when a settlement is in flight in this process, was
  * claimed for the same voucher by any instance sharing the store within
- * `settlementClaimMs`. A payee that cannot pay the fee is recorded in the
- * readiness before the error goes on.
+ * `settlementClaimMs`, or was sent earlier and is not mined yet (a settle
+ * whose confirmation timed out is remembered and asked about first, so it is
+ * never doubled). A settle the escrow refuses because the chain moved on
+ * (settled by another transaction, closed) reads the chain into the store and
+ * is `nothing`. A payee that cannot pay the fee is recorded in the readiness
+ * before the error goes on.
  */
 export async function settleOnce(ctx: SessionContext, channelId: Hex): Promise<SettleOutcome> {
-  const state = await ctx.store.getChannel(channelId)
-  const voucher = state && !state.finalized ? Channel.settleableVoucher(state) : undefined
-  if (voucher === undefined) return { kind: 'nothing' }
+  const held = await ctx.store.getChannel(channelId)
+  if (held === undefined || held.finalized) return { kind: 'nothing' }
+  if (held.pendingTransaction === undefined && Channel.settleableVoucher(held) === undefined) return { kind: 'nothing' }
   if (ctx.settling.has(channelId)) return { kind: 'busy' }
   ctx.settling.add(channelId)
   try {
+    const state = await resolvePending(ctx, held)
+    if (state === undefined) return { kind: 'busy' }
+    const voucher = state.finalized || state.closing ? undefined : Channel.settleableVoucher(state)
+    if (voucher === undefined) return { kind: 'nothing' }
     // A claim is the one take a window of this key admits: atomic across every instance on the store.
     const claimed = await ctx.store.takeRateLimit(`settle:${channelId}:${voucher.amount}`, 1, settlementClaimMs, channelId)
     if (claimed !== undefined) return { kind: 'busy' }
-    const { txHash } = await ctx.escrow.settle(channelId, voucher.amount, voucher.signature)
+    let txHash: Hex
+    try {
+      ;({ txHash } = await ctx.escrow.settle(channelId, voucher.amount, voucher.signature))
+    } catch (error) {
+      const sent = unconfirmedTxHash(error)
+      if (sent !== undefined) await rememberPending(ctx, channelId, { kind: 'settle', txHash: sent, amount: voucher.amount })
+      else if (await chainMovedOn(ctx, channelId, voucher.amount, error)) return { kind: 'nothing' }
+      throw error
+    }
     await readChain(ctx, channelId)
     return { kind: 'settled', txHash, amount: voucher.amount }
   } catch (error) {
@@ -46,6 +65,22 @@ export async function settleOnce(ctx: SessionContext, channelId: Hex): Promise<S
     throw error
   } finally {
     ctx.settling.delete(channelId)
+  }
+}
+
+/**
+ * Whether the escrow refused a settle of `amount` because the chain moved on:
+ * the channel is settled at or past it, or closed. Reads the chain into the
+ * store either way. Not for a refusal over fees (nothing about the channel changed).
+ */
+async function chainMovedOn(ctx: SessionContext, channelId: Hex, amount: bigint, error: unknown): Promise<boolean> {
+  if (!(error instanceof PaymentError) || error.code !== 'mpp_session_close_failed' || error.cause instanceof FeeCapError) return false
+  try {
+    const fresh = await readChain(ctx, channelId)
+    return fresh.finalized || fresh.settled >= amount
+  } catch (readError) {
+    if (readError instanceof PaymentError && readError.code === 'mpp_channel_finalized') return true
+    return false
   }
 }
 

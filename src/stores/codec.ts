@@ -4,7 +4,7 @@ import type { ChannelState } from '../session/channel.js'
 /** A channel state as JSON can carry it: every amount a decimal string. */
 export type EncodedChannel = Omit<
   ChannelState,
-  'deposit' | 'settled' | 'closeRequestedAt' | 'acceptedCumulative' | 'spent' | 'vouchers' | 'reservations'
+  'deposit' | 'settled' | 'closeRequestedAt' | 'acceptedCumulative' | 'spent' | 'vouchers' | 'reservations' | 'pendingTransaction'
 > & {
   deposit: string
   settled: string
@@ -13,12 +13,15 @@ export type EncodedChannel = Omit<
   spent: string
   vouchers: { amount: string; signature: Hex }[]
   reservations: Record<string, { amount: string; expiresAt: number }>
+  pendingTransaction?: { kind: 'settle' | 'close'; txHash: Hex; amount: string; sentAt: number }
 }
 
 /** For stores that keep JSON (Postgres `jsonb`, Durable Object storage): amounts as decimal strings, exact. */
 export function encodeChannel(state: ChannelState): EncodedChannel {
+  const { pendingTransaction, ...rest } = state
   return {
-    ...state,
+    ...rest,
+    ...(pendingTransaction === undefined ? {} : { pendingTransaction: { ...pendingTransaction, amount: pendingTransaction.amount.toString() } }),
     deposit: state.deposit.toString(),
     settled: state.settled.toString(),
     closeRequestedAt: state.closeRequestedAt.toString(),
@@ -32,8 +35,10 @@ export function encodeChannel(state: ChannelState): EncodedChannel {
 }
 
 export function decodeChannel(encoded: EncodedChannel): ChannelState {
+  const { pendingTransaction, ...rest } = encoded
   return {
-    ...encoded,
+    ...rest,
+    ...(pendingTransaction === undefined ? {} : { pendingTransaction: { ...pendingTransaction, amount: BigInt(pendingTransaction.amount) } }),
     deposit: BigInt(encoded.deposit),
     settled: BigInt(encoded.settled),
     closeRequestedAt: BigInt(encoded.closeRequestedAt),

@@ -85,16 +85,24 @@ describe('settlement', () => {
 })
 
 describe('close failures', () => {
-  it('answers a failed close transaction with mpp_session_close_failed and keeps the channel usable', async () => {
-    // A close gas limit far below what close needs: the chain refuses or reverts it.
-    const starved = await fixture({ escrow: { gas: { close: 25_000n }, timeoutMs: 1_000 } })
+  it('keeps a close sent but not mined out of service, and serves again once the node dropped it', async () => {
+    // A close gas limit far below what close needs: anvil takes the transaction, never mines it and forgets it.
+    let skew = 0
+    const starved = await fixture({ escrow: { gas: { close: 25_000n }, timeoutMs: 1_000 }, method: { now: () => Date.now() + skew } })
     const payer = await starved.payer(8)
     expect((await payer.client.fetch(url, request)).status).toBe(200)
     const channel = [...payer.client.channels.values()][0]!
+    await expect(payer.client.close(url, request)).rejects.toThrow(/503.*mpp_chain_unavailable/)
+    const held = await starved.store.getChannel(channel.channelId)
+    expect(held).toMatchObject({ closing: true, pendingTransaction: { kind: 'close' } })
+    expect(await starved.escrow.transactionStatus(held!.pendingTransaction!.txHash)).toBe('unknown')
+    // Until it has had time to reach the chain, the channel neither serves nor closes again: no second close races the first.
+    expect((await payer.client.fetch(url, request)).status).toBe(410)
     await expect(payer.client.close(url, request)).rejects.toThrow(/502.*mpp_session_close_failed/)
+    // Past the wait for a transaction the node does not know: dropped, and the channel serves again.
+    skew = 61_000
+    expect((await payer.client.fetch(url, request)).status).toBe(200)
     expect((await starved.escrow.getChannel(channel.channelId))?.finalized).toBe(false)
     expect((await starved.store.getChannel(channel.channelId))?.closing).toBe(false)
-    // Still usable: the next paid request goes through.
-    expect((await payer.client.fetch(url, request)).status).toBe(200)
   })
 })

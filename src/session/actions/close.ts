@@ -5,10 +5,12 @@
 import type { Hex } from 'viem'
 import { PaymentError } from '../../errors/payment-error.js'
 import type { Authorization } from '../../payment/method.js'
-import { readChain } from '../chain-state.js'
+import type { Credential } from '../../protocol/credential.js'
+import { readChain, resolvePending } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
 import { FeeCapError } from '../escrow.js'
+import { closeOnChain, unconfirmedTxHash } from '../payee-transactions.js'
 import { takeNewChannel } from '../new-channel-limit.js'
 import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
@@ -21,7 +23,16 @@ import type { ActionParameters } from './action.js'
 export async function close(ctx: SessionContext, parameters: ActionParameters<'close'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload } = parameters
   const { channelId } = payload
-  if ((await ctx.store.getChannel(channelId)) === undefined) await takeNewChannel(ctx, parameters.paid.client)
+  const held = await ctx.store.getChannel(channelId)
+  if (held === undefined) await takeNewChannel(ctx, parameters.paid.client)
+  else if (held.pendingTransaction !== undefined) {
+    // A retried close whose first transaction was mined after its timeout gets that close's receipt; nothing is sent again.
+    const resolved = await settledPending(ctx, held)
+    if (held.pendingTransaction.kind === 'close' && resolved.finalized && resolved.closeTxHash === held.pendingTransaction.txHash) {
+      assertSource(ctx, credential, resolved)
+      return closedReceipt(ctx, credential, resolved, resolved.closeTxHash)
+    }
+  }
   const state = await readChain(ctx, channelId)
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
@@ -38,61 +49,67 @@ export async function close(ctx: SessionContext, parameters: ActionParameters<'c
       extensions: { channelId },
     })
   }
-  await ctx.update(channelId, (current) => {
-    const live = current ?? state
-    Channel.assertUsable(live)
-    if (Object.keys(live.reservations).length > 0 || live.spent !== state.spent) {
-      throw new PaymentError('mpp_session_close_failed', 'Requests on this channel are still in flight; retry the close shortly.', {
-        extensions: { channelId },
-      })
-    }
-    return { state: { ...live, closing: true }, result: undefined }
-  })
-  let txHash: Hex
   try {
-    ;({ txHash } = await ctx.escrow.close(channelId, capture, signature))
+    const { state: closed, txHash } = await closeOnChain(ctx, channelId, { expectedSpent: state.spent, amount: capture, signature })
+    return closedReceipt(ctx, credential, closed, txHash)
   } catch (error) {
-    await ctx.update(channelId, (current) => ({ ...(current ? { state: { ...current, closing: false } } : {}), result: undefined }))
-    if (isFeeShortfall(error)) {
-      // Nothing was sent, and no retry can succeed until the operator funds the payee.
-      ctx.readiness.refused(error.cause.fees)
-      throw new PaymentError(
-        'mpp_session_close_unavailable',
-        `${error.detail} The channel stays open and usable; close it again once the payee is funded.`,
-        { extensions: { channelId }, events: ['payee_cannot_pay_fees'], cause: error.cause },
-      )
-    }
-    if (error instanceof PaymentError && error.code === 'mpp_session_close_unavailable') throw error
-    if (error instanceof PaymentError && error.cause instanceof FeeCapError) {
-      throw new PaymentError(
-        'mpp_session_close_failed',
-        `${error.detail} The channel stays open; retry the close when the base fee falls.`,
-        {
-          extensions: { channelId },
-          cause: error.cause,
-        },
-      )
-    }
-    throw new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {
-      extensions: { channelId },
-      cause: error,
-    })
+    throw closeError(ctx, channelId, error)
   }
-  const closed = await ctx.update(channelId, (current) => {
-    const next: Channel.ChannelState = {
-      ...(current ?? state),
-      closing: false,
-      finalized: true,
-      settled: capture,
-      vouchers: [],
-      closeTxHash: txHash,
-    }
-    return { state: next, result: next }
+}
+
+/** The channel with its earlier payee transaction resolved; one still in flight is a close to retry shortly. */
+async function settledPending(ctx: SessionContext, state: Channel.ChannelState): Promise<Channel.ChannelState> {
+  const resolved = await resolvePending(ctx, state)
+  if (resolved !== undefined) return resolved
+  throw new PaymentError('mpp_session_close_failed', 'A settle or close of this channel is still waiting to be mined; retry the close shortly.', {
+    extensions: { channelId: state.channelId },
   })
+}
+
+function closedReceipt(ctx: SessionContext, credential: Credential, closed: Channel.ChannelState, txHash: Hex): Authorization<SessionPayment> {
   return {
     kind: 'respond',
     status: 200,
     receipt: receiptFor(ctx, credential, closed, { txHash }),
-    log: { channelId, amounts: { captured: capture } },
+    log: { channelId: closed.channelId, amounts: { captured: closed.settled } },
   }
+}
+
+/** What a failed close tells the client: the channel's state after it, and whether retrying can help. */
+function closeError(ctx: SessionContext, channelId: Hex, error: unknown): PaymentError {
+  if (isFeeShortfall(error)) {
+    // Nothing was sent, and no retry can succeed until the operator funds the payee.
+    ctx.readiness.refused(error.cause.fees)
+    return new PaymentError(
+      'mpp_session_close_unavailable',
+      `${error.detail} The channel stays open and usable; close it again once the payee is funded.`,
+      { extensions: { channelId }, events: ['payee_cannot_pay_fees'], cause: error.cause },
+    )
+  }
+  if (!(error instanceof PaymentError)) {
+    return new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {
+      extensions: { channelId },
+      cause: error,
+    })
+  }
+  if (error.code === 'mpp_session_close_unavailable' || error.code === 'mpp_channel_not_found') return error
+  const txHash = unconfirmedTxHash(error)
+  if (txHash !== undefined) {
+    return new PaymentError(
+      'mpp_chain_unavailable',
+      'The close transaction was sent but is not confirmed yet; retry the close to pick up its outcome.',
+      { extensions: { channelId, txHash }, cause: error },
+    )
+  }
+  if (error.cause instanceof FeeCapError) {
+    return new PaymentError('mpp_session_close_failed', `${error.detail} The channel stays open; retry the close when the base fee falls.`, {
+      extensions: { channelId },
+      cause: error.cause,
+    })
+  }
+  if (error.code === 'mpp_session_close_failed' && error.extensions?.channelId === channelId) return error
+  return new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {
+    extensions: { channelId },
+    cause: error,
+  })
 }
