@@ -106,3 +106,35 @@ describe('close failures', () => {
     expect((await starved.store.getChannel(channel.channelId))?.closing).toBe(false)
   })
 })
+
+describe('a settle transaction that times out', () => {
+  it('is asked about before another is sent, and counted once when it is mined late', async () => {
+    const slow = await fixture({ escrow: { timeoutMs: 1_000 } })
+    const payer = await slow.payer(9)
+    expect((await payer.client.fetch(url, request)).status).toBe(200)
+    expect((await payer.client.fetch(url, request)).status).toBe(200)
+    const channel = [...payer.client.channels.values()][0]!
+    const before = await pathUsdBalance(slow.chain, slow.payeeAddress)
+    const mine = (method: string, params: unknown[]) => slow.chain.request({ method, params } as never)
+    // The node takes the settle but does not mine it before the payee stops waiting.
+    await mine('evm_setAutomine', [false])
+    try {
+      await expect(slow.method.settle(channel.channelId)).rejects.toMatchObject({ code: 'mpp_chain_unavailable' })
+      const held = await slow.store.getChannel(channel.channelId)
+      expect(held?.pendingTransaction).toMatchObject({ kind: 'settle', amount: 2n * price })
+      expect(await slow.escrow.transactionStatus(held!.pendingTransaction!.txHash)).toBe('pending')
+      // Still in the node's pool: nothing else is sent.
+      expect(await slow.method.settle(channel.channelId)).toBeUndefined()
+      await mine('evm_mine', [])
+    } finally {
+      await mine('evm_setAutomine', [true])
+    }
+    // Mined late: the next settlement finds it, records what it settled and sends nothing more.
+    expect(await slow.method.settle(channel.channelId)).toBeUndefined()
+    const after = await slow.store.getChannel(channel.channelId)
+    expect(after?.pendingTransaction).toBeUndefined()
+    expect(after?.settled).toBe(2n * price)
+    expect((await pathUsdBalance(slow.chain, slow.payeeAddress)) - before).toBe(2n * price)
+    expect((await slow.escrow.getChannel(channel.channelId))?.settled).toBe(2n * price)
+  })
+})
