@@ -21,6 +21,7 @@ import { type TempoSession, tempoSession } from './session/engine.js'
 import type { Escrow } from './session/escrow.js'
 import type { TempoSessionOptions } from './session/options.js'
 import type { ChannelLister } from './session/store.js'
+import { type JobLock, type SettlementSweeper, type SettlementSweeperOptions, settlementSweeper } from './session/sweeper.js'
 import type { SessionStore } from './stores/store.js'
 
 export type GatewayConfig = {
@@ -42,6 +43,11 @@ export type GatewayConfig = {
    * its settings; its cursor is kept in `store`. Absent: no watcher. The entry runs it (`start()`, or a step per cron).
    */
   closeWatch?: Omit<CloseWatcherOptions, 'session' | 'cursors'>
+  /**
+   * The settlement sweeper's settings (README: Operating a payee); its limits are the engine's (`session`).
+   * Runs only on a store that lists its channels and holds a job lock (memory, PostgreSQL, PGlite). Absent: no sweeper.
+   */
+  sweep?: Omit<SettlementSweeperOptions, 'session' | 'store'>
   /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
   session?: Partial<Omit<TempoSessionOptions, 'escrow' | 'store' | 'recipient' | 'currency'>>
   /** Where a request comes from, for the per-client limit on opens: the entry's own (`socketAddress` on Node, `cloudflareAddress` on Workers). */
@@ -57,7 +63,12 @@ export type GatewayConfig = {
 }
 
 /** The gateway as one Hono app, the same on Node and on Workers, with its engine and (when configured) close watcher. */
-export function createGateway(config: GatewayConfig): { app: Hono; session: TempoSession; watcher: CloseWatcher | undefined } {
+export function createGateway(config: GatewayConfig): {
+  app: Hono
+  session: TempoSession
+  watcher: CloseWatcher | undefined
+  sweeper: SettlementSweeper | undefined
+} {
   const catalogue = config.catalogue ?? defaultCatalogue
   const session = tempoSession({
     escrow: config.escrow,
@@ -67,6 +78,7 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     ...config.session,
   })
   const watcher = config.closeWatch && closeWatcher({ ...config.closeWatch, session, cursors: config.store })
+  const sweeper = config.sweep && sweeps(config.store) ? settlementSweeper({ ...config.sweep, session, store: config.store }) : undefined
   const metrics = config.metricsToken === undefined ? undefined : gatewayMetrics(listsChannels(config.store) ? config.store : undefined)
   // The metrics count what the log records (one entry per decided request); the log itself still goes where it did.
   const logger = metrics ? combineLoggers(metrics.record, config.logger ?? consoleLogger) : config.logger
@@ -99,11 +111,13 @@ export function createGateway(config: GatewayConfig): { app: Hono; session: Temp
     '/',
     openApiRoute({ title: config.realm, method: session, currency: config.currency, chainId: config.escrow.chainId, catalogue }),
   )
-  return { app, session, watcher }
+  return { app, session, watcher, sweeper }
 }
 
 const listsChannels = (store: SessionStore): store is SessionStore & ChannelLister =>
   typeof (store as Partial<ChannelLister>).listChannels === 'function'
+const sweeps = (store: SessionStore): store is SessionStore & ChannelLister & JobLock =>
+  listsChannels(store) && typeof (store as Partial<JobLock>).runExclusive === 'function'
 
 function combineLoggers(first: PaymentLogger, second: PaymentLogger): PaymentLogger {
   return (entry: PaymentLogEntry) => {

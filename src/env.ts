@@ -42,6 +42,9 @@ export const gatewayEnvNames = [
   'MAX_BODY_BYTES',
   'SETTLE_THRESHOLD',
   'CLOSE_WATCH_INTERVAL_MS',
+  'SETTLE_AFTER_MS',
+  'CLOSE_IDLE_AFTER_MS',
+  'SWEEP_INTERVAL_MS',
   'METRICS_TOKEN',
 ] as const
 
@@ -106,6 +109,10 @@ const envSchema = z.object({
   SETTLE_THRESHOLD: amountVar.optional(),
   // The close watcher's pause between polls (Node); each poll is two RPC calls.
   CLOSE_WATCH_INTERVAL_MS: integerVar(100, 600_000).optional(),
+  // The settlement sweeper (Node): its pause between passes, the age of unsettled spend it settles, the idleness it closes.
+  SETTLE_AFTER_MS: integerVar(1).optional(),
+  CLOSE_IDLE_AFTER_MS: integerVar(1).optional(),
+  SWEEP_INTERVAL_MS: integerVar(1_000, 86_400_000).optional(),
   // A bearer token (RFC 6750 token68: what Hono's bearer-auth accepts); never echoed.
   METRICS_TOKEN: z
     .string()
@@ -169,6 +176,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     escrow,
     // The same escrow's close events: a payer's forced close is followed (README: Operating a payee).
     closeWatch: { events: escrow, ...(vars.CLOSE_WATCH_INTERVAL_MS ? { intervalMs: vars.CLOSE_WATCH_INTERVAL_MS } : {}) },
+    sweep: vars.SWEEP_INTERVAL_MS ? { intervalMs: vars.SWEEP_INTERVAL_MS } : {},
     store,
     recipient: recipient as `0x${string}`,
     currency,
@@ -191,6 +199,9 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
       verificationsPerSecond: vars.VOUCHER_RATE_LIMIT ?? 10,
       opensPerMinute: vars.OPEN_RATE_LIMIT ?? 30,
       ...(vars.SETTLE_THRESHOLD ? { settleThreshold: vars.SETTLE_THRESHOLD } : {}),
+      // Earned money is not left unsettled for more than a day, nor a deposit locked in a channel unused for 30 days.
+      settleAfter: vars.SETTLE_AFTER_MS ?? 86_400_000,
+      closeIdleAfter: vars.CLOSE_IDLE_AFTER_MS ?? 30 * 86_400_000,
     },
   }
 }

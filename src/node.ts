@@ -20,29 +20,37 @@ import {
 } from './node/server.js'
 import type { CloseWatcher } from './session/close-watch.js'
 import type { TempoSession } from './session/engine.js'
+import type { SettlementSweeper } from './session/sweeper.js'
 import { pgliteStore, postgresStore, type SqlSessionStore } from './stores/postgres.js'
 
 /**
  * Starts the gateway on Node (`nodeServer`: its limits, and the envelope for
  * what never reaches the app); resolves once it listens on 127.0.0.1. The
- * close watcher, when configured, runs while the server does: started once it
- * listens, stopped when it closes (`watcher.stop()` resolves once its step in
- * flight has finished: await it before closing the store).
+ * close watcher and the settlement sweeper, when configured, run while the
+ * server does: started once it listens, stopped when it closes (`stop()`
+ * resolves once a step in flight has finished: await it before closing the store).
  */
 export function startGateway(
   config: GatewayConfig,
   port = 8787,
   options: NodeServerOptions = {},
-): Promise<{ server: Server; url: string; session: TempoSession; watcher: CloseWatcher | undefined }> {
-  const { app, session, watcher } = createGateway(config)
+): Promise<{
+  server: Server
+  url: string
+  session: TempoSession
+  watcher: CloseWatcher | undefined
+  sweeper: SettlementSweeper | undefined
+}> {
+  const { app, session, watcher, sweeper } = createGateway(config)
   const server = nodeServer(app.fetch, { defaultHostname: '127.0.0.1', ...options })
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, '127.0.0.1', () => {
       server.off('error', reject)
       watcher?.start()
-      server.once('close', () => void watcher?.stop())
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, session, watcher })
+      sweeper?.start()
+      server.once('close', () => void Promise.all([watcher?.stop(), sweeper?.stop()]))
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, session, watcher, sweeper })
     })
   })
 }
@@ -143,13 +151,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const store = config.store as SqlSessionStore
   await store.ready() // fail fast: connected and migrated before the first request
-  const { server, url, session, watcher } = await startGateway(config, port, { limits })
+  const { server, url, session, watcher, sweeper } = await startGateway(config, port, { limits })
   console.log(`Gateway listening on ${url}`)
-  // The watcher's step in flight finishes (its settlement mined or failed) before the store closes.
+  // The background jobs' steps in flight finish (their transactions mined or failed) before the store closes.
   const shutdown = () =>
     server.close(
       () =>
-        void Promise.resolve(watcher?.stop())
+        void Promise.all([watcher?.stop(), sweeper?.stop()])
           .then(() => store.close())
           .finally(() => process.exit(0)),
     )

@@ -402,7 +402,11 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
     async broadcast(serialized: Hex) {
       // A client's transaction that would fail on chain is refused before it is sent (preflight.ts).
       await preflight(serialized, { client, chainId: chain.id, tempo, within: (work) => within(work) })
-      return confirm(await send(serialized, 'mpp_payment_verification_failed', 'open/topUp'), 'mpp_payment_verification_failed', 'open/topUp')
+      return confirm(
+        await send(serialized, 'mpp_payment_verification_failed', 'open/topUp'),
+        'mpp_payment_verification_failed',
+        'open/topUp',
+      )
     },
 
     settle: (channelId, cumulativeAmount, signature) => submit('settle', channelId, cumulativeAmount, signature),

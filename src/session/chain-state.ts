@@ -79,7 +79,8 @@ export async function resolvePending(ctx: SessionContext, state: Channel.Channel
     return await readChain(ctx, state.channelId)
   } catch (error) {
     // Closed on chain (this close, mined late, or anyone's): the store now says finalized.
-    if (error instanceof PaymentError && error.code === 'mpp_channel_finalized') return (await ctx.store.getChannel(state.channelId)) ?? state
+    if (error instanceof PaymentError && error.code === 'mpp_channel_finalized')
+      return (await ctx.store.getChannel(state.channelId)) ?? state
     throw error
   }
 }

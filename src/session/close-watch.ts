@@ -21,11 +21,12 @@
 import type { Hex } from 'viem'
 import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
-import { PaymentError } from '../errors/payment-error.js'
 import { address, callable, implementing, integer } from '../util/config.js'
+import { joined, pollLoop } from '../util/poll-loop.js'
 import type { CloseEvent, CloseEventSource, CursorStore } from './close-events.js'
 import type { TempoSession } from './engine.js'
 import type { CloseFollowUp } from './forced-close.js'
+import { jobErrorLogger } from './job-errors.js'
 
 export type CloseWatcherOptions = {
   /** The engine whose channels are watched; `events` must read the same escrow it uses. */
@@ -98,13 +99,7 @@ const optionsSchema = z.object({
 })
 
 /** One JSON line on stderr for a failed step or channel: its code (or error class), never its message. */
-export function logWatchError(error: unknown) {
-  const line = {
-    event: 'close_watch_failed',
-    ...(error instanceof PaymentError ? { code: error.code } : { error: error instanceof Error ? error.name : typeof error }),
-  }
-  console.error(JSON.stringify(line))
-}
+export const logWatchError = jobErrorLogger('close_watch_failed')
 
 /** Whether following a channel finished what its last close event asks. */
 function handled(seen: CloseEvent['kind'], followUp: CloseFollowUp): boolean {
@@ -178,44 +173,6 @@ export function closeWatcher(options: CloseWatcherOptions): CloseWatcher {
     return { fromBlock, toBlock: head, events: found.length, lines, cursor: cursor === undefined || next > cursor ? next : cursor }
   }
 
-  let running: Promise<CloseWatchStep> | undefined
-  function step(): Promise<CloseWatchStep> {
-    if (running === undefined) {
-      running = scan().finally(() => {
-        running = undefined
-      })
-    }
-    return running
-  }
-
-  let loop: Promise<void> | undefined
-  let stopped = false
-  let wake: (() => void) | undefined
-  let timer: ReturnType<typeof setTimeout> | undefined
-
-  return {
-    cursorName,
-    step,
-    start() {
-      if (loop !== undefined) return
-      stopped = false
-      loop = (async () => {
-        while (!stopped) {
-          await step().catch(onError)
-          if (stopped) break
-          await new Promise<void>((resolve) => {
-            wake = resolve
-            timer = setTimeout(resolve, intervalMs)
-          })
-        }
-      })()
-    },
-    async stop() {
-      stopped = true
-      clearTimeout(timer)
-      wake?.()
-      await loop
-      loop = undefined
-    },
-  }
+  const step = joined(scan)
+  return { cursorName, step, ...pollLoop(step, intervalMs, onError) }
 }

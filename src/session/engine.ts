@@ -20,7 +20,9 @@ import { resolveSessionOptions, type TempoSessionOptions } from './options.js'
 import type { SessionPayment } from './payment.js'
 import type { Readiness } from './readiness.js'
 import { intent, methodName } from './receipt.js'
+import { type Reconciliation, reconcileChannel } from './reconcile.js'
 import { settle } from './settlement.js'
+import { payeeClose, type SweepOutcome, sweepChannel } from './sweep.js'
 import { parseSessionPayload } from './v1/payload.js'
 
 /** The session engine: a `PaymentMethod` plus the payee's own operations. */
@@ -37,6 +39,15 @@ export type TempoSession = PaymentMethod<SessionPayment> & {
    * spent (docs/flow.md: forced close). What the close watcher runs for each close event; idempotent.
    */
   followCloseRequest(channelId: Hex): Promise<CloseFollowUp>
+  /** Sweeps one channel now (README: Operating a payee): what the settlement sweeper does to each channel. */
+  sweepChannel(channelId: Hex): ReturnType<typeof sweepChannel>
+  /** Reads one channel from the chain and corrects the store; what changed. `undefined` for a channel the store does not hold open. */
+  reconcileChannel(channelId: Hex): Promise<Reconciliation | undefined>
+  /**
+   * Closes a channel for the payee now: captures the highest accepted voucher not above `spent` and refunds
+   * the rest (`busy` while requests are in flight or a close is pending).
+   */
+  closeChannel(channelId: Hex): Promise<SweepOutcome>
   /**
    * The payee's readiness to settle and close: whether it can sign and pay one transaction's fee,
    * read from the chain at most once per `readinessTtl`. Rejects with `mpp_chain_unavailable` when
@@ -108,6 +119,9 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     recipient: settings.recipient,
     settle: (channelId) => settle(ctx, channelId),
     followCloseRequest: (channelId) => followCloseRequest(ctx, channelId),
+    sweepChannel: (channelId) => sweepChannel(ctx, channelId),
+    reconcileChannel: (channelId) => reconcileChannel(ctx, channelId),
+    closeChannel: (channelId) => payeeClose(ctx, channelId, 'now'),
     readiness: () => ctx.readiness.read(),
   }
 }

@@ -45,8 +45,15 @@ export type TempoSessionOptions = {
   idempotencyTtl?: number
   /** How long a retry waits for the original request still in flight (ms). Default: reservationTtl. */
   idempotencyWait?: number
-  /** Settle on-chain once this much is spent but unsettled. Default: only on explicit `settle`. */
+  /**
+   * Settle on-chain once this much is spent but unsettled: on the request that passes it, and in the
+   * settlement sweeper once this much is settleable. Default: no threshold.
+   */
   settleThreshold?: bigint
+  /** The settlement sweeper settles a channel whose oldest unsettled charge is older than this (ms). Default: no age limit. */
+  settleAfter?: number
+  /** The settlement sweeper settles and closes a channel with no request or voucher for this long (ms). Default: never. */
+  closeIdleAfter?: number
   /**
    * Receives errors of background settlements (which never affect a response). A payee that cannot pay
    * the fee is a `PaymentError` (`mpp_session_close_unavailable`) whose `cause` is a `FeeShortfallError`;
@@ -101,6 +108,8 @@ const schema = z.object({
   idempotencyTtl: integer(1).optional(),
   idempotencyWait: integer(0).optional(),
   settleThreshold: amount(1n).optional(),
+  settleAfter: integer(1).optional(),
+  closeIdleAfter: integer(1).optional(),
   onBackgroundError: callable<(error: unknown) => void>().optional(),
   readinessTtl: integer(0).optional(),
   now: callable<() => number>().optional(),
@@ -128,6 +137,8 @@ export type SessionSettings = {
   idempotencyTtl: number
   idempotencyWait: number
   settleThreshold: bigint | undefined
+  settleAfter: number | undefined
+  closeIdleAfter: number | undefined
   onBackgroundError: (error: unknown) => void
   readinessTtl: number
   now: () => number
@@ -174,6 +185,8 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     idempotencyTtl: valid.idempotencyTtl ?? 86_400_000,
     idempotencyWait: valid.idempotencyWait ?? reservationTtl,
     settleThreshold: valid.settleThreshold,
+    settleAfter: valid.settleAfter,
+    closeIdleAfter: valid.closeIdleAfter,
     onBackgroundError: valid.onBackgroundError ?? logBackgroundError,
     readinessTtl: valid.readinessTtl ?? 15_000,
     now: valid.now ?? Date.now,

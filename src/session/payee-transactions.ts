@@ -6,7 +6,7 @@
 // and a dropped one never blocks the channel for good.
 import type { Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
-import type * as Channel from './channel.js'
+import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 
 /**
@@ -25,11 +25,22 @@ export function unconfirmedTxHash(error: unknown): Hex | undefined {
 
 /** The channel once a close for `amount` is mined: finalized, everything up to `amount` settled. */
 export function closed(state: Channel.ChannelState, amount: bigint, txHash: Hex): Channel.ChannelState {
-  return { ...state, closing: false, finalized: true, settled: amount > state.settled ? amount : state.settled, vouchers: [], closeTxHash: txHash }
+  return {
+    ...state,
+    closing: false,
+    finalized: true,
+    settled: amount > state.settled ? amount : state.settled,
+    vouchers: [],
+    closeTxHash: txHash,
+  }
 }
 
 /** Records a payee transaction sent but not confirmed, so whatever acts next on the channel asks the chain about it first. */
-export async function rememberPending(ctx: SessionContext, channelId: Hex, pending: Omit<Channel.PendingTransaction, 'sentAt'>): Promise<void> {
+export async function rememberPending(
+  ctx: SessionContext,
+  channelId: Hex,
+  pending: Omit<Channel.PendingTransaction, 'sentAt'>,
+): Promise<void> {
   const sentAt = ctx.settings.now()
   await ctx.update(channelId, (current) => ({
     ...(current === undefined ? {} : { state: { ...current, pendingTransaction: { ...pending, sentAt } } }),
@@ -52,7 +63,10 @@ export async function closeOnChain(
   close: { expectedSpent: bigint; amount: bigint; signature: Hex },
 ): Promise<{ state: Channel.ChannelState; txHash: Hex }> {
   await ctx.update(channelId, (current) => {
-    if (current === undefined) throw new PaymentError('mpp_channel_not_found', 'No such channel in the store.', { extensions: { channelId } })
+    if (current === undefined)
+      throw new PaymentError('mpp_channel_not_found', 'No such channel in the store.', { extensions: { channelId } })
+    // One close at a time, across the instances on the store: a second finds the channel closing.
+    Channel.assertUsable(current)
     if (Object.keys(current.reservations).length > 0 || current.spent !== close.expectedSpent) {
       throw new PaymentError('mpp_session_close_failed', 'Requests on this channel are still in flight; retry the close shortly.', {
         extensions: { channelId },

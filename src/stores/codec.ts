@@ -21,7 +21,9 @@ export function encodeChannel(state: ChannelState): EncodedChannel {
   const { pendingTransaction, ...rest } = state
   return {
     ...rest,
-    ...(pendingTransaction === undefined ? {} : { pendingTransaction: { ...pendingTransaction, amount: pendingTransaction.amount.toString() } }),
+    ...(pendingTransaction === undefined
+      ? {}
+      : { pendingTransaction: { ...pendingTransaction, amount: pendingTransaction.amount.toString() } }),
     deposit: state.deposit.toString(),
     settled: state.settled.toString(),
     closeRequestedAt: state.closeRequestedAt.toString(),
@@ -38,7 +40,9 @@ export function decodeChannel(encoded: EncodedChannel): ChannelState {
   const { pendingTransaction, ...rest } = encoded
   return {
     ...rest,
-    ...(pendingTransaction === undefined ? {} : { pendingTransaction: { ...pendingTransaction, amount: BigInt(pendingTransaction.amount) } }),
+    ...(pendingTransaction === undefined
+      ? {}
+      : { pendingTransaction: { ...pendingTransaction, amount: BigInt(pendingTransaction.amount) } }),
     deposit: BigInt(encoded.deposit),
     settled: BigInt(encoded.settled),
     closeRequestedAt: BigInt(encoded.closeRequestedAt),

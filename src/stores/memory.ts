@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import type { ChannelState } from '../session/channel.js'
 import type { ChannelLister, ChannelUpdate, IdempotencyRecord } from '../session/store.js'
+import type { JobLock } from '../session/sweeper.js'
 import { callable } from '../util/config.js'
 import type { SessionStore } from './store.js'
 
@@ -17,7 +18,7 @@ const optionsSchema = z.object({ now: callable<() => number>().optional() })
  * The in-process store: one process, lost on restart. Updates are linearizable
  * because each runs synchronously between two awaits of the event loop.
  */
-export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & ChannelLister {
+export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & ChannelLister & JobLock {
   parseConfig(optionsSchema, options, 'memoryStore')
   const now = options.now ?? Date.now
   const channels = new Map<Hex, ChannelState>()
@@ -25,6 +26,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & Ch
   const requests = new Map<string, { record: IdempotencyRecord; expiresAt: number }>()
   const windows = new Map<string, { end: number; taken: number }>()
   const cursors = new Map<string, bigint>()
+  const jobs = new Set<string>()
   let sweepAt = 1024
   let windowSweepAt = 1024
   const requestKey = (channelId: Hex, key: string) => `${channelId}|${key}`
@@ -109,6 +111,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & Ch
     async advanceCursor(name, block) {
       const current = cursors.get(name)
       if (current === undefined || block > current) cursors.set(name, block)
+    },
+
+    // One process: a set says who runs a job.
+    async runExclusive(name, work) {
+      if (jobs.has(name)) return { ran: false }
+      jobs.add(name)
+      try {
+        return { ran: true, value: await work() }
+      } finally {
+        jobs.delete(name)
+      }
     },
   }
 }

@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import type { ChannelState } from '../session/channel.js'
 import type { ChannelLister, ChannelUpdate, CompletedRequest, IdempotencyRecord, StoredResponse } from '../session/store.js'
+import type { JobLock } from '../session/sweeper.js'
 import { callable, integer } from '../util/config.js'
 import { decodeChannel, type EncodedChannel, encodeChannel } from './codec.js'
 import { pgClient, pgliteClient, type SqlClient } from './sql/client.js'
@@ -18,7 +19,8 @@ import type { SessionStore } from './store.js'
 
 /** A SessionStore on SQL, plus its lifecycle. */
 export type SqlSessionStore = SessionStore &
-  ChannelLister & {
+  ChannelLister &
+  JobLock & {
     /** Resolves once connected and migrated (every call waits for it anyway); rejects on failure, and the next call retries. */
     ready(): Promise<void>
     /** Deletes expired challenges, idempotency records and rate-limit windows now (also done about once per `sweepIntervalMs`). */
@@ -230,6 +232,8 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   }
   type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
   const queues = new Map<Hex, Waiting[]>()
+  // Jobs this process runs under `runExclusive`.
+  const jobs = new Set<string>()
 
   async function drain(channelId: Hex) {
     for (;;) {
@@ -527,6 +531,32 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
          ON CONFLICT (name) DO UPDATE SET block = greatest(c.block, EXCLUDED.block)`,
         [name, block.toString()],
       )
+    },
+
+    /*
+     * A session-level advisory lock on a connection held for the job: any
+     * instance on the database that asks while it runs is told no at once, and
+     * a process that dies mid-job frees the lock with its connection. Within
+     * this process (PGlite's one session re-enters its own locks) a set says it.
+     */
+    async runExclusive(name, work) {
+      if (jobs.has(name)) return { ran: false }
+      jobs.add(name)
+      try {
+        return await (await client()).session(async (connection) => {
+          const [row] = await connection.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [
+            name,
+          ])
+          if (!row?.locked) return { ran: false as const }
+          try {
+            return { ran: true as const, value: await work() }
+          } finally {
+            await connection.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name])
+          }
+        })
+      } finally {
+        jobs.delete(name)
+      }
     },
 
     async ready() {

@@ -5,15 +5,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { http, type LocalAccount, toHex } from 'viem'
+import { encodeFunctionData, type Hex, http, type LocalAccount, toHex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pathUsdAddress } from '../../contracts-abi/tip20.js'
+import { escrowAbi } from '../../contracts-abi/escrow.js'
+import { pathUsdAddress, tip20Abi } from '../../contracts-abi/tip20.js'
 import { createGateway } from '../../src/app.js'
 import { localBackend } from '../../src/chat/local-backend.js'
 import { sessionClient } from '../../src/client/session-client.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
 import { pgliteStore } from '../../src/stores/postgres.js'
-import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
+import { type Anvil, deployEscrow, sendTempoCalls, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 
 const run = promisify(execFile)
 const completionsUrl = 'http://gateway.test/v1/mpp/chat/completions'
@@ -37,7 +38,8 @@ async function ops(args: string[], env: Record<string, string>) {
   }
 }
 
-describe('npm run ops', () => {
+// Each command is a child process (tsx, PGlite starting in it): seconds each, more on a loaded machine.
+describe('npm run ops', { timeout: 180_000 }, () => {
   let anvil: Anvil
   let dataDir: string
   let env: Record<string, string>
@@ -169,5 +171,47 @@ describe('npm run ops', () => {
     const row = (await ops(['channels'], env)).stdout.split('\n').find((line) => line.startsWith(channelId))!
     const [, , , , , settledCell, settleable, exposure] = row.split(/\s{2,}/)
     expect({ settledCell, settleable, exposure }).toEqual({ settledCell: '500', settleable: '0', exposure: '400' })
+  })
+
+  it('reconcile: reads every open channel from the chain and shows what the store had wrong', async () => {
+    // Since the last settle the store is right: nothing differs.
+    const clean = await ops(['reconcile'], env)
+    expect(clean).toMatchObject({ code: 0, stderr: '' })
+    expect(clean.stdout.trim()).toBe('2 open channels read from the chain, 0 differed')
+    // The first payer tops up outside the gateway: the next reconciliation notices the larger deposit.
+    const { channelId, deposit } = channels[0]!
+    const payer = testClient(anvil, testAccounts[5]!)
+    await sendTempoCalls(payer, [
+      {
+        to: pathUsdAddress,
+        data: encodeFunctionData({ abi: tip20Abi, functionName: 'approve', args: [env.ESCROW_ADDRESS as Hex, 1_000n] }),
+      },
+      {
+        to: env.ESCROW_ADDRESS as Hex,
+        data: encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channelId as Hex, 1_000n] }),
+      },
+    ])
+    const found = await ops(['reconcile'], env)
+    expect(found.code).toBe(0)
+    expect(found.stdout).toContain(`${channelId}  deposit ${deposit} → ${deposit + 1_000n}`)
+    expect(found.stdout).toContain('2 open channels read from the chain, 1 differed')
+  })
+
+  it('sweep: one pass of the settlement sweeper with the configured limits; close <id>: the payee closes a channel now', async () => {
+    // SETTLE_AFTER_MS=1: all unsettled spend counts as old; the first channel's only voucher (500) is above its spent (300).
+    const swept = await ops(['sweep'], { ...env, SETTLE_AFTER_MS: '1' })
+    expect(swept).toMatchObject({ code: 0, stderr: '' })
+    expect(swept.stdout).toMatch(/2 open channels swept, 2 read from the chain; nothing to do/)
+
+    const { channelId, spent } = channels[0]!
+    const closed = await ops(['close', channelId], env)
+    expect(closed.stderr).toBe('')
+    expect(closed.stdout).toMatch(new RegExp(`^closed ${channelId}: 0 captured in all, in 0x[0-9a-f]{64}\\n$`))
+    const escrow = viemEscrow({ address: env.ESCROW_ADDRESS as Hex, chain: anvil.chain, rpcUrl: anvil.rpcUrl })
+    expect((await escrow.getChannel(channelId as Hex))?.finalized).toBe(true)
+    // What was spent but never covered by a voucher at or below it is the documented exposure: here all of it.
+    const row = (await ops(['channels'], env)).stdout.split('\n').find((line) => line.startsWith(channelId))!
+    expect(row.split(/\s{2,}/).slice(1, 8)).toEqual(['finalized', '1001000', '500', spent.toString(), '0', '0', spent.toString()])
+    expect(await ops(['close', channelId], env)).toMatchObject({ code: 0, stdout: `not closed ${channelId}: it is closed already\n` })
   })
 })

@@ -150,8 +150,10 @@ export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscro
       inject('close', 'mpp_session_close_failed')
       checkFees('close')
       // As the contract: at or below `settled` there is nothing to authorize.
-      const state = cumulativeAmount > channel(channelId).settled ? await checkVoucher(channelId, cumulativeAmount, signature) : channel(channelId)
-      if (state.finalized) throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: the channel is already closed.')
+      const state =
+        cumulativeAmount > channel(channelId).settled ? await checkVoucher(channelId, cumulativeAmount, signature) : channel(channelId)
+      if (state.finalized)
+        throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: the channel is already closed.')
       const captured = cumulativeAmount > state.settled ? cumulativeAmount : state.settled
       payouts.push({ channelId, amount: captured - state.settled, refund: state.deposit - captured })
       channels.set(channelId, { ...state, settled: captured, finalized: true })

@@ -13,7 +13,10 @@ import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { tempoSession } from '../../src/session/engine.js'
 import type { TempoSessionOptions } from '../../src/session/options.js'
+import type { ChannelLister } from '../../src/session/store.js'
+import type { JobLock } from '../../src/session/sweeper.js'
 import { memoryStore } from '../../src/stores/memory.js'
+import type { SessionStore } from '../../src/stores/store.js'
 import { type Anvil, deployEscrow, fundPathUsd, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
 
 export const price = 100_000n
@@ -23,7 +26,13 @@ export type SessionFixture = Awaited<ReturnType<typeof startSession>>
 
 /** Starts anvil, deploys the escrow and builds the app; `stop()` when done. */
 export async function startSession(
-  options: { method?: Partial<TempoSessionOptions>; escrow?: Pick<ViemEscrowOptions, 'gas' | 'timeoutMs'>; withPayeeKey?: boolean } = {},
+  options: {
+    method?: Partial<TempoSessionOptions>
+    escrow?: Pick<ViemEscrowOptions, 'gas' | 'timeoutMs'>
+    withPayeeKey?: boolean
+    /** The store (default: a memory store). */
+    store?: SessionStore & ChannelLister & JobLock
+  } = {},
 ) {
   const anvil: Anvil = await startAnvil({ tempo: true })
   const deployer = testClient(anvil, testAccounts[3]!)
@@ -40,7 +49,7 @@ export async function startSession(
     timeoutMs: 5_000,
     ...options.escrow,
   })
-  const store = memoryStore()
+  const store = options.store ?? memoryStore()
   const method = tempoSession({
     escrow,
     store,

@@ -10,8 +10,8 @@ import { readChain, resolvePending } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
 import { FeeCapError } from '../escrow.js'
-import { closeOnChain, unconfirmedTxHash } from '../payee-transactions.js'
 import { takeNewChannel } from '../new-channel-limit.js'
+import { closeOnChain, unconfirmedTxHash } from '../payee-transactions.js'
 import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
 import { isFeeShortfall } from '../readiness.js'
@@ -61,12 +61,21 @@ export async function close(ctx: SessionContext, parameters: ActionParameters<'c
 async function settledPending(ctx: SessionContext, state: Channel.ChannelState): Promise<Channel.ChannelState> {
   const resolved = await resolvePending(ctx, state)
   if (resolved !== undefined) return resolved
-  throw new PaymentError('mpp_session_close_failed', 'A settle or close of this channel is still waiting to be mined; retry the close shortly.', {
-    extensions: { channelId: state.channelId },
-  })
+  throw new PaymentError(
+    'mpp_session_close_failed',
+    'A settle or close of this channel is still waiting to be mined; retry the close shortly.',
+    {
+      extensions: { channelId: state.channelId },
+    },
+  )
 }
 
-function closedReceipt(ctx: SessionContext, credential: Credential, closed: Channel.ChannelState, txHash: Hex): Authorization<SessionPayment> {
+function closedReceipt(
+  ctx: SessionContext,
+  credential: Credential,
+  closed: Channel.ChannelState,
+  txHash: Hex,
+): Authorization<SessionPayment> {
   return {
     kind: 'respond',
     status: 200,
@@ -102,10 +111,14 @@ function closeError(ctx: SessionContext, channelId: Hex, error: unknown): Paymen
     )
   }
   if (error.cause instanceof FeeCapError) {
-    return new PaymentError('mpp_session_close_failed', `${error.detail} The channel stays open; retry the close when the base fee falls.`, {
-      extensions: { channelId },
-      cause: error.cause,
-    })
+    return new PaymentError(
+      'mpp_session_close_failed',
+      `${error.detail} The channel stays open; retry the close when the base fee falls.`,
+      {
+        extensions: { channelId },
+        cause: error.cause,
+      },
+    )
   }
   if (error.code === 'mpp_session_close_failed' && error.extensions?.channelId === channelId) return error
   return new PaymentError('mpp_session_close_failed', 'The close transaction failed; the channel stays open. Retry the close.', {

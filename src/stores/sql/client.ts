@@ -11,6 +11,8 @@ export interface SqlClient {
    * when it resolves; rolls back and rethrows the very same error when it rejects.
    */
   transaction<T>(work: (tx: Pick<SqlClient, 'query'>) => Promise<T>): Promise<T>
+  /** Runs `work` on one connection held for it (no transaction): what session-level advisory locks need. */
+  session<T>(work: (connection: Pick<SqlClient, 'query'>) => Promise<T>): Promise<T>
   /** Ends what the store opened itself (a pool from a connection string, a PGlite it started). */
   close(): Promise<void>
 }
@@ -43,6 +45,22 @@ export function pgClient(pool: Pool, owned: boolean): SqlClient {
         connection.release(broken)
       }
     },
+    async session(work) {
+      const connection = await pool.connect()
+      let broken: Error | undefined
+      try {
+        return await work({
+          query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
+            (await connection.query(text, params as unknown[])).rows as R[],
+        })
+      } catch (error) {
+        // A failed statement may leave the session's locks in doubt: drop the connection rather than reuse it.
+        broken = error instanceof Error ? error : new Error('session failed')
+        throw error
+      } finally {
+        connection.release(broken)
+      }
+    },
     async close() {
       if (owned) await pool.end()
     },
@@ -62,6 +80,13 @@ export function pgliteClient(db: PGlite, owned: boolean): SqlClient {
             (await tx.query<R>(text, params as unknown[])).rows,
         }),
       ),
+    // PGlite is one connection, always the same session.
+    session(work) {
+      return work({
+        query: async <R extends object>(text: string, params: readonly unknown[] = []) =>
+          (await db.query<R>(text, params as unknown[])).rows,
+      })
+    },
     async close() {
       if (owned) await db.close()
     },

@@ -1,0 +1,127 @@
+// The settlement sweeper (README: Operating a payee): a periodic job over
+// every channel the store lists. Each step reconciles the channels whose chain
+// read is older than `reconcileAfter` with the chain, then sweeps every open
+// channel (sweep.ts: settle past the threshold or the age limit, settle during
+// a forced close, settle and close when idle). One sweeper at a time across
+// the instances sharing the store: a step runs under the store's job lock
+// (PostgreSQL: an advisory lock; PGlite and memory: this process), and a step
+// that does not get it does nothing. Everything it does is idempotent, so a
+// step cut short is finished by the next one, here or on another instance.
+import type { Hex } from 'viem'
+import { z } from 'zod'
+import { parseConfig } from '../errors/config-error.js'
+import { callable, implementing, integer } from '../util/config.js'
+import { joined, pollLoop } from '../util/poll-loop.js'
+import type { TempoSession } from './engine.js'
+import { jobErrorLogger } from './job-errors.js'
+import type { Reconciliation } from './reconcile.js'
+import type { ChannelLister } from './store.js'
+import type { SweepOutcome, SweepReason } from './sweep.js'
+
+/** Runs `work` only if no other holder of `name` runs it now, on any instance sharing the store. */
+export interface JobLock {
+  runExclusive<T>(name: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>
+}
+
+export type SettlementSweeperOptions = {
+  /** The engine whose channels are swept; its settings hold the threshold, age and idle limits. */
+  session: Pick<TempoSession, 'recipient' | 'sweepChannel' | 'reconcileChannel'>
+  /** The store the engine uses: it lists the channels and holds the job lock. */
+  store: ChannelLister & JobLock
+  /** Pause between the end of one step and the start of the next (ms), for `start()`. Default 60,000. */
+  intervalMs?: number
+  /** A channel whose chain read is older than this (ms) is read again by the step. Default 600,000. */
+  reconcileAfter?: number
+  /** Receives what a channel's sweep could not do; it is tried again next step. Default: a JSON line on stderr. */
+  onError?: (error: unknown) => void
+  /** Receives one line per channel a step acted on or found changed. Default: a JSON line on stdout. */
+  log?: (line: SweepLine) => void
+  now?: () => number
+}
+
+/** One channel a step acted on, or whose store the chain corrected. */
+export type SweepLine =
+  | {
+      event: 'sweep'
+      channelId: Hex
+      reason: SweepReason
+      outcome: SweepOutcome['kind']
+      txHash?: Hex
+      /** Settled by the transaction (decimal, base units); for a close, what it captured in all. */
+      amount?: string
+    }
+  | ({ event: 'reconcile' } & Reconciliation)
+
+/** What one step did; `ran` false when another instance holds the job. */
+export type SweepStep = { ran: boolean; channels: number; reconciled: number; lines: SweepLine[] }
+
+export type SettlementSweeper = {
+  /** One pass over the store's channels, under the job lock. A call while one runs joins it. */
+  step(): Promise<SweepStep>
+  /** Runs steps every `intervalMs` until `stop()`. */
+  start(): void
+  /** Stops the loop; resolves once a step in flight has finished. */
+  stop(): Promise<void>
+}
+
+const optionsSchema = z.object({
+  session: z.object({ sweepChannel: callable(), reconcileChannel: callable() }, { error: 'must be a tempoSession' }),
+  store: implementing<ChannelLister & JobLock>(['listChannels', 'runExclusive']),
+  intervalMs: integer(1).optional(),
+  reconcileAfter: integer(0).optional(),
+  onError: callable<(error: unknown) => void>().optional(),
+  log: callable<(line: SweepLine) => void>().optional(),
+  now: callable<() => number>().optional(),
+})
+
+function sweepLine(channelId: Hex, reason: SweepReason, outcome: SweepOutcome): SweepLine {
+  const line: SweepLine = { event: 'sweep', channelId, reason, outcome: outcome.kind }
+  return outcome.kind === 'settled' || outcome.kind === 'closed'
+    ? { ...line, txHash: outcome.txHash, amount: outcome.amount.toString() }
+    : line
+}
+
+/** A settlement sweeper over `options.store`, validated here: a bad option throws a `ConfigError`. */
+export function settlementSweeper(options: SettlementSweeperOptions): SettlementSweeper {
+  parseConfig(optionsSchema, options, 'settlementSweeper')
+  const { session, store } = options
+  const intervalMs = options.intervalMs ?? 60_000
+  const reconcileAfter = options.reconcileAfter ?? 600_000
+  const onError = options.onError ?? jobErrorLogger('sweep_failed')
+  const log = options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line)))
+  const now = options.now ?? Date.now
+  const lockName = `settlement-sweeper/${session.recipient}`
+
+  async function pass(): Promise<Omit<SweepStep, 'ran'>> {
+    const open = (await store.listChannels()).filter((state) => !state.finalized)
+    const lines: SweepLine[] = []
+    const emit = (line: SweepLine) => {
+      lines.push(line)
+      log(line)
+    }
+    let reconciled = 0
+    // One channel at a time: the payee's transactions go out one by one anyway, and the RPC sees no burst.
+    for (const state of open) {
+      try {
+        if (now() - state.chainReadAt >= reconcileAfter) {
+          reconciled++
+          const found = await session.reconcileChannel(state.channelId)
+          if (found !== undefined && (Object.keys(found.changed).length > 0 || found.missing || found.pending)) {
+            emit({ event: 'reconcile', ...found })
+          }
+        }
+        const swept = await session.sweepChannel(state.channelId)
+        if (swept !== undefined && swept.outcome.kind !== 'nothing') emit(sweepLine(state.channelId, swept.reason, swept.outcome))
+      } catch (error) {
+        onError(error)
+      }
+    }
+    return { channels: open.length, reconciled, lines }
+  }
+
+  const step = joined(async (): Promise<SweepStep> => {
+    const result = await store.runExclusive(lockName, pass)
+    return result.ran ? { ran: true, ...result.value } : { ran: false, channels: 0, reconciled: 0, lines: [] }
+  })
+  return { step, ...pollLoop(step, intervalMs, onError) }
+}

@@ -1,0 +1,70 @@
+import type { Hex } from 'viem'
+import { describe, expect, it } from 'vitest'
+import { acceptVoucher, type ChannelState, commit, fromChain, reserve, withChain } from '../../src/session/channel.js'
+import { sweepReason } from '../../src/session/sweep.js'
+
+const channelId = `0x${'ab'.repeat(32)}` as Hex
+const chain = {
+  payer: '0x1111111111111111111111111111111111111111',
+  payee: '0x2222222222222222222222222222222222222222',
+  token: '0x20c0000000000000000000000000000000000000',
+  authorizedSigner: '0x0000000000000000000000000000000000000000',
+  deposit: 1_000n,
+  settled: 0n,
+  closeRequestedAt: 0n,
+  finalized: false,
+} as const
+const sig = (n: number) => `0x${n.toString(16).padStart(130, '0')}` as Hex
+const none = { settleThreshold: undefined, settleAfter: undefined, closeIdleAfter: undefined }
+
+/** A channel that accepted a voucher for `accepted` at t=0 and spent `spent` in one request committed at `at`. */
+function spentChannel(accepted: bigint, spent: bigint, at = 10): ChannelState {
+  const state = acceptVoucher(fromChain(channelId, chain, 0), { amount: accepted, signature: sig(1) }, { now: 0 })
+  return commit(reserve(state, 'r', spent, at + 1_000, at), 'r', spent, at).state
+}
+
+describe('sweepReason', () => {
+  it('settles past the threshold only what a voucher makes settleable', () => {
+    const settings = { ...none, settleThreshold: 100n }
+    expect(sweepReason(spentChannel(100n, 100n), settings, 20)).toBe('threshold')
+    expect(sweepReason(spentChannel(100n, 99n), settings, 20)).toBeUndefined() // the only voucher is above spent
+    expect(sweepReason(spentChannel(50n, 50n), settings, 20)).toBeUndefined() // settleable, below the threshold
+  })
+
+  it('settles spend older than settleAfter, from the first unsettled charge', () => {
+    const state = spentChannel(100n, 100n, 10)
+    expect(state.unsettledSince).toBe(10)
+    const settings = { ...none, settleAfter: 1_000 }
+    expect(sweepReason(state, settings, 1_009)).toBeUndefined()
+    expect(sweepReason(state, settings, 1_010)).toBe('age')
+    // Once the chain shows it all settled, there is no age any more.
+    const settled = withChain(state, { ...chain, settled: 100n }, 20)
+    expect(settled.unsettledSince).toBeUndefined()
+    expect(sweepReason(settled, settings, 5_000)).toBeUndefined()
+  })
+
+  it('closes a channel idle past closeIdleAfter, counting reservations, commits and vouchers as activity', () => {
+    const settings = { ...none, closeIdleAfter: 1_000 }
+    const state = spentChannel(100n, 40n, 500)
+    expect(sweepReason(state, settings, 1_499)).toBeUndefined()
+    expect(sweepReason(state, settings, 1_500)).toBe('idle')
+    // A request in flight: not idle, whatever the clock says.
+    expect(sweepReason(reserve(state, 'live', 10n, 10_000, 1_500), settings, 1_600)).toBeUndefined()
+    // An expired reservation does not keep it open.
+    expect(sweepReason({ ...reserve(state, 'dead', 10n, 1_200, 500), activeAt: 500 }, settings, 1_600)).toBe('idle')
+  })
+
+  it('settles at once while a forced close is pending, and leaves finalized, closing or pending channels alone', () => {
+    const state = spentChannel(100n, 100n)
+    expect(sweepReason({ ...state, closeRequestedAt: 1n }, none, 20)).toBe('close_requested')
+    expect(sweepReason({ ...spentChannel(100n, 99n), closeRequestedAt: 1n }, none, 20)).toBeUndefined()
+    const all = { settleThreshold: 1n, settleAfter: 1, closeIdleAfter: 1 }
+    expect(sweepReason({ ...state, finalized: true }, all, 10_000)).toBeUndefined()
+    expect(sweepReason({ ...state, closing: true }, all, 10_000)).toBeUndefined()
+    const pending = {
+      ...state,
+      pendingTransaction: { kind: 'settle' as const, txHash: sig(2).slice(0, 66) as Hex, amount: 100n, sentAt: 0 },
+    }
+    expect(sweepReason(pending, all, 10_000)).toBeUndefined()
+  })
+})
