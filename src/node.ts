@@ -144,7 +144,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const store = config.store as SqlSessionStore
   await store.ready() // fail fast: connected and migrated before the first request
   const { server, url, session, watcher } = await startGateway(config, port, { limits })
-  console.log(`Gateway listening on ${url}`)
+  // The secp256k1 backend is chosen once, at configuration (SECP256K1_BACKEND, README: configuration).
+  console.log(`Gateway listening on ${url} (secp256k1 recovery: ${session.recoveryBackend})`)
   // The watcher's step in flight finishes (its settlement mined or failed) before the store closes.
   const shutdown = () =>
     server.close(

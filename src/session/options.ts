@@ -2,6 +2,8 @@ import type { Address } from 'viem'
 import { z } from 'zod'
 import { ConfigError, parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
+import type { RecoveryBackend } from '../secp256k1/backend.js'
+import { selectRecoveryBackend } from '../secp256k1/select.js'
 import { address, amount, callable, implementing, integer } from '../util/config.js'
 import type { Escrow } from './escrow.js'
 import type { RateLimitStore } from './rate-limit.js'
@@ -55,6 +57,11 @@ export type TempoSessionOptions = {
   onBackgroundError?: (error: unknown) => void
   /** How long a reading of the payee's readiness (its fee balance) is trusted (ms). Default 15,000. */
   readinessTtl?: number
+  /**
+   * The secp256k1 backend voucher signatures are recovered with (src/secp256k1/). Default: the fastest this
+   * runtime loads (`selectRecoveryBackend()`: native on Node, WebAssembly on Workers, else noble).
+   */
+  recovery?: RecoveryBackend
   now?: () => number
 }
 
@@ -102,6 +109,7 @@ const schema = z.object({
   settleThreshold: amount(1n).optional(),
   onBackgroundError: callable<(error: unknown) => void>().optional(),
   readinessTtl: integer(0).optional(),
+  recovery: implementing<RecoveryBackend>(['recover']).optional(),
   now: callable<() => number>().optional(),
 })
 
@@ -129,6 +137,7 @@ export type SessionSettings = {
   settleThreshold: bigint | undefined
   onBackgroundError: (error: unknown) => void
   readinessTtl: number
+  recovery: RecoveryBackend
   now: () => number
 }
 
@@ -175,6 +184,7 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     settleThreshold: valid.settleThreshold,
     onBackgroundError: valid.onBackgroundError ?? logBackgroundError,
     readinessTtl: valid.readinessTtl ?? 15_000,
+    recovery: valid.recovery ?? selectRecoveryBackend().backend,
     now: valid.now ?? Date.now,
   }
 }
