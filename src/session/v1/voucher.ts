@@ -83,7 +83,7 @@ const domainSeparators = new Map<string, Hex>()
 
 // hashStruct(voucher) is keccak256(typeHash ‖ channelId ‖ cumulativeAmount), each ABI-encoded in a word (EIP-712
 // encodeData; both fields are atomic). The type hash is fixed: hashed once (viem's hashStruct re-encodes and
-// re-hashes the type on every call, over half the digest's cost). encodeAbiParameters still refuses a channel id
+// re-hashes the type on every call: a third of the digest's cost). encodeAbiParameters still refuses a channel id
 // that is not 32 bytes and an amount outside uint128.
 const voucherTypeHash = keccak256(stringToHex(TypedData.encodeType({ primaryType: 'Voucher', types: voucherTypes })))
 const structLayout = [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint128' }] as const
