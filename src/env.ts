@@ -163,6 +163,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     address: escrowAddress,
     chain,
     rpcUrl,
+    recovery,
     ...(payee ? { payee } : {}),
     fees: {
       ...(fees.maxFeePerGas === undefined ? {} : { maxFeePerGas: fees.maxFeePerGas }),
