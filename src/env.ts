@@ -15,6 +15,9 @@ import { ConfigError, parseConfig } from './errors/config-error.js'
 import { tempoChain } from './escrow/chain.js'
 import { knownNetworks } from './escrow/networks.js'
 import { viemEscrow } from './escrow/viem-escrow.js'
+import { type BackendName, backendNames, type RecoveryBackend } from './secp256k1/backend.js'
+import { BackendUnavailableError } from './secp256k1/errors.js'
+import { selectRecoveryBackend } from './secp256k1/select.js'
 import type { SessionStore } from './stores/store.js'
 import { address, httpUrl } from './util/config.js'
 
@@ -46,6 +49,7 @@ export const gatewayEnvNames = [
   'CLOSE_IDLE_AFTER_MS',
   'SWEEP_INTERVAL_MS',
   'METRICS_TOKEN',
+  'SECP256K1_BACKEND',
 ] as const
 
 export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
@@ -118,6 +122,7 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._~+/-]{32,}=*$/, 'must be at least 32 characters of A-Z a-z 0-9 . _ ~ + / - (then optional =)')
     .optional(),
+  SECP256K1_BACKEND: z.enum(['auto', ...backendNames], { error: `must be one of auto, ${backendNames.join(', ')}` }).optional(),
 })
 
 /** The environment with empty strings as unset (a blank line in a .env file is no value). */
@@ -160,10 +165,12 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     }
   }
   const upstreamTimeoutMs = vars.UPSTREAM_TIMEOUT_MS ?? 60_000
+  const recovery = recoveryBackend(vars.SECP256K1_BACKEND ?? 'auto')
   const escrow = viemEscrow({
     address: escrowAddress,
     chain,
     rpcUrl,
+    recovery,
     ...(payee ? { payee } : {}),
     fees: {
       ...(fees.maxFeePerGas === undefined ? {} : { maxFeePerGas: fees.maxFeePerGas }),
@@ -198,10 +205,21 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
       reservationTtl: upstreamTimeoutMs + 30_000,
       verificationsPerSecond: vars.VOUCHER_RATE_LIMIT ?? 10,
       opensPerMinute: vars.OPEN_RATE_LIMIT ?? 30,
+      recovery,
       ...(vars.SETTLE_THRESHOLD ? { settleThreshold: vars.SETTLE_THRESHOLD } : {}),
       // Earned money is not left unsettled for more than a day, nor a deposit locked in a channel unused for 30 days.
       settleAfter: vars.SETTLE_AFTER_MS ?? 86_400_000,
       closeIdleAfter: vars.CLOSE_IDLE_AFTER_MS ?? 30 * 86_400_000,
     },
+  }
+}
+
+/** The secp256k1 backend `SECP256K1_BACKEND` names (`auto`: the fastest this runtime loads); a `ConfigError` when this runtime cannot load it. */
+function recoveryBackend(preference: 'auto' | BackendName): RecoveryBackend {
+  try {
+    return selectRecoveryBackend(preference === 'auto' ? undefined : preference).backend
+  } catch (error) {
+    if (!(error instanceof BackendUnavailableError)) throw error
+    throw new ConfigError('SECP256K1_BACKEND', `names ${preference}, which this runtime cannot load (auto picks what it can)`)
   }
 }

@@ -152,7 +152,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const store = config.store as SqlSessionStore
   await store.ready() // fail fast: connected and migrated before the first request
   const { server, url, session, watcher, sweeper } = await startGateway(config, port, { limits })
-  console.log(`Gateway listening on ${url}`)
+  // The secp256k1 backend is chosen once, at configuration (SECP256K1_BACKEND, README: configuration).
+  console.log(`Gateway listening on ${url} (secp256k1 recovery: ${session.recoveryBackend})`)
   // The background jobs' steps in flight finish (their transactions mined or failed) before the store closes.
   const shutdown = () =>
     server.close(

@@ -11,6 +11,7 @@ import { type GatewayEnv, gatewayConfigFromEnv } from './env.js'
 import { ConfigError } from './errors/config-error.js'
 import { cloudflareAddress } from './middleware/client-address.js'
 import { type CloseWatcher, logWatchError } from './session/close-watch.js'
+import type { TempoSession } from './session/engine.js'
 import { ChannelObject, KeyShard } from './stores/cloudflare/objects.js'
 import { type DurableObjectStoreEnv, durableObjectStore } from './stores/cloudflare/store.js'
 
@@ -19,7 +20,7 @@ export { ChannelObject, KeyShard }
 
 export type WorkerEnv = GatewayEnv & DurableObjectStoreEnv
 
-type Gateway = { app: Hono; watcher: CloseWatcher | undefined }
+type Gateway = { app: Hono; session: TempoSession; watcher: CloseWatcher | undefined }
 
 /**
  * One gateway per isolate: the runtime hands every request of an isolate the same
@@ -34,6 +35,8 @@ function gatewayOf(env: WorkerEnv): Gateway {
   if (gateway === undefined) {
     gateway = createGateway({ ...gatewayConfigFromEnv(env, durableObjectStore(env)), clientAddress: cloudflareAddress })
     gateways.set(env, gateway)
+    // Once per isolate (per env): the secp256k1 backend its vouchers are recovered with (SECP256K1_BACKEND).
+    console.log(JSON.stringify({ event: 'gateway_started', secp256k1: gateway.session.recoveryBackend }))
   }
   return gateway
 }

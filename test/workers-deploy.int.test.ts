@@ -27,4 +27,8 @@ it('bundles the Worker with `wrangler deploy --dry-run`, offline, without Node b
   // No nodejs_compat flag is set: the bundle must not need Node's modules.
   expect(code).not.toMatch(/from\s*["']node:|import\(\s*["']node:/)
   expect(code).toMatch(/export\s*\{[^}]*\bChannelObject\b[^}]*\}/)
+  // Voucher recovery's libsecp256k1 (src/secp256k1/wasm-module-workerd.ts): uploaded beside the bundle as a module.
+  const wasm = /import\s+\w+\s+from\s*"\.\/(\w+-secp256k1\.wasm)"/.exec(code)
+  expect(wasm, 'the bundle imports the secp256k1 WebAssembly module').not.toBeNull()
+  expect(readFileSync(join(outdir, wasm![1]!)).subarray(0, 4)).toEqual(Buffer.from([0x00, 0x61, 0x73, 0x6d]))
 }, 90_000)

@@ -10,6 +10,7 @@ import { payment } from '../../src/middleware/payment.js'
 import { fixedPrice } from '../../src/payment/pricing.js'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
+import type { RecoveryBackend } from '../../src/secp256k1/backend.js'
 import { acceptVoucher, fromChain as channelFromChain } from '../../src/session/channel.js'
 import { tempoSession } from '../../src/session/engine.js'
 import type { Escrow, OnChainChannel } from '../../src/session/escrow.js'
@@ -83,7 +84,13 @@ export function unpaidApp() {
  * with an accepted voucher for `initialAccepted` (a bucket that covers many
  * requests).
  */
-export async function paidApp(options: { channelCount: number; initialAccepted: bigint; store?: SessionStore }) {
+export async function paidApp(options: {
+  channelCount: number
+  initialAccepted: bigint
+  store?: SessionStore
+  /** The secp256k1 backend the engine recovers vouchers with; default: the runtime's fastest (native on Node). */
+  recovery?: RecoveryBackend
+}) {
   const store = options.store ?? memoryStore()
   const escrow = memoryEscrow()
   const method = tempoSession({
@@ -94,6 +101,7 @@ export async function paidApp(options: { channelCount: number; initialAccepted: 
     // The per-channel limit on signature recoveries (default 10/s) would cap
     // the new-voucher row; the limiter's own cost is still paid.
     verificationsPerSecond: 1_000_000_000,
+    ...(options.recovery ? { recovery: options.recovery } : {}),
   })
   const paid = payment({ realm: 'bench.local', secretKey, method, challenges: store, pricing: fixedPrice(price), logger: () => {} })
   const app = new Hono()

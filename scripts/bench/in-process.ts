@@ -2,7 +2,10 @@
 import { type Hex, hashTypedData, keccak256, recoverTypedDataAddress } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { Secp256k1 } from 'viem/tempo'
-import { signVoucher, voucherDomain, voucherTypes } from '../../src/session/v1/voucher.js'
+import { type BackendName, backendNames, type RecoveryBackend } from '../../src/secp256k1/backend.js'
+import { BackendUnavailableError } from '../../src/secp256k1/errors.js'
+import { selectRecoveryBackend } from '../../src/secp256k1/select.js'
+import { recoverVoucherSigner, signVoucher, voucherDomain, voucherTypes } from '../../src/session/v1/voucher.js'
 import { benchBody, benchBodyPath, benchPath, paidApp, price, privateKeyOf, unpaidApp, voucherContext } from './fixture.js'
 import { type Batch, type MeasureOptions, measureTogether, type Rate } from './harness.js'
 
@@ -13,21 +16,34 @@ export type MiddlewareResults = {
   recover: Rate
   /** viem's recoverTypedDataAddress: row 1 plus a dynamic import per call. */
   recoverViaLoader: Rate
+  /** The gateway's voucher recovery (`recoverVoucherSigner`: digest, byte checks, recovery, keccak) on each backend that loads. */
+  recoverOn: Partial<Record<BackendName, Rate>>
   unpaid: Rate
   /** The floor under the middleware: the route reading the body, no middleware. */
   unpaidBody: Rate
+  /** On the runtime's fastest backend (native on Node). */
   paidNewVoucher: Rate
+  /** The same, recovering on each backend. */
+  paidNewVoucherOn: Partial<Record<BackendName, Rate>>
   paidInBucket: Rate
   challenge: Rate
+  /** The backend `paidNewVoucher` ran on. */
+  backend: BackendName
   /** Cost of one operation over the cost of one recover, median of round-by-round ratios. */
   costToRecover: {
     recoverViaLoader: number
+    recoverOn: Partial<Record<BackendName, number>>
+    paidNewVoucherOn: Partial<Record<BackendName, number>>
     unpaid: number
     unpaidBody: number
     paidNewVoucher: number
     paidInBucket: number
     challenge: number
   }
+  /** paid_new_voucher on each backend over one recovery on that backend (median of round-by-round ratios). */
+  paidNewVoucherToOwnRecover: Partial<Record<BackendName, number>>
+  /** What a new voucher adds to a paid request in the bucket, over one recovery on that backend. */
+  newVoucherShareToOwnRecover: Partial<Record<BackendName, number>>
   /** Cost of a challenge over the cost of the body-reading route (median of round-by-round ratios). */
   challengeToUnpaidBody: number
   /** What issuing the challenge adds to the body-reading route, µs (median of round-by-round differences). */
@@ -74,6 +90,21 @@ export async function recoverOperation(viaLoader = false): Promise<Operation> {
   return { run: (_, i) => recover(i) }
 }
 
+/** 1c–1e. The gateway's voucher recovery on one backend: `recoverVoucherSigner` (cached domain separator, byte checks, backend, keccak). */
+export async function backendRecoverOperation(backend: RecoveryBackend): Promise<Operation> {
+  const account = privateKeyToAccount(privateKeyOf(0))
+  const vouchers = await Promise.all(
+    Array.from({ length: 64 }, async (_, i) => {
+      const channelId = hex(crypto.getRandomValues(new Uint8Array(32)))
+      const cumulativeAmount = BigInt(1_000 + i)
+      return { channelId, cumulativeAmount, signature: await signVoucher(account, voucherContext, { channelId, cumulativeAmount }) }
+    }),
+  )
+  const recover = (i: number) => recoverVoucherSigner(voucherContext, vouchers[i % vouchers.length]!, backend)
+  if (recover(0) !== account.address.toLowerCase()) throw new Error(`recover on ${backend.name}: wrong signer`)
+  return { run: (_, i) => recover(i) }
+}
+
 /** 2. The same route with no payment middleware (`path`: benchBodyPath for the variant that reads the body). */
 export async function unpaidOperation(path = benchPath): Promise<Operation> {
   const app = unpaidApp()
@@ -89,8 +120,8 @@ export async function unpaidOperation(path = benchPath): Promise<Operation> {
  * 3. A paid request carrying a new voucher. Timed: the paid request alone. Not
  * timed (prepared per batch): its challenge (row 5) and the payer's signature.
  */
-export async function paidNewVoucherOperation(): Promise<Operation> {
-  const fixture = await paidApp({ channelCount: 16, initialAccepted: price })
+export async function paidNewVoucherOperation(recovery?: RecoveryBackend): Promise<Operation> {
+  const fixture = await paidApp({ channelCount: 16, initialAccepted: price, ...(recovery ? { recovery } : {}) })
   let turn = 0
   return {
     maxBatch: 2_000,
@@ -160,25 +191,58 @@ export async function challengeOperation(): Promise<Operation> {
  * back, so the ratios to `recover` hold even when the machine's load changes.
  */
 export async function benchMiddleware(options?: MeasureOptions): Promise<MiddlewareResults> {
-  const { rates, costRatio, costDifference } = await measureTogether(
+  // paid_new_voucher (row 3) is the row of the backend the runtime selects: native on Node.
+  const selected = selectRecoveryBackend().backend.name
+  // Every backend this runtime loads (all three on Node, linux-x64): rows 1c–1e and 3 per backend.
+  const loaded = backendNames.flatMap((name) => {
+    try {
+      return [selectRecoveryBackend(name).backend]
+    } catch (error) {
+      if (error instanceof BackendUnavailableError) return []
+      throw error
+    }
+  })
+  const perBackendOperations: Record<string, Operation> = {}
+  for (const backend of loaded) {
+    perBackendOperations[`recover_${backend.name}`] = await backendRecoverOperation(backend)
+    perBackendOperations[`paidNewVoucher_${backend.name}`] = await paidNewVoucherOperation(backend)
+  }
+  const { rates, costRatio, costDifference } = await measureTogether<string>(
     {
       recover: await recoverOperation(),
       recoverViaLoader: await recoverOperation(true),
       unpaid: await unpaidOperation(),
       unpaidBody: await unpaidOperation(benchBodyPath),
-      paidNewVoucher: await paidNewVoucherOperation(),
       paidInBucket: await paidInBucketOperation(),
       challenge: await challengeOperation(),
+      ...perBackendOperations,
     },
     options,
   )
+  const perBackend = <T>(value: (name: BackendName) => T) =>
+    Object.fromEntries(loaded.map(({ name }) => [name, value(name)])) as Partial<Record<BackendName, T>>
   return {
-    ...rates,
+    recover: rates.recover!,
+    recoverViaLoader: rates.recoverViaLoader!,
+    recoverOn: perBackend((name) => rates[`recover_${name}`]!),
+    unpaid: rates.unpaid!,
+    unpaidBody: rates.unpaidBody!,
+    paidNewVoucher: rates[`paidNewVoucher_${selected}`]!,
+    paidNewVoucherOn: perBackend((name) => rates[`paidNewVoucher_${name}`]!),
+    paidInBucket: rates.paidInBucket!,
+    challenge: rates.challenge!,
+    backend: selected,
+    paidNewVoucherToOwnRecover: perBackend((name) => costRatio(`paidNewVoucher_${name}`, `recover_${name}`)),
+    newVoucherShareToOwnRecover: perBackend(
+      (name) => costDifference(`paidNewVoucher_${name}`, 'paidInBucket') / rates[`recover_${name}`]!.microseconds,
+    ),
     costToRecover: {
       recoverViaLoader: costRatio('recoverViaLoader', 'recover'),
+      recoverOn: perBackend((name) => costRatio(`recover_${name}`, 'recover')),
+      paidNewVoucherOn: perBackend((name) => costRatio(`paidNewVoucher_${name}`, 'recover')),
       unpaid: costRatio('unpaid', 'recover'),
       unpaidBody: costRatio('unpaidBody', 'recover'),
-      paidNewVoucher: costRatio('paidNewVoucher', 'recover'),
+      paidNewVoucher: costRatio(`paidNewVoucher_${selected}`, 'recover'),
       paidInBucket: costRatio('paidInBucket', 'recover'),
       challenge: costRatio('challenge', 'recover'),
     },

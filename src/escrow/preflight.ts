@@ -36,6 +36,7 @@ import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { callProbeAbi, callProbeRuntimeBytecode } from '../../contracts-abi/probe/artifact.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
 import { PaymentError } from '../errors/payment-error.js'
+import type { RecoveryBackend } from '../secp256k1/backend.js'
 import { chosenFeeToken, feeAmount, feeManager, tempoFeeToken } from './fees.js'
 import { revertReason } from './revert-reason.js'
 import { type Call, decodeSignedTransaction, type SignedTransaction } from './transaction.js'
@@ -45,6 +46,8 @@ export type PreflightOptions = {
   chainId: number
   /** A Tempo chain: fees in TIP-20 tokens, 2D and expiring nonces. Otherwise Ethereum's rules. */
   tempo: boolean
+  /** The secp256k1 backend the sender is recovered with. */
+  recovery: RecoveryBackend
   /** Bounds each RPC call (the escrow adapter's deadline). */
   within: <T>(work: Promise<T>) => Promise<T>
 }
@@ -67,7 +70,7 @@ const tip20Prefix = '0x20c000000000000000000000'
  */
 export async function preflight(serialized: Hex, options: PreflightOptions): Promise<void> {
   const { client, tempo } = options
-  const tx = await decodeSignedTransaction(serialized, options.chainId)
+  const tx = await decodeSignedTransaction(serialized, options.chainId, options.recovery)
   if (tx.authorizes) refuse('Transactions carrying authorizations (EIP-7702 or a Tempo key authorization) are not accepted.')
   // The node cannot even simulate a transaction whose fee token is no TIP-20 address.
   if (tx.feeToken !== undefined && !tx.feeToken.startsWith(tip20Prefix)) refuse(notFeeToken(tx.feeToken))

@@ -15,16 +15,20 @@ import {
   type Address,
   decodeFunctionData,
   type Hex,
+  keccak256,
   maxUint128,
   numberToHex,
   parseTransaction,
-  recoverAddress,
-  recoverTransactionAddress,
+  serializeSignature,
+  serializeTransaction,
 } from 'viem'
 import { Transaction } from 'viem/tempo'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
 import { PaymentError } from '../errors/payment-error.js'
+import type { RecoveryBackend } from '../secp256k1/backend.js'
+import { recoverAddress } from '../secp256k1/recover.js'
+import { selectRecoveryBackend } from '../secp256k1/select.js'
 import type { EscrowCall } from '../session/escrow.js'
 import { computeChannelId } from '../session/v1/channel-id.js'
 import { secp256k1HalfOrder } from '../util/secp256k1.js'
@@ -60,6 +64,8 @@ export type DecodeOptions = {
    * only lookup decoding may do. Without it, a topUp must be the only call.
    */
   channelToken?: (channelId: Hex) => Promise<Address | undefined>
+  /** The secp256k1 backend the sender is recovered with. Default: the fastest this runtime loads (`selectRecoveryBackend()`). */
+  recovery?: RecoveryBackend
 }
 
 /**
@@ -70,7 +76,7 @@ export type DecodeOptions = {
  * (`mpp_channel_not_found` for a topUp with an approve on an unknown channel.)
  */
 export async function decodeEscrowTransaction(serialized: Hex, target: EscrowTarget, options: DecodeOptions = {}): Promise<EscrowCall> {
-  const tx = await decodeSignedTransaction(serialized, target.chainId)
+  const tx = await decodeSignedTransaction(serialized, target.chainId, options.recovery ?? selectRecoveryBackend().backend)
   return interpret(tx.calls, tx.sender, lower(target.escrow), target.chainId, options)
 }
 
@@ -101,11 +107,11 @@ export type SignedTransaction = {
 
 /**
  * Decodes a client-signed Tempo `0x76` or EIP-1559 transaction for `chainId`
- * and recovers its sender. Throws `PaymentError('mpp_payment_verification_failed')`
+ * and recovers its sender on `recovery`. Throws `PaymentError('mpp_payment_verification_failed')`
  * for anything else, an unsigned or non-canonically signed transaction, native
  * value or contract creation.
  */
-export async function decodeSignedTransaction(serialized: Hex, chainId: number): Promise<SignedTransaction> {
+export async function decodeSignedTransaction(serialized: Hex, chainId: number, recovery: RecoveryBackend): Promise<SignedTransaction> {
   if (typeof serialized !== 'string' || !/^0x(?:[0-9a-fA-F]{2})+$/.test(serialized)) {
     reject('The transaction must be 0x-prefixed hex of the signed, serialized transaction.')
   }
@@ -114,9 +120,9 @@ export async function decodeSignedTransaction(serialized: Hex, chainId: number):
   const type = serialized.slice(0, 4).toLowerCase()
   const decoded =
     type === '0x76'
-      ? await decodeTempo(serialized, chainId)
+      ? await decodeTempo(serialized, chainId, recovery)
       : type === '0x02'
-        ? await decodeEip1559(serialized, chainId)
+        ? await decodeEip1559(serialized, chainId, recovery)
         : reject('Only Tempo (0x76) and EIP-1559 (0x02) transactions are accepted.')
 
   for (const call of decoded.calls) {
@@ -134,7 +140,7 @@ type Decoded = Omit<SignedTransaction, 'calls'> & {
   calls: readonly { to?: Address | undefined; data?: Hex | undefined; value?: bigint | undefined }[]
 }
 
-async function decodeTempo(serialized: Hex, chainId: number): Promise<Decoded> {
+async function decodeTempo(serialized: Hex, chainId: number, recovery: RecoveryBackend): Promise<Decoded> {
   let tx: ReturnType<typeof Transaction.deserialize<`0x76${string}`>>
   let envelope: ReturnType<typeof Transaction.z_TxEnvelopeTempo.deserialize>
   let payload: Hex
@@ -159,7 +165,7 @@ async function decodeTempo(serialized: Hex, chainId: number): Promise<Decoded> {
     reject('This server does not sponsor fees: set feeToken and sign without the fee-payer placeholder.')
   }
   const { r, s, yParity } = tx.signature.signature
-  const sender = await recoverSigner(payload, r, s, yParity)
+  const sender = recoverSender(recovery, payload, r, s, yParity)
   if (tx.from !== undefined && lower(tx.from) !== sender) reject('The transaction sender does not match its signature.')
   // The fields from ox's envelope: viem's `deserialize` turns the nonce into a
   // JavaScript number, which loses the random 64-bit nonces some clients send.
@@ -180,25 +186,22 @@ async function decodeTempo(serialized: Hex, chainId: number): Promise<Decoded> {
   }
 }
 
-async function decodeEip1559(serialized: Hex, chainId: number): Promise<Decoded> {
+async function decodeEip1559(serialized: Hex, chainId: number, recovery: RecoveryBackend): Promise<Decoded> {
   let tx: ReturnType<typeof parseTransaction<`0x02${string}`>>
+  let payload: Hex
   try {
     tx = parseTransaction(serialized as `0x02${string}`)
+    // The hash the sender signed: the transaction serialized without its signature (as viem's recoverTransactionAddress).
+    payload = keccak256(serializeTransaction({ ...tx, r: undefined, s: undefined, v: undefined, yParity: undefined }))
   } catch (err) {
     reject('The EIP-1559 transaction could not be decoded.', err)
   }
   if (tx.chainId !== chainId) reject(`The transaction is for chain ${tx.chainId}; this escrow is on chain ${chainId}.`)
   if (tx.r === undefined || tx.s === undefined || tx.yParity === undefined) reject('The transaction is not signed.')
-  checkSignatureRange(BigInt(tx.r), BigInt(tx.s))
-  let sender: Address
-  try {
-    sender = await recoverTransactionAddress({ serializedTransaction: serialized as `0x02${string}` })
-  } catch (err) {
-    reject('The transaction signature is invalid.', err)
-  }
+  const sender = recoverSender(recovery, payload, BigInt(tx.r), BigInt(tx.s), tx.yParity)
   return {
     type: 'eip1559',
-    sender: lower(sender),
+    sender,
     calls: [{ to: tx.to ?? undefined, data: tx.data, value: tx.value }],
     nonce: BigInt(tx.nonce ?? 0),
     nonceKey: 0n,
@@ -220,14 +223,15 @@ function checkSignatureRange(r: bigint, s: bigint) {
   }
 }
 
-async function recoverSigner(payload: Hex, r: bigint, s: bigint, yParity: number): Promise<Address> {
+/** The signer of `payload` (lowercase): canonical signatures only, then the recovery backend. */
+function recoverSender(recovery: RecoveryBackend, payload: Hex, r: bigint, s: bigint, yParity: number): Address {
   checkSignatureRange(r, s)
   try {
-    const address = await recoverAddress({
-      hash: payload,
-      signature: { r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity },
-    })
-    return lower(address)
+    return recoverAddress(
+      recovery,
+      payload,
+      serializeSignature({ r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity }),
+    )
   } catch (err) {
     reject('The transaction signature is invalid.', err)
   }

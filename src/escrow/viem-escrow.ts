@@ -49,9 +49,11 @@ import { tip20Abi } from '../../contracts-abi/tip20.js'
 import type { ErrorCode } from '../errors/codes.js'
 import { parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
+import type { RecoveryBackend } from '../secp256k1/backend.js'
+import { selectRecoveryBackend } from '../secp256k1/select.js'
 import type { CloseEventSource } from '../session/close-events.js'
 import { type Escrow, type EscrowCall, FeeCapError, FeeShortfallError, type OnChainChannel, type PayeeFees } from '../session/escrow.js'
-import { address as addressRule, amount, callable, httpUrl, integer } from '../util/config.js'
+import { address as addressRule, amount, callable, httpUrl, implementing, integer } from '../util/config.js'
 import { sleep } from '../util/sleep.js'
 import { isTempoChain } from './chain.js'
 import { closeEventFilter, decodeCloseEvents } from './close-events.js'
@@ -79,6 +81,8 @@ export type ViemEscrowOptions = {
   timeoutMs?: number
   /** Interval between receipt polls. Default 200 ms. */
   pollingIntervalMs?: number
+  /** The secp256k1 backend client transactions' senders are recovered with. Default: the fastest this runtime loads. */
+  recovery?: RecoveryBackend
 } & ({ rpcUrl: string; transport?: undefined } | { transport: Transport; rpcUrl?: undefined })
 
 const defaultGas = 500_000n
@@ -104,6 +108,7 @@ const optionsSchema = z
       .optional(),
     timeoutMs: integer(1).optional(),
     pollingIntervalMs: integer(1).optional(),
+    recovery: implementing<RecoveryBackend>(['recover']).optional(),
     rpcUrl: httpUrl.optional(),
     transport: callable().optional(),
   })
@@ -123,6 +128,7 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
   const tempo = isTempoChain(chain)
   const timeoutMs = options.timeoutMs ?? 30_000
   const pollingIntervalMs = options.pollingIntervalMs ?? 200
+  const recovery = options.recovery ?? selectRecoveryBackend().backend
   const gas = { settle: options.gas?.settle ?? defaultGas, close: options.gas?.close ?? defaultGas }
   // The fee token the chain object names: viem then sends the payee's transactions as 0x76 paying in it.
   const chainFeeToken = (chain as { feeToken?: TokenId.TokenIdOrAddress }).feeToken
@@ -395,13 +401,13 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
       return decodeEscrowTransaction(
         serialized,
         { escrow: address, chainId: chain.id },
-        { channelToken: async (id) => (await getChannel(id))?.token },
+        { channelToken: async (id) => (await getChannel(id))?.token, recovery },
       )
     },
 
     async broadcast(serialized: Hex) {
       // A client's transaction that would fail on chain is refused before it is sent (preflight.ts).
-      await preflight(serialized, { client, chainId: chain.id, tempo, within: (work) => within(work) })
+      await preflight(serialized, { client, chainId: chain.id, tempo, recovery, within: (work) => within(work) })
       return confirm(
         await send(serialized, 'mpp_payment_verification_failed', 'open/topUp'),
         'mpp_payment_verification_failed',

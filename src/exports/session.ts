@@ -1,12 +1,23 @@
 // `mpp-session-gateway/session`: the Tempo session engine, its ports (the
 // channel store, the rate-limit store, the escrow, the close watcher's event
 // source and cursor store) with the types an adapter needs, the close watcher,
-// the v1 escrow adapter over viem, the in-memory store, and the v1 voucher functions.
+// the v1 escrow adapter over viem, the in-memory store, the v1 voucher functions
+// and the secp256k1 backends they recover on.
 
 // Adapters.
 export { type EvmChainOptions, evmChain, type TempoChainOptions, tempoChain } from '../escrow/chain.js'
 export { decodeEscrowTransaction, type EscrowTarget } from '../escrow/transaction.js'
 export { type ViemEscrowOptions, viemEscrow } from '../escrow/viem-escrow.js'
+export {
+  type BackendName,
+  type BackendSelection,
+  BackendUnavailableError,
+  backendNames,
+  InvalidSignatureError,
+  type RecoveryBackend,
+  selectRecoveryBackend,
+  UnrecoverableSignatureError,
+} from '../secp256k1/index.js'
 export type { AcceptedVoucher, ChannelState, Reservation } from '../session/channel.js'
 export * as Channel from '../session/channel.js'
 export type { CloseEvent, CloseEventSource, CursorStore } from '../session/close-events.js'

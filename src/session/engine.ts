@@ -6,6 +6,7 @@ import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import type { AuthorizeParameters, PaymentMethod } from '../payment/method.js'
 import type { JsonObject } from '../protocol/challenge.js'
+import type { BackendName } from '../secp256k1/backend.js'
 import type { ActionParameters } from './actions/action.js'
 import { close } from './actions/close.js'
 import { open } from './actions/open.js'
@@ -29,6 +30,8 @@ import { parseSessionPayload } from './v1/payload.js'
 export type TempoSession = PaymentMethod<SessionPayment> & {
   /** The payee channels must pay (lowercase). */
   readonly recipient: Address
+  /** The secp256k1 backend voucher signatures are recovered with (for the start log). */
+  readonly recoveryBackend: BackendName
   /**
    * Settles `channelId` on chain up to the highest accepted voucher not above `spent`; undefined when there is
    * nothing to settle, or a settlement of it is in flight (here, or claimed by another instance on the store).
@@ -117,6 +120,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
       ...(payload.action === 'topUp' ? { invalidChallengeType: 'session/challenge-not-found' } : {}),
     }),
     recipient: settings.recipient,
+    recoveryBackend: settings.recovery.name,
     settle: (channelId) => settle(ctx, channelId),
     followCloseRequest: (channelId) => followCloseRequest(ctx, channelId),
     sweepChannel: (channelId) => sweepChannel(ctx, channelId),

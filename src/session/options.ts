@@ -2,6 +2,8 @@ import type { Address } from 'viem'
 import { z } from 'zod'
 import { ConfigError, parseConfig } from '../errors/config-error.js'
 import { PaymentError } from '../errors/payment-error.js'
+import type { RecoveryBackend } from '../secp256k1/backend.js'
+import { selectRecoveryBackend } from '../secp256k1/select.js'
 import { address, amount, callable, implementing, integer } from '../util/config.js'
 import type { Escrow } from './escrow.js'
 import type { RateLimitStore } from './rate-limit.js'
@@ -62,6 +64,11 @@ export type TempoSessionOptions = {
   onBackgroundError?: (error: unknown) => void
   /** How long a reading of the payee's readiness (its fee balance) is trusted (ms). Default 15,000. */
   readinessTtl?: number
+  /**
+   * The secp256k1 backend voucher signatures are recovered with (src/secp256k1/). Default: the fastest this
+   * runtime loads (`selectRecoveryBackend()`: native on Node, WebAssembly on Workers, else noble).
+   */
+  recovery?: RecoveryBackend
   now?: () => number
 }
 
@@ -112,6 +119,7 @@ const schema = z.object({
   closeIdleAfter: integer(1).optional(),
   onBackgroundError: callable<(error: unknown) => void>().optional(),
   readinessTtl: integer(0).optional(),
+  recovery: implementing<RecoveryBackend>(['recover']).optional(),
   now: callable<() => number>().optional(),
 })
 
@@ -141,6 +149,7 @@ export type SessionSettings = {
   closeIdleAfter: number | undefined
   onBackgroundError: (error: unknown) => void
   readinessTtl: number
+  recovery: RecoveryBackend
   now: () => number
 }
 
@@ -189,6 +198,7 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     closeIdleAfter: valid.closeIdleAfter,
     onBackgroundError: valid.onBackgroundError ?? logBackgroundError,
     readinessTtl: valid.readinessTtl ?? 15_000,
+    recovery: valid.recovery ?? selectRecoveryBackend().backend,
     now: valid.now ?? Date.now,
   }
 }

@@ -132,6 +132,18 @@ describe('gateway environment', () => {
     }
   })
 
+  it('recovers vouchers on the secp256k1 backend SECP256K1_BACKEND names, by default (auto) the fastest that loads: native on Node', () => {
+    expect(build({}).session?.recovery?.name).toBe('native')
+    expect(build({ SECP256K1_BACKEND: '' }).session?.recovery?.name).toBe('native')
+    for (const name of ['auto', 'native', 'wasm', 'noble'])
+      expect(build({ SECP256K1_BACKEND: name }).session?.recovery?.name).toBe(name === 'auto' ? 'native' : name)
+    for (const typo of ['NATIVE', 'openssl', 'wasm ', 'elliptic']) {
+      const error = refusal({ SECP256K1_BACKEND: typo })
+      expect(error.subject).toBe('SECP256K1_BACKEND')
+      expect(error.rule).toBe('must be one of auto, native, wasm, noble')
+    }
+  })
+
   it("refuses a payee's tip above its fee cap", () => {
     expect(refusal({ PAYEE_MAX_FEE_PER_GAS: '10', PAYEE_PRIORITY_FEE_PER_GAS: '11' })).toMatchObject({
       subject: 'PAYEE_PRIORITY_FEE_PER_GAS',

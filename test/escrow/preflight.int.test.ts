@@ -29,6 +29,7 @@ import { PaymentError } from '../../src/errors/payment-error.js'
 import { evmChain, isTempoChain, tempoChain } from '../../src/escrow/chain.js'
 import { preflight } from '../../src/escrow/preflight.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
+import { selectRecoveryBackend } from '../../src/secp256k1/select.js'
 import type { Escrow } from '../../src/session/escrow.js'
 import {
   type Anvil,
@@ -142,7 +143,13 @@ function tempoFixture(options: { hardfork?: string } = {}) {
 
   /** For calling the preflight alone (it never sends). */
   function preflightOptions() {
-    return { client: fixture.reader, chainId: anvilChainId, tempo: true, within: <T>(work: Promise<T>) => work }
+    return {
+      client: fixture.reader,
+      chainId: anvilChainId,
+      tempo: true,
+      recovery: selectRecoveryBackend().backend,
+      within: <T>(work: Promise<T>) => work,
+    }
   }
 
   /** A fresh payer holding `amount` base units of pathUSD, its fee token (it has chosen none). */

@@ -10,6 +10,7 @@
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../../src/errors/payment-error.js'
 import { decodeEscrowTransaction } from '../../src/escrow/transaction.js'
+import { nobleBackend } from '../../src/secp256k1/noble.js'
 import { expectedSigner } from '../../src/session/channel.js'
 import { type Escrow, type EscrowCall, FeeShortfallError, type OnChainChannel } from '../../src/session/escrow.js'
 import { recoverVoucherSigner } from '../../src/session/v1/voucher.js'
@@ -82,7 +83,7 @@ export function memoryEscrow(options: { canSubmit?: boolean } = {}): MemoryEscro
   async function checkVoucher(channelId: Hex, amount: bigint, signature: Hex) {
     const state = channel(channelId)
     if (state.finalized) throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: the channel is already closed.')
-    const signer = await recoverVoucherSigner(target, { channelId, cumulativeAmount: amount, signature })
+    const signer = recoverVoucherSigner(target, { channelId, cumulativeAmount: amount, signature }, nobleBackend)
     if (signer !== expectedSigner(state))
       throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: invalid signature.')
     if (amount > state.deposit) throw new PaymentError('mpp_session_close_failed', 'The escrow rejected the call: amount exceeds deposit.')

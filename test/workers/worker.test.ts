@@ -4,7 +4,7 @@
 import { env, exports } from 'cloudflare:workers'
 import { type Address, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it, vi } from 'vitest'
 import { sessionClient } from '../../src/client/session-client.js'
 import { tempoChain } from '../../src/escrow/chain.js'
 import { Challenge, computeChallengeId } from '../../src/protocol/challenge.js'
@@ -150,6 +150,44 @@ describe('the Worker', () => {
     expect(Number(outcomes[2]!.retryAfter)).toBeGreaterThanOrEqual(1)
     expect(Number(outcomes[2]!.retryAfter)).toBeLessThanOrEqual(60)
     expect((await open(0, `${prefix.replace('2001', '2002')}::1`)).status).toBe(402)
+  })
+
+  it('recovers vouchers on libsecp256k1 as WebAssembly: names it once per isolate as the gateway is built, and pays on it', async () => {
+    const log = vi.spyOn(console, 'log')
+    const started = () => log.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('"gateway_started"'))
+    try {
+      // A new env object is a new gateway in this isolate, built at its first request.
+      const fresh = { ...env }
+      const context = { waitUntil() {}, passThroughOnException() {}, props: {} }
+      const fetchFresh = (input: string | URL | Request, init?: RequestInit) => worker.fetch(new Request(input, init), fresh, context)
+      const client = sessionClient({
+        account: privateKeyToAccount(inject('payerKeys')[2] as Hex),
+        chain: chain(),
+        transport: http(inject('rpcUrl')),
+        deposit: 1_000_000n,
+        fees: zeroFees,
+        fetch: fetchFresh as typeof fetch,
+      })
+      // The open's voucher is recovered by this gateway's backend.
+      expect((await client.fetch(url, ask('Which curve library?'))).status).toBe(200)
+      expect((await client.fetch(url, ask('And again?'))).status).toBe(200)
+      expect(started()).toEqual([JSON.stringify({ event: 'gateway_started', secp256k1: 'wasm' })])
+
+      log.mockClear()
+      const noble = await worker.fetch(new Request('https://gateway.test/health'), { ...env, SECP256K1_BACKEND: 'noble' }, context)
+      expect(noble.status).toBe(200)
+      expect(started()).toEqual([JSON.stringify({ event: 'gateway_started', secp256k1: 'noble' })])
+      // No N-API addon in workerd: a native backend asked for is refused, not swapped.
+      const native = await worker.fetch(new Request('https://gateway.test/health'), { ...env, SECP256K1_BACKEND: 'native' }, context)
+      expect(native.status).toBe(500)
+      expect(await native.json()).toMatchObject({
+        error: {
+          message: 'The gateway is misconfigured: SECP256K1_BACKEND: names native, which this runtime cannot load (auto picks what it can)',
+        },
+      })
+    } finally {
+      log.mockRestore()
+    }
   })
 
   it('builds the app once per env object, and names a missing or invalid variable (never its value) instead of crashing', async () => {

@@ -1,6 +1,19 @@
-import { type Account, type Address, bytesToHex, concat, type Hex, hashDomain, hashStruct, hexToBytes, keccak256 } from 'viem'
-import { Secp256k1 } from 'viem/tempo'
+import { TypedData } from 'ox'
+import {
+  type Account,
+  type Address,
+  bytesToHex,
+  concat,
+  encodeAbiParameters,
+  type Hex,
+  hashDomain,
+  hexToBytes,
+  keccak256,
+  stringToHex,
+} from 'viem'
 import { PaymentError } from '../../errors/payment-error.js'
+import type { RecoveryBackend } from '../../secp256k1/backend.js'
+import { recoverAddress } from '../../secp256k1/recover.js'
 import { secp256k1HalfOrder } from '../../util/secp256k1.js'
 
 /** EIP-712 types of a v1 voucher (draft-tempo-session §Voucher Signing Format). */
@@ -55,8 +68,6 @@ export function canonicalSignature(signature: Hex): Hex {
   return `0x${word(r)}${word(s)}${v.toString(16)}`
 }
 
-const signatureShape = /^0x[0-9a-fA-F]{130}$/
-
 // The domain separator is fixed per escrow and chain: hashed once, not per
 // voucher (viem's hashTypedData re-derives and re-validates the domain on every
 // call, about 80 µs of a recovery here).
@@ -70,6 +81,13 @@ const domainTypes = {
 } as const
 const domainSeparators = new Map<string, Hex>()
 
+// hashStruct(voucher) is keccak256(typeHash ‖ channelId ‖ cumulativeAmount), each ABI-encoded in a word (EIP-712
+// encodeData; both fields are atomic). The type hash is fixed: hashed once (viem's hashStruct re-encodes and
+// re-hashes the type on every call: a third of the digest's cost). encodeAbiParameters still refuses a channel id
+// that is not 32 bytes and an amount outside uint128.
+const voucherTypeHash = keccak256(stringToHex(TypedData.encodeType({ primaryType: 'Voucher', types: voucherTypes })))
+const structLayout = [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint128' }] as const
+
 /** The EIP-712 digest of a voucher: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(voucher))`, as viem's `hashTypedData`. */
 export function voucherDigest(context: VoucherContext, voucher: { channelId: Hex; cumulativeAmount: bigint }): Hex {
   const key = `${context.chainId}:${context.escrow.toLowerCase()}`
@@ -81,41 +99,21 @@ export function voucherDigest(context: VoucherContext, voucher: { channelId: Hex
     })
     domainSeparators.set(key, separator)
   }
-  const struct = hashStruct({
-    data: { channelId: voucher.channelId, cumulativeAmount: voucher.cumulativeAmount },
-    primaryType: 'Voucher',
-    types: voucherTypes,
-  })
+  const struct = keccak256(encodeAbiParameters(structLayout, [voucherTypeHash, voucher.channelId, voucher.cumulativeAmount]))
   return keccak256(concat(['0x1901', separator, struct]))
 }
 
 /**
- * Recovers the signer of a voucher whose signature is already canonical; lowercase.
- *
- * Exactly what viem's `recoverTypedDataAddress` computes (EIP-712 digest, then
- * @noble/curves' compact-signature recovery, then keccak of the public key),
- * with the curve reached through a static import (`Secp256k1.noble` of
- * `viem/tempo`): viem's `recoverPublicKey` runs `await import('@noble/curves/secp256k1')`
- * on every call, and under a loader with off-thread hooks (tsx on Node 20, how
- * `src/node.ts` runs) each such import is a round trip to the loader thread,
- * which added 27–46% to a recovery on the 2-core bench machine (`npm run bench`,
- * rows 1 and 1b). The bytes recovered are the same.
+ * The signer of a voucher (lowercase), recovered by `backend` (src/secp256k1/:
+ * libsecp256k1 natively or as WebAssembly, or noble): the EIP-712 digest with
+ * its cached domain separator, then `recoverAddress`, whose byte checks refuse
+ * a zero, out-of-range or high s, a zero or out-of-range r and a recovery byte
+ * other than 27, 28, 0 or 1 before the backend is asked. The same address as
+ * viem's `recoverTypedDataAddress` (test/session/voucher-backends.test.ts).
  */
-export async function recoverVoucherSigner(context: VoucherContext, voucher: Voucher): Promise<Address> {
+export function recoverVoucherSigner(context: VoucherContext, voucher: Voucher, backend: RecoveryBackend): Address {
   try {
-    const digest = voucherDigest(context, voucher)
-    const { signature } = voucher
-    if (!signatureShape.test(signature)) throw new Error('invalid signature length')
-    const v = Number.parseInt(signature.slice(130), 16)
-    // As viem reads the recovery byte: 27/28, or a bare y-parity 0/1.
-    const recoveryBit = v === 27 || v === 28 ? v - 27 : v === 0 || v === 1 ? v : undefined
-    if (recoveryBit === undefined) throw new Error('invalid signature recovery byte')
-    const publicKey = Secp256k1.noble.Signature.fromCompact(signature.slice(2, 130))
-      .addRecoveryBit(recoveryBit)
-      .recoverPublicKey(digest.slice(2))
-      .toHex(false)
-    // The address: the last 20 bytes of keccak256 of the uncompressed key without its 0x04 prefix.
-    return `0x${keccak256(`0x${publicKey.slice(2)}`).slice(26)}` as Address
+    return recoverAddress(backend, voucherDigest(context, voucher), voucher.signature)
   } catch (cause) {
     throw new PaymentError('mpp_payment_verification_failed', 'The voucher signature could not be recovered.', {
       cause,
