@@ -8,7 +8,7 @@ import { chatRoutes } from './chat/route.js'
 import { openApiRoute } from './discovery/route.js'
 import { health } from './health.js'
 import { contentType } from './metrics/exposition.js'
-import { gatewayMetrics } from './metrics/gateway-metrics.js'
+import { type GatewayMetrics, gatewayMetrics } from './metrics/gateway-metrics.js'
 import type { ClientAddress } from './middleware/client-address.js'
 import { paymentErrorHandler } from './middleware/error-handler.js'
 import { notFound } from './middleware/method-not-allowed.js'
@@ -16,12 +16,13 @@ import { payment } from './middleware/payment.js'
 import { requestId } from './middleware/request-id.js'
 import type { SecretKey } from './payment/handler.js'
 import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './payment/logger.js'
-import { type CloseWatcher, type CloseWatcherOptions, closeWatcher } from './session/close-watch.js'
+import { type CloseWatcher, type CloseWatcherOptions, closeWatcher, logWatchError } from './session/close-watch.js'
 import { type TempoSession, tempoSession } from './session/engine.js'
 import type { Escrow } from './session/escrow.js'
 import type { TempoSessionOptions } from './session/options.js'
+import { logBackgroundError } from './session/options.js'
 import type { ChannelLister } from './session/store.js'
-import { type JobLock, type SettlementSweeper, type SettlementSweeperOptions, settlementSweeper } from './session/sweeper.js'
+import { type JobLock, logSweepError, type SettlementSweeper, type SettlementSweeperOptions, settlementSweeper } from './session/sweeper.js'
 import type { SessionStore } from './stores/store.js'
 
 export type GatewayConfig = {
@@ -70,16 +71,41 @@ export function createGateway(config: GatewayConfig): {
   sweeper: SettlementSweeper | undefined
 } {
   const catalogue = config.catalogue ?? defaultCatalogue
+  // Background jobs' errors are counted in the metrics (when served) and still logged where they were.
+  let metrics: GatewayMetrics | undefined
+  const counted = (job: string, log: (error: unknown) => void) => (error: unknown) => {
+    metrics?.recordJobError(job, error)
+    log(error)
+  }
   const session = tempoSession({
     escrow: config.escrow,
     store: config.store,
     recipient: config.recipient,
     currency: config.currency,
     ...config.session,
+    onBackgroundError: counted('settlement', config.session?.onBackgroundError ?? logBackgroundError),
   })
-  const watcher = config.closeWatch && closeWatcher({ ...config.closeWatch, session, cursors: config.store })
-  const sweeper = config.sweep && sweeps(config.store) ? settlementSweeper({ ...config.sweep, session, store: config.store }) : undefined
-  const metrics = config.metricsToken === undefined ? undefined : gatewayMetrics(listsChannels(config.store) ? config.store : undefined)
+  const watcher =
+    config.closeWatch &&
+    closeWatcher({
+      ...config.closeWatch,
+      session,
+      cursors: config.store,
+      onError: counted('close_watch', config.closeWatch.onError ?? logWatchError),
+    })
+  const sweeper =
+    config.sweep && sweeps(config.store)
+      ? settlementSweeper({
+          ...config.sweep,
+          session,
+          store: config.store,
+          onError: counted('sweep', config.sweep.onError ?? logSweepError),
+        })
+      : undefined
+  metrics =
+    config.metricsToken === undefined
+      ? undefined
+      : gatewayMetrics({ session, ...(listsChannels(config.store) ? { channels: config.store } : {}) })
   // The metrics count what the log records (one entry per decided request); the log itself still goes where it did.
   const logger = metrics ? combineLoggers(metrics.record, config.logger ?? consoleLogger) : config.logger
   const paid = payment({

@@ -1,6 +1,8 @@
 // The gateway's metrics: counters fed by the payment middleware's log entries
 // (one per decided request), and channel totals read from the store at scrape time.
+import { ProblemError } from '../errors/payment-error.js'
 import type { PaymentLogEntry, PaymentLogger } from '../payment/logger.js'
+import type { TempoSession } from '../session/engine.js'
 import { channelExposure, channelStatus } from '../session/exposure.js'
 import type { ChannelLister } from '../session/store.js'
 import { type Family, renderExposition } from './exposition.js'
@@ -11,6 +13,8 @@ export const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 export type GatewayMetrics = {
   /** Counts one decided request: pass it the gateway's log entries. */
   record: PaymentLogger
+  /** Counts one error of a background job (`close_watch`, `sweep`, `settlement`): what failed outside any request. */
+  recordJobError(job: string, error: unknown): void
   /** The exposition: counters so far, and the store's channel totals now (when it can list channels). */
   scrape(): Promise<string>
 }
@@ -21,7 +25,9 @@ export type GatewayMetrics = {
  * instance. Totals only, no per-channel label: channels are unbounded, series
  * must not be. Amounts are base units of the channel token.
  */
-export function gatewayMetrics(channels?: ChannelLister): GatewayMetrics {
+export function gatewayMetrics(sources: { channels?: ChannelLister; session?: Pick<TempoSession, 'counters'> } = {}): GatewayMetrics {
+  const { channels, session } = sources
+  const jobErrors = new Map<string, { job: string; code: string; count: number }>()
   const requests = new Map<string, { status: string; code: string; count: number }>()
   const events = new Map<string, number>()
   let charged = 0n
@@ -42,6 +48,14 @@ export function gatewayMetrics(channels?: ChannelLister): GatewayMetrics {
     })
     latencyCount++
     latencySumMs += entry.durationMs
+  }
+
+  function recordJobError(job: string, error: unknown) {
+    const code = error instanceof ProblemError ? error.code : error instanceof Error ? error.name : 'unknown'
+    const key = `${job} ${code}`
+    const counter = jobErrors.get(key) ?? { job, code, count: 0 }
+    counter.count++
+    jobErrors.set(key, counter)
   }
 
   async function channelFamilies(): Promise<Family[]> {
@@ -118,9 +132,25 @@ export function gatewayMetrics(channels?: ChannelLister): GatewayMetrics {
           { suffix: '_count', value: latencyCount },
         ],
       },
+      {
+        name: 'mpp_background_errors_total',
+        help: 'Errors of background jobs outside any request (close watcher, sweeper, settlement), by job and code.',
+        type: 'counter',
+        samples: [...jobErrors.values()].map(({ job, code, count }) => ({ labels: { job, code }, value: count })),
+      },
+      ...(session === undefined
+        ? []
+        : [
+            {
+              name: 'mpp_voucher_verifications_total',
+              help: 'Voucher signatures recovered and checked by this instance.',
+              type: 'counter' as const,
+              samples: [{ value: session.counters().voucherVerifications }],
+            },
+          ]),
       ...(await channelFamilies()),
     ])
   }
 
-  return { record, scrape }
+  return { record, recordJobError, scrape }
 }

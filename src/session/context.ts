@@ -8,6 +8,12 @@ import { type Recoveries, recoveries } from './recoveries.js'
 import type { ChannelStore, ChannelUpdate } from './store.js'
 import type { VoucherContext } from './v1/voucher.js'
 
+/** Counters of this process's engine (README: Operating a payee, metrics). */
+export type SessionCounters = {
+  /** Voucher signatures recovered and checked (copies of one voucher sharing a recovery count once). */
+  voucherVerifications: number
+}
+
 /** What every part of the engine shares: its settings, its ports and the per-process guards. One per `tempoSession`. */
 export type SessionContext = {
   readonly settings: SessionSettings
@@ -25,6 +31,8 @@ export type SessionContext = {
   readonly chainReads: Map<Hex, Promise<ChannelState>>
   /** The payee's readiness to settle and close (can it sign, can it pay the fee), read at most once per `readinessTtl`. */
   readonly readiness: PayeeReadiness
+  /** What this process did, for `/metrics`. */
+  readonly counters: SessionCounters
   /** Writes through the store; every write passes the accounting invariant, so no adapter can persist a broken one. */
   update<T>(channelId: Hex, change: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T>
 }
@@ -41,6 +49,7 @@ export function createContext(settings: SessionSettings, escrow: Escrow, store: 
     settling: new Set(),
     chainReads: new Map(),
     readiness: payeeReadiness(escrow, settings),
+    counters: { voucherVerifications: 0 },
     update(channelId, change) {
       return store.updateChannel(channelId, (current) => {
         const next = change(current)

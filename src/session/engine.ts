@@ -13,7 +13,7 @@ import { open } from './actions/open.js'
 import { topUp } from './actions/top-up.js'
 import { voucher } from './actions/voucher.js'
 import { challengeRequest } from './challenge.js'
-import { createContext } from './context.js'
+import { createContext, type SessionCounters } from './context.js'
 import { type CloseFollowUp, followCloseRequest } from './forced-close.js'
 import { requestKeyOf, storedAnswer } from './idempotency.js'
 import { takeNewChannel } from './new-channel-limit.js'
@@ -42,6 +42,8 @@ export type TempoSession = PaymentMethod<SessionPayment> & {
    * spent (docs/flow.md: forced close). What the close watcher runs for each close event; idempotent.
    */
   followCloseRequest(channelId: Hex): Promise<CloseFollowUp>
+  /** What this engine did so far in this process (`/metrics`). */
+  counters(): Readonly<SessionCounters>
   /** Sweeps one channel now (README: Operating a payee): what the settlement sweeper does to each channel. */
   sweepChannel(channelId: Hex): ReturnType<typeof sweepChannel>
   /** Reads one channel from the chain and corrects the store; what changed. `undefined` for a channel the store does not hold open. */
@@ -123,6 +125,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     recoveryBackend: settings.recovery.name,
     settle: (channelId) => settle(ctx, channelId),
     followCloseRequest: (channelId) => followCloseRequest(ctx, channelId),
+    counters: () => ({ ...ctx.counters }),
     sweepChannel: (channelId) => sweepChannel(ctx, channelId),
     reconcileChannel: (channelId) => reconcileChannel(ctx, channelId),
     closeChannel: (channelId) => payeeClose(ctx, channelId, 'now'),

@@ -154,7 +154,7 @@ export type SessionSettings = {
 }
 
 /** One JSON line per failed background settlement: its code, and for a payee that cannot pay the fee the figures (never a key). */
-function logBackgroundError(error: unknown) {
+export function logBackgroundError(error: unknown) {
   const fees = isFeeShortfall(error) ? error.cause.fees : undefined
   const line = {
     event: fees === undefined ? 'settlement_failed' : 'payee_cannot_pay_fees',

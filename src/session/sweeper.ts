@@ -64,6 +64,9 @@ export type SettlementSweeper = {
   stop(): Promise<void>
 }
 
+/** One JSON line on stderr for a channel the sweeper could not handle: its code (or error class), never its message. */
+export const logSweepError = jobErrorLogger('sweep_failed')
+
 const optionsSchema = z.object({
   session: z.object({ sweepChannel: callable(), reconcileChannel: callable() }, { error: 'must be a tempoSession' }),
   store: implementing<ChannelLister & JobLock>(['listChannels', 'runExclusive']),
@@ -87,7 +90,7 @@ export function settlementSweeper(options: SettlementSweeperOptions): Settlement
   const { session, store } = options
   const intervalMs = options.intervalMs ?? 60_000
   const reconcileAfter = options.reconcileAfter ?? 600_000
-  const onError = options.onError ?? jobErrorLogger('sweep_failed')
+  const onError = options.onError ?? logSweepError
   const log = options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line)))
   const now = options.now ?? Date.now
   const lockName = `settlement-sweeper/${session.recipient}`

@@ -20,6 +20,7 @@ export function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigin
     if (retryAfter !== undefined) {
       throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
     }
+    ctx.counters.voucherVerifications++
     return recoverVoucherSigner(ctx.voucherContext, { channelId, cumulativeAmount: amount, signature }, ctx.settings.recovery)
   })
 }

@@ -11,6 +11,7 @@ import { viemEscrow } from '../../src/escrow/viem-escrow.js'
 import type { PaymentLogEntry } from '../../src/payment/logger.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { type Anvil, deployEscrow, startAnvil, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
+import { closedPort } from '../support/ports.js'
 
 const token = 'metrics-test-token-0123456789abcdefghij'
 const metricsUrl = 'http://gateway.test/metrics'
@@ -138,6 +139,9 @@ describe('GET /metrics', () => {
     expect(after.value('mpp_channel_spent_base_units')).toBe(channel.spent.toString())
     expect(after.value('mpp_channel_settled_base_units')).toBe('0')
     expect(after.value('mpp_channel_exposure_base_units')).toBe(channel.spent.toString())
+    // One bucket voucher (the open's) paid both requests: one signature checked.
+    expect(before.value('mpp_voucher_verifications_total')).toBe('0')
+    expect(after.value('mpp_voucher_verifications_total')).toBe('1')
   })
 })
 
@@ -153,6 +157,48 @@ const offlineGateway = (metricsToken?: string) =>
     backend: localBackend(),
     ...(metricsToken ? { metricsToken } : {}),
   }).app
+
+describe('background jobs', () => {
+  it('counts what the close watcher and the sweeper fail to do outside any request, by job and code', async () => {
+    const silenced = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const gateway = createGateway({
+        realm: 'gateway.test',
+        secretKey: 'metrics-test-secret-key-at-least-32-bytes',
+        escrow: viemEscrow({
+          address: testAccounts[3]!.address,
+          chain: { id: 31337 } as never,
+          rpcUrl: `http://127.0.0.1:${await closedPort()}`,
+        }),
+        closeWatch: {
+          events: viemEscrow({
+            address: testAccounts[3]!.address,
+            chain: { id: 31337 } as never,
+            rpcUrl: `http://127.0.0.1:${await closedPort()}`,
+          }),
+        },
+        sweep: {},
+        store: memoryStore(),
+        recipient: testAccounts[4]!.address,
+        currency: pathUsdAddress,
+        backend: localBackend(),
+        metricsToken: token,
+      })
+      gateway.watcher!.start()
+      await gateway.watcher!.stop()
+      const scraped = parseExposition(
+        await (await gateway.app.fetch(new Request(metricsUrl, { headers: { Authorization: `Bearer ${token}` } }))).text(),
+      )
+      expect(scraped.types.get('mpp_background_errors_total')).toBe('counter')
+      expect(scraped.value('mpp_background_errors_total', { job: 'close_watch', code: 'mpp_chain_unavailable' })).toBe('1')
+      // The default log line is still written.
+      expect(silenced).toHaveBeenCalledWith(JSON.stringify({ event: 'close_watch_failed', code: 'mpp_chain_unavailable' }))
+      expect(gateway.sweeper).toBeDefined()
+    } finally {
+      silenced.mockRestore()
+    }
+  })
+})
 
 describe('without METRICS_TOKEN', () => {
   it('has no /metrics route', async () => {
