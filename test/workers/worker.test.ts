@@ -209,4 +209,22 @@ describe('the Worker', () => {
       error: { message: expect.stringContaining('VOUCHER_RATE_LIMIT: must be a decimal integer') },
     })
   })
+
+  it('serves /metrics behind METRICS_TOKEN inside workerd: 401 without the token, the counters with it', async () => {
+    const token = 'workerd-metrics-token-0123456789abcdef'
+    const withMetrics = { ...env, METRICS_TOKEN: token }
+    const context = { waitUntil() {}, passThroughOnException() {}, props: {} }
+    const scrape = (headers: Record<string, string> = {}) =>
+      worker.fetch(new Request('https://gateway.test/metrics', { headers }), withMetrics, context)
+    expect((await scrape()).status).toBe(401)
+    expect((await scrape({ Authorization: 'Bearer wrong-token-0123456789abcdef0123456' })).status).toBe(401)
+    expect((await worker.fetch(new Request(url, ask('count me')), withMetrics, context)).status).toBe(402)
+    const ok = await scrape({ Authorization: `Bearer ${token}` })
+    expect(ok.status).toBe(200)
+    const text = await ok.text()
+    expect(text).toContain('mpp_requests_total{status="402",code="payment_required"} 1')
+    expect(text).toContain('mpp_voucher_verifications_total 0')
+    // No channel listing on Durable Objects: the store's gauges are absent, not zero.
+    expect(text).not.toContain('mpp_channels')
+  })
 })
