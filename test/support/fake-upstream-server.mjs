@@ -25,6 +25,12 @@
 //   once:<directive>       <directive> for the first request with this exact
 //                          directive since start or reset, `ok` after that
 // Anything else (e.g. a real model name) is `ok`.
+// A request with `"stream": true` is answered as an OpenAI stream (SSE): the
+// reply a word a chunk, then (with `stream_options.include_usage`) a usage
+// chunk of P prompt and C completion tokens, then `data: [DONE]`. `ok`/`usage`
+// stream at once; `stream-slow:<ms>[:P,C]` waits ms before each chunk;
+// `stream-cut:<n>` destroys the socket after n chunks; `fail:<status>` and
+// `stall:*` answer as above.
 //
 // Control: GET /__calls → {"calls":N,"total":T} (completion requests received
 // since start or the last reset, and since start whatever the resets),
@@ -76,6 +82,8 @@ function handle(req, res, raw) {
   const [verb = 'ok', arg, ...tail] = directive.split(':')
   const extra = tail.length === 0 ? undefined : tail.join(':')
 
+  if (body.stream === true && verb !== 'fail' && verb !== 'stall') return streamed(res, body, verb, arg, extra)
+
   switch (verb) {
     case 'fail': {
       const status = Number(arg)
@@ -112,6 +120,50 @@ function handle(req, res, raw) {
 }
 
 const reply = 'Fake upstream reply.'
+const streamedReply = 'Fake upstream streamed reply with several words in it.'
+
+function streamed(res, body, verb, arg, extra) {
+  const usageArg = verb === 'stream-slow' ? extra : verb === 'stream-cut' ? undefined : arg
+  const [prompt = 10, completionTokens = 9] = (usageArg ?? '').split(',').filter(Boolean).map(Number)
+  const delay = verb === 'stream-slow' ? Number(arg) : 0
+  const cutAfter = verb === 'stream-cut' ? Number(arg) : Number.POSITIVE_INFINITY
+  const base = {
+    id: `chatcmpl-fake-${calls}`,
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model: String(body.model),
+  }
+  const events = [{ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }]
+  for (const piece of streamedReply.match(/ ?[^ .]+|\./g))
+    events.push({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })
+  events.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
+  if (body.stream_options?.include_usage === true) {
+    events.push({
+      ...base,
+      choices: [],
+      usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
+    })
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+  res.flushHeaders()
+  let sent = 0
+  let timer
+  const next = () => {
+    pending.delete(timer)
+    if (sent === cutAfter) return req(res).socket?.destroy()
+    if (sent === events.length) return res.end('data: [DONE]\n\n')
+    res.write(`data: ${JSON.stringify(events[sent++])}\n\n`)
+    timer = setTimeout(next, delay)
+    pending.add(timer)
+  }
+  res.on('close', () => {
+    clearTimeout(timer)
+    pending.delete(timer)
+  })
+  next()
+}
+
+const req = (res) => res.req
 let o200k
 
 /** Answers a completion with the usage OpenAI would bill for `body` (OpenAI's cookbook recipe for chat framing). */
