@@ -1,9 +1,9 @@
 import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import { parseRetryAfter } from '../protocol/retry-after.js'
+import { readEvents } from '../protocol/sse.js'
 import { callable, httpUrl, integer } from '../util/config.js'
 import type { ChatBackend } from './backend.js'
-import { readEvents } from './sse.js'
 import { type ChatCompletion, type ChatCompletionChunk, chatCompletionChunkSchema, chatCompletionSchema } from './types.js'
 import { UpstreamError } from './upstream-error.js'
 

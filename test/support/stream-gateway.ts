@@ -124,7 +124,7 @@ export const chatBody = (model: string, options: { maxTokens?: number; content?:
 
 /** Every Server-Sent Event of a body, in order. */
 export async function eventsOf(response: Response): Promise<{ event?: string; data: string }[]> {
-  const { readEvents } = await import('../../src/chat/sse.js')
+  const { readEvents } = await import('../../src/protocol/sse.js')
   const events: { event?: string; data: string }[] = []
   for await (const event of readEvents(response.body!)) events.push(event)
   return events

@@ -1,5 +1,5 @@
-// Server-Sent Events (WHATWG HTML §9.2) as the chat stream uses them: writing
-// events, and reading an upstream's. Only `event` and `data` matter here;
+// Server-Sent Events (WHATWG HTML §9.2) as paid streams use them (session spec: payment events in an SSE
+// response): writing events, and reading a stream's. Only `event` and `data` matter here;
 // comments, `id` and `retry` are skipped.
 
 /** One event: its name (absent for the default `message`) and its data. */
