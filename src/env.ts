@@ -43,6 +43,9 @@ export const gatewayEnvNames = [
   'SETTLE_THRESHOLD',
   'CLOSE_WATCH_INTERVAL_MS',
   'METRICS_TOKEN',
+  'STREAMING',
+  'STREAM_WINDOW_TOKENS',
+  'STREAM_VOUCHER_TIMEOUT_MS',
 ] as const
 
 export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
@@ -111,6 +114,10 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._~+/-]{32,}=*$/, 'must be at least 32 characters of A-Z a-z 0-9 . _ ~ + / - (then optional =)')
     .optional(),
+  // `off` answers `stream: true` with mpp_streaming_unavailable (README: Streaming).
+  STREAMING: z.enum(['on', 'off'], { error: 'must be on or off' }).optional(),
+  STREAM_WINDOW_TOKENS: integerVar(1, 1_000_000).optional(),
+  STREAM_VOUCHER_TIMEOUT_MS: integerVar(1, 3_600_000).optional(),
 })
 
 /** The environment with empty strings as unset (a blank line in a .env file is no value). */
@@ -183,6 +190,13 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     ...(catalogue ? { catalogue } : {}),
     ...(vars.MAX_BODY_BYTES ? { maxBodyBytes: vars.MAX_BODY_BYTES } : {}),
     ...(vars.METRICS_TOKEN ? { metricsToken: vars.METRICS_TOKEN } : {}),
+    streaming:
+      vars.STREAMING === 'off'
+        ? false
+        : {
+            ...(vars.STREAM_WINDOW_TOKENS ? { windowTokens: vars.STREAM_WINDOW_TOKENS } : {}),
+            ...(vars.STREAM_VOUCHER_TIMEOUT_MS ? { voucherTimeoutMs: vars.STREAM_VOUCHER_TIMEOUT_MS } : {}),
+          },
     session: {
       bucketSize: vars.BUCKET_SIZE ?? 1_000_000n,
       bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,

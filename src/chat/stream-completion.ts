@@ -68,6 +68,8 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
   let usage: ChatUsage | undefined
   let transcript = ''
   let ended: Promise<unknown> | undefined
+  // The client went away: nothing more can be written.
+  let cancelled = false
   // The next window: the window size, or what is left of the completion limit when that is less.
   const nextWindow = (atLeast: number) => {
     const left = limit - paid
@@ -88,6 +90,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     chatCost(model, { prompt_tokens: promptTokens, completion_tokens: delivered, total_tokens: promptTokens + delivered })
 
   function emit(controller: ReadableStreamDefaultController<Uint8Array>, text: string) {
+    if (cancelled) return
     controller.enqueue(encoder.encode(text))
     if (keep) transcript += text
   }
@@ -114,7 +117,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     const { code, spec, detail, extensions } = problem
     emit(controller, formatEvent(problemParts({ code, spec, detail, extensions }, { requestId }).body, 'error'))
     if (receipt !== undefined) emit(controller, receiptEvent(receipt))
-    controller.close()
+    if (!cancelled) controller.close()
   }
 
   async function finish(controller: ReadableStreamDefaultController<Uint8Array>) {
@@ -132,7 +135,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     }
     emit(controller, done)
     emit(controller, receiptEvent(receipt))
-    controller.close()
+    if (!cancelled) controller.close()
   }
 
   /** Pays for `tokens` more than delivered: the next window(s) in one charge, a voucher asked for when the channel is short. */
@@ -201,6 +204,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     {
       pull: step,
       cancel() {
+        cancelled = true
         // The client went away: the upstream is aborted and what was delivered is charged, after the response if need be.
         parameters.keepAlive(stop().catch(() => undefined))
       },

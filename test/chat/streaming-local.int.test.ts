@@ -88,4 +88,24 @@ describe('streamed completions from the local backend', () => {
     expect(final.units).toBeGreaterThan(0)
     expect(content.length).toBeGreaterThan(0)
   })
+
+  it('answers an Idempotency-Key retry of a completed stream with the stored stream, charging nothing again', async () => {
+    const { client, channel } = gateway.payer(2)
+    const init = {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'stream-once' },
+      body: chatBody(localModel.id, { content: 'Once only, please.' }),
+    }
+    const first = await client.fetch(gateway.url, init)
+    const firstText = await first.text()
+    const spent = (await spentOf(channel().channelId)).spent
+
+    const retry = await client.fetch(gateway.url, init)
+    expect(retry.status).toBe(200)
+    expect(retry.headers.get('Content-Type')).toBe('text/event-stream')
+    expect(await retry.text()).toBe(firstText)
+    const receipt = Receipt.parse(retry.headers.get('Payment-Receipt')!)
+    expect(receipt.spent).toBe(`${spent}`)
+    expect((await spentOf(channel().channelId)).spent).toBe(spent)
+  })
 })
