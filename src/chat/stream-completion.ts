@@ -21,7 +21,7 @@ export type StreamCompletionParameters = {
   /** The client's request: its signal ends the stream, its `Idempotency-Key` keeps the stream for retries. */
   request: Request
   requestId: string
-  /** Keeps the end of an aborted stream running after the response ended (Workers: `waitUntil`). */
+  /** Keeps the stream's end (its final charge) running after the response ended (Workers: `waitUntil`). */
   keepAlive: (work: Promise<unknown>) => void
 }
 
@@ -70,6 +70,8 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
   let ended: Promise<unknown> | undefined
   // The client went away: nothing more can be written.
   let cancelled = false
+  // Settles once the stream's end is written (or failed): what the runtime must wait for.
+  let closed!: () => void
   // The next window: the window size, or what is left of the completion limit when that is less.
   const nextWindow = (atLeast: number) => {
     const left = limit - paid
@@ -118,6 +120,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     emit(controller, formatEvent(problemParts({ code, spec, detail, extensions }, { requestId }).body, 'error'))
     if (receipt !== undefined) emit(controller, receiptEvent(receipt))
     if (!cancelled) controller.close()
+    closed()
   }
 
   async function finish(controller: ReadableStreamDefaultController<Uint8Array>) {
@@ -136,6 +139,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     emit(controller, done)
     emit(controller, receiptEvent(receipt))
     if (!cancelled) controller.close()
+    closed()
   }
 
   /** Pays for `tokens` more than delivered: the next window(s) in one charge, a voucher asked for when the channel is short. */
@@ -200,13 +204,20 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     }
   }
 
+  parameters.keepAlive(new Promise<void>((resolve) => (closed = resolve)))
   const body = new ReadableStream<Uint8Array>(
     {
       pull: step,
-      cancel() {
+      // The client went away: the upstream is aborted and what was delivered is charged, after the response if need be.
+      async cancel() {
         cancelled = true
-        // The client went away: the upstream is aborted and what was delivered is charged, after the response if need be.
-        parameters.keepAlive(stop().catch(() => undefined))
+        try {
+          await stop()
+        } catch {
+          // Not written: the windows stay charged (at most one beyond what was delivered) and the reservation expires.
+        } finally {
+          closed()
+        }
       },
     },
     { highWaterMark: 0 },
