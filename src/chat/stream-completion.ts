@@ -9,7 +9,7 @@ import type { Meter } from '../session/meter.js'
 import type { ChatBackend } from './backend.js'
 import { type ChatQuote, chatCost } from './pricing.js'
 import type { StreamingSettings } from './streaming.js'
-import { textCounter } from './tokens.js'
+import { deltaCounter } from './tokens.js'
 import type { ChatCompletionChunk, ChatUsage } from './types.js'
 
 export type StreamCompletionParameters = {
@@ -46,7 +46,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
   const { model, promptTokens, limit, stream: mode } = quote.chat
   const includeUsage = quote.chat.request.stream_options?.include_usage === true
   const keep = request.headers.has('Idempotency-Key')
-  const count = await textCounter(model.encoding)
+  const count = await deltaCounter(model.encoding)
   const upstream = new AbortController()
   const onClientAbort = () => upstream.abort()
   request.signal.addEventListener('abort', onClientAbort, { once: true })
@@ -197,8 +197,7 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
       const tokens = chunkTokens(chunk, count)
       if (delivered + tokens > paid && !(await cover(controller, tokens))) return
       if (ended !== undefined) return
-      const { usage: _usage, ...plain } = chunk
-      emit(controller, formatEvent(JSON.stringify(includeUsage ? chunk : plain)))
+      emit(controller, formatEvent(JSON.stringify(includeUsage || !('usage' in chunk) ? chunk : withoutUsage(chunk))))
       delivered += tokens
       return
     }
@@ -223,6 +222,11 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
     { highWaterMark: 0 },
   )
   return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' } })
+}
+
+function withoutUsage(chunk: ChatCompletionChunk): ChatCompletionChunk {
+  const { usage: _usage, ...plain } = chunk
+  return plain
 }
 
 /** The completion tokens a chunk carries: its text (and tool-call arguments) counted as the model's encoding counts. */
