@@ -1,13 +1,16 @@
-// Row 9: what metering adds to a streamed completion. The same 1,000-chunk
-// stream from the local backend, in process, through the whole gateway (payment
-// middleware, session engine on the memory store, windows charged as it goes)
-// and through an unpaid twin that only writes the backend's chunks as SSE.
-// Alternating paid and unpaid streams: gateway CPU per chunk (process CPU while
-// the stream is produced and read), time to first byte, store writes per window.
+// Row 9: what metering adds to a streamed completion. The same stream from the
+// local backend, in process, through the whole gateway (payment middleware,
+// session engine on the memory store, windows charged as it goes) and through an
+// unpaid twin that only writes the backend's chunks as SSE, in alternation:
+// gateway CPU per chunk (process CPU while the stream is produced and read) of a
+// 1,000-chunk stream, and the marginal CPU per chunk (a 2,000-chunk stream's
+// minus a 1,000-chunk one's: metering without the request's fixed payment
+// cost), time to first byte, store writes per window.
 import { Hono } from 'hono'
 import type { Address } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createGateway } from '../../src/app.js'
+import type { ChatBackend } from '../../src/chat/backend.js'
 import type { ModelPrice } from '../../src/chat/catalogue.js'
 import { localBackend } from '../../src/chat/local-backend.js'
 import { Challenge } from '../../src/protocol/challenge.js'
@@ -27,7 +30,11 @@ export type StreamResult = {
   /** Gateway CPU per streamed chunk, µs (all streams' CPU over all their chunks). */
   paidMicrosecondsPerChunk: number
   unpaidMicrosecondsPerChunk: number
-  /** paid / unpaid − 1: what metering and payment add to the stream's CPU. */
+  /** paid / unpaid − 1 for the 1,000-chunk stream: what payment and metering add to its CPU. */
+  paidShare: number
+  /** Marginal CPU per chunk (2,000-chunk stream minus 1,000-chunk one, over 1,000 chunks), µs, and paid / unpaid − 1. */
+  paidMarginalMicrosecondsPerChunk: number
+  unpaidMarginalMicrosecondsPerChunk: number
   meteringShare: number
   /** Time to first byte, ms (medians), and the paid one minus the unpaid one. */
   paidFirstByteMs: number
@@ -37,10 +44,9 @@ export type StreamResult = {
   writesPerWindow: number
 }
 
-const model: ModelPrice = { id: 'bench-stream', inputTokenPrice: 1n, outputTokenPrice: 1n, maxOutputTokens: 4_000, encoding: 'o200k_base' }
-const replyWords = 1_000
+const model: ModelPrice = { id: 'bench-stream', inputTokenPrice: 1n, outputTokenPrice: 1n, maxOutputTokens: 8_000, encoding: 'o200k_base' }
 const windowTokens = 64
-const body = JSON.stringify({ model: model.id, max_tokens: 2_000, stream: true, messages: [{ role: 'user', content: 'Stream.' }] })
+const body = JSON.stringify({ model: model.id, max_tokens: 4_000, stream: true, messages: [{ role: 'user', content: 'Stream.' }] })
 const path = '/v1/mpp/chat/completions'
 
 /** Reads a streamed response to its end: the time its first bytes arrived and the chunks (events) it carried. */
@@ -58,7 +64,16 @@ async function drain(started: number, response: Response): Promise<{ firstByteMs
 }
 
 export async function benchStream(options: { streams: number; warmup: number }): Promise<StreamResult> {
-  const backend = localBackend({ catalogue: [model], replyWords })
+  // One backend whose reply is 1,000 or 2,000 words (a word a chunk), switched between runs.
+  const lengths = {
+    short: localBackend({ catalogue: [model], replyWords: 1_000 }),
+    long: localBackend({ catalogue: [model], replyWords: 2_000 }),
+  }
+  let length: keyof typeof lengths = 'short'
+  const backend: ChatBackend = {
+    complete: (request, options) => lengths[length].complete(request, options),
+    stream: (request, options) => lengths[length].stream!(request, options),
+  }
   const memory = memoryStore()
   let writes = 0
   const store: SessionStore = {
@@ -146,24 +161,28 @@ export async function benchStream(options: { streams: number; warmup: number }):
     return { ...drained, cpuMicroseconds: used.user + used.system }
   }
 
-  for (let i = 0; i < options.warmup; i++) {
-    await paid()
-    await unpaid()
-  }
-  const paidRuns = []
-  const unpaidRuns = []
-  for (let i = 0; i < options.streams; i++) {
-    paidRuns.push(await paid())
-    unpaidRuns.push(await unpaid())
+  const runs = { short: { paid: [] as Run[], unpaid: [] as Run[] }, long: { paid: [] as Run[], unpaid: [] as Run[] } }
+  for (let i = 0; i < options.warmup + options.streams; i++) {
+    for (const which of ['short', 'long'] as const) {
+      length = which
+      const paidRun = await paid()
+      const unpaidRun = await unpaid()
+      if (i < options.warmup) continue
+      runs[which].paid.push(paidRun)
+      runs[which].unpaid.push(unpaidRun)
+    }
   }
   // Chunks: the completion's events (the unpaid twin sends the same ones, plus `[DONE]`).
-  const chunks = unpaidRuns[0]!.events - 1
+  const chunks = runs.short.unpaid[0]!.events - 1
+  const longChunks = runs.long.unpaid[0]!.events - 1
   // Totals over all streams: one stream is a few ms, where a collection or a neighbour's burst can double it.
-  const total = (runs: { cpuMicroseconds: number }[]) => runs.reduce((sum, run) => sum + run.cpuMicroseconds, 0)
-  const paidPerChunk = total(paidRuns) / (paidRuns.length * chunks)
-  const unpaidPerChunk = total(unpaidRuns) / (unpaidRuns.length * chunks)
-  const paidFirstByteMs = median(paidRuns.map((run) => run.firstByteMs))
-  const unpaidFirstByteMs = median(unpaidRuns.map((run) => run.firstByteMs))
+  const perStream = (list: Run[]) => list.reduce((sum, run) => sum + run.cpuMicroseconds, 0) / list.length
+  const paidPerChunk = perStream(runs.short.paid) / chunks
+  const unpaidPerChunk = perStream(runs.short.unpaid) / chunks
+  const paidMarginal = (perStream(runs.long.paid) - perStream(runs.short.paid)) / (longChunks - chunks)
+  const unpaidMarginal = (perStream(runs.long.unpaid) - perStream(runs.short.unpaid)) / (longChunks - chunks)
+  const paidFirstByteMs = median(runs.short.paid.map((run) => run.firstByteMs))
+  const unpaidFirstByteMs = median(runs.short.unpaid.map((run) => run.firstByteMs))
   // Windows: the completion's tokens (one word, one token a chunk here) over the window, rounded up.
   const windows = Math.ceil(chunks / windowTokens)
   return {
@@ -172,10 +191,15 @@ export async function benchStream(options: { streams: number; warmup: number }):
     streams: options.streams,
     paidMicrosecondsPerChunk: paidPerChunk,
     unpaidMicrosecondsPerChunk: unpaidPerChunk,
-    meteringShare: paidPerChunk / unpaidPerChunk - 1,
+    paidShare: paidPerChunk / unpaidPerChunk - 1,
+    paidMarginalMicrosecondsPerChunk: paidMarginal,
+    unpaidMarginalMicrosecondsPerChunk: unpaidMarginal,
+    meteringShare: paidMarginal / unpaidMarginal - 1,
     paidFirstByteMs,
     unpaidFirstByteMs,
     firstByteDeltaMs: paidFirstByteMs - unpaidFirstByteMs,
-    writesPerWindow: median(paidRuns.map((run) => run.writes)) / windows,
+    writesPerWindow: median(runs.short.paid.map((run) => run.writes ?? 0)) / windows,
   }
 }
+
+type Run = { firstByteMs: number; events: number; cpuMicroseconds: number; writes?: number }
