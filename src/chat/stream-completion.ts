@@ -206,7 +206,8 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
   parameters.keepAlive(new Promise<void>((resolve) => (closed = resolve)))
   const body = new ReadableStream<Uint8Array>(
     {
-      pull: step,
+      // A failed charge (a store error, a channel closed meanwhile) ends the stream like an upstream failure.
+      pull: (controller) => step(controller).catch((error: unknown) => fail(controller, error)),
       // The client went away: the upstream is aborted and what was delivered is charged, after the response if need be.
       async cancel() {
         cancelled = true

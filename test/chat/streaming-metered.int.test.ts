@@ -112,4 +112,52 @@ describe('metered streams', () => {
     expect(after.reservations).toEqual({})
     expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ spent: `${after.spent}` })
   })
+
+  it('resumes when the voucher arrives on another instance sharing the store', async () => {
+    const { client, channel, account } = gateway.payer(2)
+    await client.fetch(gateway.url, { ...request('open'), body: chatBody(localModel.id, { content: 'open', stream: false, maxTokens: 1 }) })
+    const prompt = 'Tell me a long story about vouchers.'
+    const { usage } = await localBackend({ catalogue: [localModel] }).complete(JSON.parse(chatBody(localModel.id, { content: prompt })))
+    const before = (await gateway.store.getChannel(channel().channelId))!
+    const { signVoucher } = await import('../../src/session/v1/voucher.js')
+    const sign = async (amount: bigint) => ({
+      action: 'voucher',
+      channelId: channel().channelId,
+      cumulativeAmount: `${amount}`,
+      signature: await signVoucher(account, channel(), { channelId: channel().channelId, cumulativeAmount: amount }),
+    })
+    const headers = { 'Content-Type': 'application/json', 'MPP-Stream': 'metered' }
+    const unpaid = await fetch(gateway.url, { ...request(prompt), headers })
+    const challenge = Challenge.parse(unpaid.headers.get('WWW-Authenticate')!)
+    const first = before.spent + BigInt(String(Challenge.request(challenge).amount))
+    const response = await fetch(gateway.url, {
+      ...request(prompt),
+      headers: { ...headers, Authorization: Credential.format({ challenge, payload: await sign(first) }) },
+    })
+    expect(response.status).toBe(200)
+    const { readEvents } = await import('../../src/protocol/sse.js')
+    const events: { event?: string; data: string }[] = []
+    let needs = 0
+    for await (const event of readEvents(response.body!)) {
+      events.push(event)
+      if (event.event !== 'payment-need-voucher') continue
+      needs++
+      // The voucher goes to the other instance, on a HEAD with that instance's management challenge.
+      const head = await fetch(gateway.secondUrl, { method: 'HEAD' })
+      const management = Challenge.parse(head.headers.get('WWW-Authenticate')!)
+      const payload = await sign(BigInt(JSON.parse(event.data).requiredCumulative))
+      const answered = await fetch(gateway.secondUrl, {
+        method: 'HEAD',
+        headers: { Authorization: Credential.format({ challenge: management, payload }) },
+      })
+      expect(answered.status).toBe(200)
+    }
+    expect(needs).toBeGreaterThan(0)
+    expect(events.map((event) => event.event ?? 'chunk').slice(-2)).toEqual(['chunk', 'payment-receipt'])
+    expect(events.at(-2)!.data).toBe('[DONE]')
+    const cost = BigInt(usage.prompt_tokens) * localModel.inputTokenPrice + BigInt(usage.completion_tokens) * localModel.outputTokenPrice
+    const after = (await gateway.store.getChannel(channel().channelId))!
+    expect(after.spent - before.spent).toBe(cost)
+    expect(after.reservations).toEqual({})
+  })
 })

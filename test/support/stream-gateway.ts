@@ -62,22 +62,27 @@ export async function startStreamGateway(options: StreamGatewayOptions) {
       backend = openAiUpstream({ baseUrl: upstream.baseUrl, timeoutMs: 2_000 })
     }
     const logs: PaymentLogEntry[] = []
-    const { app } = createGateway({
-      realm: 'gateway.test',
-      secretKey: 'stream-test-secret-key-at-least-32-bytes',
-      escrow,
-      store,
-      recipient: payee.address.toLowerCase() as Address,
-      currency: pathUsdAddress,
-      backend,
-      catalogue,
-      ...(options.streaming === undefined ? {} : { streaming: options.streaming }),
-      session: { bucketSize: 10_000n, reservationTtl: 10_000, ...options.session },
-      logger: (entry) => logs.push(entry),
-    })
-    const server = nodeServer(app.fetch, { log: () => {} })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    // Two instances on one store and one chain, as two processes behind a load balancer would be.
+    const instance = async () => {
+      const { app } = createGateway({
+        realm: 'gateway.test',
+        secretKey: 'stream-test-secret-key-at-least-32-bytes',
+        escrow,
+        store,
+        recipient: payee.address.toLowerCase() as Address,
+        currency: pathUsdAddress,
+        backend,
+        catalogue,
+        ...(options.streaming === undefined ? {} : { streaming: options.streaming }),
+        session: { bucketSize: 10_000n, reservationTtl: 10_000, ...options.session },
+        logger: (entry) => logs.push(entry),
+      })
+      const server = nodeServer(app.fetch, { log: () => {} })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+    }
+    const instances = [await instance(), await instance()]
+    const origin = instances[0]!.origin
 
     function payer(index: number, deposit = 10_000_000n, clientOptions: Partial<SessionClientOptions> = {}) {
       const account = testAccounts[index]! as LocalAccount
@@ -95,14 +100,18 @@ export async function startStreamGateway(options: StreamGatewayOptions) {
     return {
       origin,
       url: `${origin}/v1/mpp/chat/completions`,
+      /** The completions URL on the second instance (same store, same chain). */
+      secondUrl: `${instances[1]!.origin}/v1/mpp/chat/completions`,
       store,
       logs,
       upstream,
       catalogue,
       payer,
       stop: async () => {
-        server.closeAllConnections()
-        await new Promise((resolve) => server.close(resolve))
+        for (const { server } of instances) {
+          server.closeAllConnections()
+          await new Promise((resolve) => server.close(resolve))
+        }
         await Promise.all([anvil.stop(), upstream?.stop()])
       },
     }
