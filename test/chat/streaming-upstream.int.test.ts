@@ -77,6 +77,7 @@ describe('streamed completions from an OpenAI-compatible upstream', () => {
     await client.fetch(gateway.url, post(chatBody('ok', { maxTokens: 1, stream: false })))
     const before = (await gateway.store.getChannel(channel().channelId))!
     const body = chatBody('stream-slow:100')
+    const abandoned = await gateway.upstream!.abandonedStreams()
     const abort = new AbortController()
     const response = await client.fetch(gateway.url, { ...post(body), signal: abort.signal })
     const received: string[] = []
@@ -95,6 +96,8 @@ describe('streamed completions from an OpenAI-compatible upstream', () => {
       after = (await gateway.store.getChannel(channel().channelId))!
     }
     expect(after.reservations).toEqual({})
+    // The gateway closed its upstream request.
+    expect(await gateway.upstream!.abandonedStreams()).toBe(abandoned + 1)
     // Delivered: the chunks read, and at most the one the server wrote while the client stopped.
     const read = BigInt(utf8Length(received.join(''))) * 20n
     expect(after.spent - before.spent).toBeGreaterThanOrEqual(prompt + read)

@@ -32,7 +32,8 @@
 // `stream-cut:<n>` destroys the socket after n chunks; `fail:<status>` and
 // `stall:*` answer as above.
 //
-// Control: GET /__calls → {"calls":N,"total":T} (completion requests received
+// Control: GET /__calls → {"calls":N,"total":T,"abandoned":A} (A: streams whose
+// client closed the connection before the stream's end, since start), also
 // since start or the last reset, and since start whatever the resets),
 // GET /__last → the last completion request {path, authorization, directive, body},
 // POST /__reset → zero the count (not the total) and forget the last request.
@@ -42,6 +43,7 @@
 import { createServer } from 'node:http'
 
 let calls = 0
+let abandoned = 0
 let total = 0
 let last = null
 const seen = new Set()
@@ -55,7 +57,7 @@ const server = createServer((req, res) => {
 
 function handle(req, res, raw) {
   const path = new URL(req.url ?? '/', 'http://fake').pathname
-  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls, total })
+  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls, total, abandoned })
   if (req.method === 'GET' && path === '/__last') return json(res, 200, last)
   if (req.method === 'POST' && path === '/__reset') {
     calls = 0
@@ -159,6 +161,7 @@ function streamed(res, body, verb, arg, extra) {
   res.on('close', () => {
     clearTimeout(timer)
     pending.delete(timer)
+    if (!res.writableEnded && sent !== cutAfter) abandoned += 1
   })
   next()
 }
