@@ -20,7 +20,7 @@ beforeAll(async () => {
   gateway = await startStreamGateway({
     backend: 'local',
     streaming: { windowTokens, voucherTimeoutMs, pollMs: 20 },
-    session: { bucketSize: 100n },
+    session: { bucketSize: 100n, minDeposit: 100n },
   })
 }, 60_000)
 afterAll(() => gateway?.stop())
@@ -159,5 +159,24 @@ describe('metered streams', () => {
     const after = (await gateway.store.getChannel(channel().channelId))!
     expect(after.spent - before.spent).toBe(cost)
     expect(after.reservations).toEqual({})
+  })
+
+  it('has the session client top up when the next window needs more than the deposit', async () => {
+    const prompt = 'Tell me a long story about vouchers.'
+    const { usage } = await localBackend({ catalogue: [localModel] }).complete(JSON.parse(chatBody(localModel.id, { content: prompt })))
+    // A deposit that covers the quote (prompt and first window) and nothing more.
+    const quote = (
+      await fetch(gateway.url, { ...request(prompt), headers: { 'Content-Type': 'application/json', 'MPP-Stream': 'metered' } })
+    ).headers
+    const amount = BigInt(String(Challenge.request(Challenge.parse(quote.get('WWW-Authenticate')!)).amount))
+    const { client, channel } = gateway.payer(6, amount)
+    const stream = await client.stream(gateway.url, request(prompt))
+    for await (const _ of stream.events);
+    const cost = BigInt(usage.prompt_tokens) * localModel.inputTokenPrice + BigInt(usage.completion_tokens) * localModel.outputTokenPrice
+    const state = (await gateway.store.getChannel(channel().channelId))!
+    expect(state.spent).toBe(cost)
+    expect(state.deposit).toBeGreaterThan(amount)
+    expect(channel().deposit).toBe(state.deposit)
+    expect(stream.receipt()).toMatchObject({ spent: `${cost}` })
   })
 })
