@@ -80,11 +80,19 @@ export async function streamCompletion(parameters: StreamCompletionParameters): 
   }
 
   const first = nextWindow(0)
-  const opened = await meter.charge(promptCost + BigInt(first) * model.outputTokenPrice)
-  if (!opened.charged) {
-    throw new PaymentError('mpp_reservation_failed', 'The stream could not be charged; nothing was charged. Retry shortly.', {
-      retryAfter: 1,
-    })
+  // The reservation covers the first window; failing that (a store error, a channel closed meanwhile) nothing is
+  // delivered: the upstream is dropped and the payment layer releases the request.
+  try {
+    const opened = await meter.charge(promptCost + BigInt(first) * model.outputTokenPrice)
+    if (!opened.charged) {
+      throw new PaymentError('mpp_reservation_failed', 'The stream could not be charged; nothing was charged. Retry shortly.', {
+        retryAfter: 1,
+      })
+    }
+  } catch (error) {
+    upstream.abort()
+    request.signal.removeEventListener('abort', onClientAbort)
+    throw error
   }
   paid = first
 
