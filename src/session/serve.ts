@@ -64,7 +64,8 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
     log: { channelId, amounts: { reserved: quote.total } },
     async commit({ response, cost }) {
       // The stream's windows are charged as it is delivered; its initial receipt is the last window's.
-      if (metered !== undefined) return { receipt: metered.receipt, log: { amounts: { charged: metered.charged } } }
+      // Logged as `firstWindow`, not `charged`: the stream's charge is known only at its end, after this log line.
+      if (metered !== undefined) return { receipt: metered.receipt, log: { amounts: { firstWindow: metered.charged } } }
       const body = request === undefined ? undefined : await response.clone().text()
       type Committed = { state: Channel.ChannelState; charged: bigint; receipt: Receipt }
       const committed = await ctx.update<Committed>(channelId, (current) => {
