@@ -5,6 +5,7 @@ import type { ChatBackend } from './chat/backend.js'
 import { defaultCatalogue, type ModelPrice } from './chat/catalogue.js'
 import { chatPricing, servesCompletion } from './chat/pricing.js'
 import { chatRoutes } from './chat/route.js'
+import { type StreamingOptions, streamingSettings } from './chat/streaming.js'
 import { openApiRoute } from './discovery/route.js'
 import { health } from './health.js'
 import { contentType } from './metrics/exposition.js'
@@ -37,6 +38,11 @@ export type GatewayConfig = {
   currency: Address
   /** Where completions come from: an OpenAI-compatible upstream, or the offline local backend. */
   backend: ChatBackend
+  /**
+   * Streamed completions (`stream: true`, README: Streaming): windows, the voucher wait; `false` switches them off
+   * (`mpp_streaming_unavailable`). Default: on when the backend streams.
+   */
+  streaming?: StreamingOptions | false
   /** Models served and their prices. Default: the local backend's model. */
   catalogue?: readonly ModelPrice[]
   /**
@@ -108,12 +114,13 @@ export function createGateway(config: GatewayConfig): {
       : gatewayMetrics({ session, ...(listsChannels(config.store) ? { channels: config.store } : {}) })
   // The metrics count what the log records (one entry per decided request); the log itself still goes where it did.
   const logger = metrics ? combineLoggers(metrics.record, config.logger ?? consoleLogger) : config.logger
+  const streaming = config.streaming === false || config.backend.stream === undefined ? false : streamingSettings(config.streaming)
   const paid = payment({
     realm: config.realm,
     secretKey: config.secretKey,
     method: session,
     challenges: config.store,
-    pricing: chatPricing(catalogue),
+    pricing: chatPricing(catalogue, { streaming }),
     servesContent: servesCompletion,
     ...(config.clientAddress ? { clientAddress: config.clientAddress } : {}),
     ...(config.maxBodyBytes ? { maxBodyBytes: config.maxBodyBytes } : {}),
@@ -132,7 +139,7 @@ export function createGateway(config: GatewayConfig): {
       c.body(await metrics.scrape(), 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }),
     )
   }
-  app.route('/', chatRoutes({ backend: config.backend, catalogue, paid }))
+  app.route('/', chatRoutes({ backend: config.backend, catalogue, paid, streaming }))
   app.route(
     '/',
     openApiRoute({ title: config.realm, method: session, currency: config.currency, chainId: config.escrow.chainId, catalogue }),

@@ -50,6 +50,9 @@ export const gatewayEnvNames = [
   'SWEEP_INTERVAL_MS',
   'METRICS_TOKEN',
   'SECP256K1_BACKEND',
+  'STREAMING',
+  'STREAM_WINDOW_TOKENS',
+  'STREAM_VOUCHER_TIMEOUT_MS',
 ] as const
 
 export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
@@ -123,6 +126,10 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9._~+/-]{32,}=*$/, 'must be at least 32 characters of A-Z a-z 0-9 . _ ~ + / - (then optional =)')
     .optional(),
   SECP256K1_BACKEND: z.enum(['auto', ...backendNames], { error: `must be one of auto, ${backendNames.join(', ')}` }).optional(),
+  // `off` answers `stream: true` with mpp_streaming_unavailable (README: Streaming).
+  STREAMING: z.enum(['on', 'off'], { error: 'must be on or off' }).optional(),
+  STREAM_WINDOW_TOKENS: integerVar(1, 1_000_000).optional(),
+  STREAM_VOUCHER_TIMEOUT_MS: integerVar(1, 3_600_000).optional(),
 })
 
 /** The environment with empty strings as unset (a blank line in a .env file is no value). */
@@ -198,6 +205,13 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
     ...(catalogue ? { catalogue } : {}),
     ...(vars.MAX_BODY_BYTES ? { maxBodyBytes: vars.MAX_BODY_BYTES } : {}),
     ...(vars.METRICS_TOKEN ? { metricsToken: vars.METRICS_TOKEN } : {}),
+    streaming:
+      vars.STREAMING === 'off'
+        ? false
+        : {
+            ...(vars.STREAM_WINDOW_TOKENS ? { windowTokens: vars.STREAM_WINDOW_TOKENS } : {}),
+            ...(vars.STREAM_VOUCHER_TIMEOUT_MS ? { voucherTimeoutMs: vars.STREAM_VOUCHER_TIMEOUT_MS } : {}),
+          },
     session: {
       bucketSize: vars.BUCKET_SIZE ?? 1_000_000n,
       bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,

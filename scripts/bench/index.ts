@@ -4,7 +4,7 @@
 //
 //   npm run bench                      everything (about 90 s on 2 cores)
 //   npm run bench -- --quick           fewer, shorter rounds (a smoke run, about 45 s)
-//   npm run bench -- --only=middleware,store,memory,e2e
+//   npm run bench -- --only=middleware,store,memory,e2e,stream
 //   npm run bench -- --no-deployable   without rows 8b–8d (the e2e load on the Node entry and under wrangler dev)
 //
 // Environment: DATABASE_URL (use that PostgreSQL instead of starting one; the
@@ -24,6 +24,7 @@ import { benchMiddleware, type MiddlewareResults } from './in-process.js'
 import { benchMemory, type MemoryResult } from './memory.js'
 import { startPostgres } from './postgres-server.js'
 import { benchStore, memorySubject, pgliteSubject, postgresSubject, type StoreRow } from './store.js'
+import { benchStream, type StreamResult } from './stream.js'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
@@ -109,6 +110,13 @@ let memory: MemoryResult | undefined
 if (runs('memory')) {
   log('· memory per open channel (100,000 channels, child process with --expose-gc)')
   memory = await benchMemory(100_000)
+}
+
+// 9: a streamed completion, paid and metered against the same stream unpaid.
+let stream: StreamResult | undefined
+if (runs('stream')) {
+  log('· streamed completions: 1,000 and 2,000 chunks from the local backend, paid (windows of 64 tokens) and unpaid, alternating')
+  stream = await benchStream(quick ? { streams: 8, warmup: 2 } : { streams: 30, warmup: 4 })
 }
 
 // 8: end to end over HTTP.
@@ -253,6 +261,14 @@ if (memory)
     target: '≤ 2,048 B',
     value: `${Math.round(memory.bytesPerChannel)} B`,
     holds: memory.bytesPerChannel <= 2_048,
+  })
+
+if (stream)
+  targets.push({
+    name: 'streaming: metering share of gateway CPU',
+    target: '≤ 5 % on 1,000 chunks, ≤ 1 store write per window',
+    value: `${(stream.paidShare * 100).toFixed(1)} % (per extra chunk ${(stream.meteringShare * 100).toFixed(1)} %), ${stream.writesPerWindow.toFixed(3)} writes per window (reserve and end included)`,
+    holds: stream.paidShare <= 0.05 && stream.writesPerWindow <= 1 + 2 / Math.ceil(stream.chunks / stream.windowTokens),
   })
 
 // The table.
@@ -419,6 +435,30 @@ for (const [index, row] of deployable.entries()) {
   ])
 }
 
+if (stream) {
+  table.push([
+    '9 stream CPU per chunk',
+    '',
+    `${stream.paidMicrosecondsPerChunk.toFixed(2)} µs`,
+    `${(1 + stream.paidShare).toFixed(3)}× unpaid`,
+    `paid, in process, ${stream.chunks} chunks a stream, windows of ${stream.windowTokens} tokens; unpaid twin ${stream.unpaidMicrosecondsPerChunk.toFixed(2)} µs; ${stream.streams} streams each`,
+  ])
+  table.push([
+    '9 stream CPU per extra chunk',
+    '',
+    `${stream.paidMarginalMicrosecondsPerChunk.toFixed(2)} µs`,
+    `${(1 + stream.meteringShare).toFixed(3)}× unpaid`,
+    `a 2,000-chunk stream minus a 1,000-chunk one: metering without the request's fixed cost; unpaid ${stream.unpaidMarginalMicrosecondsPerChunk.toFixed(2)} µs`,
+  ])
+  table.push([
+    '9 stream first byte',
+    '',
+    `+${stream.firstByteDeltaMs.toFixed(2)} ms`,
+    '',
+    `paid ${stream.paidFirstByteMs.toFixed(2)} ms − unpaid ${stream.unpaidFirstByteMs.toFixed(2)} ms (medians; the paid request's payment, reserve and first window)`,
+  ])
+}
+
 const widths = table[0]!.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)))
 const render = (cells: string[]) =>
   cells
@@ -461,6 +501,7 @@ writeFileSync(
       memory,
       e2e: e2e ?? (e2eError ? { error: e2eError } : undefined),
       e2eDeployable: deployable,
+      stream,
       targets,
     },
     null,

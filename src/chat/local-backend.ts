@@ -2,7 +2,7 @@ import { hash32 } from '../protocol/hash.js'
 import type { ChatBackend } from './backend.js'
 import { defaultCatalogue, type ModelPrice } from './catalogue.js'
 import { promptTokens, type TextCounter, textCounter } from './tokens.js'
-import type { ChatCompletion, ChatCompletionRequest } from './types.js'
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from './types.js'
 import { messageText } from './types.js'
 import { UpstreamError } from './upstream-error.js'
 
@@ -11,6 +11,8 @@ export type LocalBackendOptions = {
   now?: () => number
   /** The route's catalogue: usage is counted with each model's encoding, as the route quotes it. Default `defaultCatalogue`. */
   catalogue?: readonly ModelPrice[]
+  /** Words in every reply (before the token limit cuts it), for long streams in benchmarks. Default: 6 to 21, by the message. */
+  replyWords?: number
 }
 
 /**
@@ -26,26 +28,58 @@ export type LocalBackendOptions = {
 export function localBackend(options: LocalBackendOptions = {}): ChatBackend {
   const now = options.now ?? Date.now
   const encodings = new Map((options.catalogue ?? defaultCatalogue).map((model) => [model.id, model.encoding]))
+
+  async function answer(request: ChatCompletionRequest) {
+    const encoding = encodings.get(request.model)
+    const count = await textCounter(encoding)
+    const seed = hash32(lastUserText(request))
+    const words = replyWords(seed, options.replyWords)
+    const { content, truncated } = fitToLimit(words, strictestLimit(request), count)
+    const prompt = await promptTokens(request, encoding)
+    const completionTokens = count(content)
+    return {
+      id: `chatcmpl-local-${seed.toString(16).padStart(8, '0')}`,
+      created: Math.floor(now() / 1000),
+      content,
+      finishReason: truncated ? 'length' : 'stop',
+      usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
+    }
+  }
+
   return {
     async complete(request, { signal } = {}) {
       if (signal?.aborted) throw UpstreamError.aborted()
-      const encoding = encodings.get(request.model)
-      const count = await textCounter(encoding)
-      const seed = hash32(lastUserText(request))
-      const words = replyWords(seed)
-      const limit = strictestLimit(request)
-      const { content, truncated } = fitToLimit(words, limit, count)
-      const prompt = await promptTokens(request, encoding)
-      const completionTokens = count(content)
+      const { id, created, content, finishReason, usage } = await answer(request)
       const completion: ChatCompletion = {
-        id: `chatcmpl-local-${seed.toString(16).padStart(8, '0')}`,
+        id,
         object: 'chat.completion',
-        created: Math.floor(now() / 1000),
+        created,
         model: request.model,
-        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: truncated ? 'length' : 'stop' }],
-        usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finishReason }],
+        usage,
       }
       return completion
+    },
+
+    // The same reply, one word a chunk (a word with its leading space is one pre-token of the BPE
+    // encodings, so the chunks' token counts add up to the reply's), then the usage chunk.
+    async *stream(request, { signal } = {}) {
+      if (signal?.aborted) throw UpstreamError.aborted()
+      const { id, created, content, finishReason, usage } = await answer(request)
+      const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finish: string | null = null): ChatCompletionChunk => ({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model: request.model,
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      })
+      yield chunk({ role: 'assistant', content: '' })
+      for (const piece of content.match(/ ?[^ .]+|\./g) ?? []) {
+        if (signal?.aborted) throw UpstreamError.aborted()
+        yield chunk({ content: piece })
+      }
+      yield chunk({}, finishReason)
+      yield { id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage }
     },
   }
 }
@@ -100,10 +134,10 @@ const vocabulary = [
   'harbor',
 ] as const
 
-/** 6 to 21 words chosen by a small PRNG seeded with the message hash. */
-function replyWords(seed: number): string[] {
+/** 6 to 21 words (or `length`) chosen by a small PRNG seeded with the message hash. */
+function replyWords(seed: number, fixed: number | undefined): string[] {
   const next = xorshift32(seed)
-  const length = 6 + (next() % 16)
+  const length = fixed ?? 6 + (next() % 16)
   return Array.from({ length }, () => vocabulary[next() % vocabulary.length]!)
 }
 

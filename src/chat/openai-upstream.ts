@@ -1,9 +1,10 @@
 import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import { parseRetryAfter } from '../protocol/retry-after.js'
+import { readEvents } from '../protocol/sse.js'
 import { callable, httpUrl, integer } from '../util/config.js'
 import type { ChatBackend } from './backend.js'
-import { type ChatCompletion, chatCompletionSchema } from './types.js'
+import { type ChatCompletion, type ChatCompletionChunk, chatCompletionChunkSchema, chatCompletionSchema } from './types.js'
 import { UpstreamError } from './upstream-error.js'
 
 const optionsSchema = z.object({
@@ -19,14 +20,18 @@ export type OpenAiUpstreamOptions = {
   baseUrl: string
   /** Sent as `Authorization: Bearer …` when set. */
   apiKey?: string
-  /** The whole exchange, until the body is read. Default 60 000. */
+  /** The whole exchange, until the body is read; for a stream, until its headers and between two of its chunks. Default 60 000. */
   timeoutMs?: number
   /** Extra static headers (organization, routing). */
   headers?: Record<string, string>
   fetch?: typeof fetch
 }
 
-/** A {@link ChatBackend} over any OpenAI-compatible `POST {baseUrl}/chat/completions`. Logs nothing. */
+/**
+ * A {@link ChatBackend} over any OpenAI-compatible `POST {baseUrl}/chat/completions`.
+ * A stream is asked with `stream_options.include_usage`, so its last chunk
+ * carries the usage the route charges. Logs nothing.
+ */
 export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
   // Validated once, so a bad base URL fails at startup rather than as an "unavailable" upstream.
   parseConfig(optionsSchema, options, 'openAiUpstream')
@@ -72,7 +77,89 @@ export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
         signal?.removeEventListener('abort', forwardAbort)
       }
     },
+
+    async *stream(request, { signal } = {}) {
+      if (signal?.aborted) throw UpstreamError.aborted()
+      const { stream: _stream, stream_options: _streamOptions, ...rest } = request
+      const body = JSON.stringify({ ...rest, stream: true, stream_options: { include_usage: true } })
+      const controller = new AbortController()
+      let timedOut = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      // An idle timer: restarted by every chunk, so a long stream is not cut while it flows.
+      const arm = () => {
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          timedOut = true
+          controller.abort()
+        }, timeoutMs)
+      }
+      const forwardAbort = () => controller.abort()
+      signal?.addEventListener('abort', forwardAbort, { once: true })
+      const failed = (cause: unknown) =>
+        signal?.aborted ? UpstreamError.aborted() : timedOut ? timeoutError(timeoutMs) : unavailableError(cause)
+      arm()
+      try {
+        let response: Response
+        try {
+          response = await fetcher(endpoint, {
+            method: 'POST',
+            headers: { ...headers, Accept: 'text/event-stream' },
+            body,
+            signal: controller.signal,
+            redirect: 'manual',
+          })
+        } catch (cause) {
+          throw failed(cause)
+        }
+        if (!response.ok || response.body === null) {
+          let text = ''
+          try {
+            text = await response.text()
+          } catch (cause) {
+            throw failed(cause)
+          }
+          throw statusError(response.status, response.headers.get('Retry-After'), text)
+        }
+        const events = readEvents(response.body)
+        for (;;) {
+          let next: IteratorResult<{ data: string }>
+          try {
+            next = await events.next()
+          } catch (cause) {
+            throw failed(cause)
+          }
+          // A stream that ends without `[DONE]` was cut: what arrived is kept, the route charges it.
+          if (next.done) throw unavailableError(undefined)
+          if (next.value.data === '[DONE]') return
+          arm()
+          yield parseChunk(next.value.data)
+        }
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', forwardAbort)
+        controller.abort()
+      }
+    },
   }
+}
+
+function parseChunk(data: string): ChatCompletionChunk {
+  let json: unknown
+  try {
+    json = JSON.parse(data)
+  } catch {
+    json = undefined
+  }
+  const result = chatCompletionChunkSchema.safeParse(json)
+  if (result.success) return result.data
+  const code = (json as { error?: { code?: unknown } } | undefined)?.error?.code
+  const hint = typeof code === 'string' && /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(code) ? ` (upstream code ${code})` : ''
+  throw new UpstreamError({
+    code: 'upstream_invalid_response',
+    status: 502,
+    retryable: true,
+    detail: `The upstream inference service sent an error or an invalid chunk in its stream${hint}.`,
+  })
 }
 
 function unavailableError(cause: unknown): UpstreamError {

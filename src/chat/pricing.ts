@@ -5,11 +5,23 @@ import type { Cost, Pricing, Quote } from '../payment/pricing.js'
 import type { PaidRequest } from '../payment/request.js'
 import { type ModelPrice, modelPriceSchema } from './catalogue.js'
 import { nestsDeeperThan } from './json-depth.js'
+import { type StreamingSettings, type StreamMode, streamModeOf } from './streaming.js'
 import { promptTokens } from './tokens.js'
 import { type ChatCompletionRequest, type ChatUsage, chatCompletionRequestSchema, completionTokenLimit } from './types.js'
 
-/** A priced chat request: the route's quote, plus what the handler sends upstream. */
-export type ChatQuote = Quote & { chat: { request: ChatCompletionRequest; model: ModelPrice } }
+/**
+ * A priced chat request: the route's quote, plus what the handler sends
+ * upstream, its prompt tokens and completion limit as quoted, and how a
+ * stream is paid (absent: not a stream).
+ */
+export type ChatQuote = Quote & {
+  chat: { request: ChatCompletionRequest; model: ModelPrice; promptTokens: number; limit: number; stream?: StreamMode }
+}
+
+export type ChatPricingOptions = {
+  /** Streaming as the route serves it; `false` (the default): `stream: true` is `mpp_streaming_unavailable`. */
+  streaming?: StreamingSettings | false
+}
 
 // Decoding as `Request.json()` does: replacement characters for invalid UTF-8, a leading BOM dropped.
 const utf8 = new TextDecoder()
@@ -42,7 +54,8 @@ export const servesCompletion = (request: Request, body: Uint8Array) => request.
  * prices (`chatCost`; the engine caps it at the quote). The catalogue is
  * validated here: a bad one throws a `ConfigError` at start.
  */
-export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote> {
+export function chatPricing(catalogue: readonly ModelPrice[], options: ChatPricingOptions = {}): Pricing<ChatQuote> {
+  const streaming = options.streaming ?? false
   parseConfig(catalogueSchema, catalogue, 'catalogue')
   const models = new Map(catalogue.map((model) => [model.id, model]))
   const terms = (model: ModelPrice) => ({
@@ -51,7 +64,7 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
     outputTokenPrice: model.outputTokenPrice.toString(),
   })
 
-  return async function priceChat({ body }: PaidRequest): Promise<ChatQuote> {
+  return async function priceChat({ request, body }: PaidRequest): Promise<ChatQuote> {
     // From the bytes the payment layer read: `Request.json()` would need a second copy of the body.
     const text = utf8.decode(body)
     if (nestsDeeperThan(text, maxJsonDepth)) throw invalid(`The request body nests JSON deeper than ${maxJsonDepth} levels.`)
@@ -74,22 +87,25 @@ export function chatPricing(catalogue: readonly ModelPrice[]): Pricing<ChatQuote
         `The model ${JSON.stringify(chat.model.slice(0, 64))} does not exist; GET /v1/models lists the models.`,
       )
     }
-    if (chat.stream === true)
-      throw new PaymentError('mpp_streaming_unavailable', 'Streaming is not available on this route yet; send "stream": false.')
+    if (chat.stream === true && streaming === false)
+      throw new PaymentError('mpp_streaming_unavailable', 'Streaming is not available on this route; send "stream": false.')
     if (chat.n !== undefined && chat.n !== 1) throw invalid('Only n = 1 is supported.')
     const limit = completionTokenLimit(chat) ?? model.maxOutputTokens
     if (limit < 1 || limit > model.maxOutputTokens)
       throw invalid(`The completion token limit must be between 1 and ${model.maxOutputTokens} for ${model.id}.`)
     const prompt = await promptTokens(chat, model.encoding)
-    const total = BigInt(prompt) * model.inputTokenPrice + BigInt(limit) * model.outputTokenPrice
+    const stream = chat.stream === true && streaming !== false ? streamModeOf(request) : undefined
+    // A metered stream is quoted its prompt and first window: later windows are paid by vouchers as it runs.
+    const quoted = stream === 'metered' && streaming !== false && streaming.windowTokens < limit ? streaming.windowTokens : limit
+    const total = BigInt(prompt) * model.inputTokenPrice + BigInt(quoted) * model.outputTokenPrice
     if (total <= 0n) throw invalid('No positive quote can be derived for this request.')
     return {
       total,
-      units: prompt + limit,
+      units: prompt + quoted,
       unitPrice: total,
       unitType: 'request',
-      terms: terms(model),
-      chat: { request: chat, model },
+      terms: stream === 'metered' && streaming !== false ? { ...terms(model), streamWindowTokens: streaming.windowTokens } : terms(model),
+      chat: { request: chat, model, promptTokens: prompt, limit, ...(stream === undefined ? {} : { stream }) },
     }
   }
 }

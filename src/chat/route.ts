@@ -1,16 +1,21 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import { PaymentError } from '../errors/payment-error.js'
 import { methodNotAllowed } from '../middleware/method-not-allowed.js'
 import type { PaymentVariables } from '../middleware/payment.js'
 import type { SessionPayment } from '../session/payment.js'
 import type { ChatBackend } from './backend.js'
 import type { ModelPrice } from './catalogue.js'
 import { type ChatQuote, chatCost } from './pricing.js'
+import { streamCompletion } from './stream-completion.js'
+import type { StreamingSettings } from './streaming.js'
 
 export type ChatRoutesOptions = {
   backend: ChatBackend
   catalogue: readonly ModelPrice[]
   /** The payment middleware for the completions route, priced with `chatPricing`. */
   paid: MiddlewareHandler<{ Variables: PaymentVariables<SessionPayment, ChatQuote> }>
+  /** Streaming as `paid`'s pricing offers it (`chatPricing`'s `streaming`); `false`: none. */
+  streaming?: StreamingSettings | false
 }
 
 /**
@@ -23,7 +28,7 @@ export type ChatRoutesOptions = {
  */
 const allowed = ['POST', 'GET', 'HEAD']
 
-export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
+export function chatRoutes({ backend, catalogue, paid, streaming = false }: ChatRoutesOptions) {
   const app = new Hono<{ Variables: PaymentVariables<SessionPayment, ChatQuote> }>()
 
   const models = (c: Context) =>
@@ -44,6 +49,19 @@ export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
   app.post('/v1/mpp/chat/completions', paid, async (c) => {
     const { payment } = c.var
     const { chat } = payment.quote
+    if (chat.stream !== undefined) {
+      if (streaming === false || backend.stream === undefined)
+        throw new PaymentError('mpp_streaming_unavailable', 'Streaming is not available on this route; send "stream": false.')
+      return streamCompletion({
+        stream: backend.stream.bind(backend),
+        settings: streaming,
+        quote: payment.quote,
+        meter: payment.meter,
+        request: c.req.raw,
+        requestId: c.var.requestId,
+        keepAlive: (work) => keepAlive(c, work),
+      })
+    }
     const completion = await backend.complete(chat.request, { signal: c.req.raw.signal })
     payment.charge(chatCost(chat.model, completion.usage))
     return c.json(completion)
@@ -52,4 +70,15 @@ export function chatRoutes({ backend, catalogue, paid }: ChatRoutesOptions) {
   app.get('/v1/mpp/chat/completions', paid, methodNotAllowed(allowed))
   app.all('/v1/mpp/chat/completions', methodNotAllowed(allowed))
   return app
+}
+
+// Workers end an isolate's work with its response unless told to wait; Node has no execution context (Hono throws).
+function keepAlive(c: Context, work: Promise<unknown>) {
+  let executionCtx: Context['executionCtx'] | undefined
+  try {
+    executionCtx = c.executionCtx
+  } catch {
+    return
+  }
+  executionCtx.waitUntil(work)
 }

@@ -100,6 +100,35 @@ export async function textCounter(encoding: TokenEncoding | undefined): Promise<
   return encoding === undefined ? utf8Length : tokenCounter(encoding)
 }
 
+// Stream deltas are a token or a word and repeat a lot: their counts are kept, up to this many texts per encoding.
+const deltaMemoSize = 8_192
+const deltaCounters = new Map<TokenEncoding | undefined, Promise<TextCounter>>()
+
+/**
+ * `textCounter` for the deltas of a stream: the same counts, remembered per
+ * text (bounded; forgotten all at once when full), since a stream's deltas
+ * repeat and tokenizing each costs more than the rest of delivering it.
+ */
+export function deltaCounter(encoding: TokenEncoding | undefined): Promise<TextCounter> {
+  let counter = deltaCounters.get(encoding)
+  if (counter === undefined) {
+    counter = textCounter(encoding).then((count) => {
+      const memo = new Map<string, number>()
+      return (text: string) => {
+        let tokens = memo.get(text)
+        if (tokens === undefined) {
+          tokens = count(text)
+          if (memo.size >= deltaMemoSize) memo.clear()
+          memo.set(text, tokens)
+        }
+        return tokens
+      }
+    })
+    deltaCounters.set(encoding, counter)
+  }
+  return counter
+}
+
 function countPrompt(request: ChatCompletionRequest, count: TextCounter, perMessage: number): number {
   let tokens = replyPriming
   for (const message of request.messages) tokens += perMessage + messageTokens(message, count)

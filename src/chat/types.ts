@@ -28,6 +28,7 @@ export const chatCompletionRequestSchema = z.looseObject({
   max_tokens: tokenLimit.optional(),
   max_completion_tokens: tokenLimit.optional(),
   stream: z.boolean().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().min(0).max(1).optional(),
   stop: z.union([z.string(), z.array(z.string())]).optional(),
@@ -57,6 +58,27 @@ export const chatCompletionSchema = z.looseObject({
 })
 
 export type ChatCompletion = z.output<typeof chatCompletionSchema>
+
+/**
+ * One `chat.completion.chunk` of a stream. The last one of a stream asked with
+ * `stream_options.include_usage` has no choices and the stream's `usage`.
+ */
+export const chatCompletionChunkSchema = z.looseObject({
+  id: z.string(),
+  object: z.literal('chat.completion.chunk'),
+  created: count,
+  model: z.string(),
+  choices: z.array(
+    z.looseObject({
+      index: count,
+      delta: z.looseObject({ content: z.string().nullable().optional() }),
+      finish_reason: z.string().nullable().optional(),
+    }),
+  ),
+  usage: z.looseObject({ prompt_tokens: count, completion_tokens: count, total_tokens: count }).nullable().optional(),
+})
+
+export type ChatCompletionChunk = z.output<typeof chatCompletionChunkSchema>
 export type ChatUsage = ChatCompletion['usage']
 
 /** The text of a message: its string content, or its text parts joined. */

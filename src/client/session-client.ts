@@ -18,6 +18,7 @@ import { Challenge, type JsonObject } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
 import { Receipt } from '../protocol/receipt.js'
 import { parseRetryAfter } from '../protocol/retry-after.js'
+import { readEvents, type ServerSentEvent } from '../protocol/sse.js'
 import { computeChannelId } from '../session/v1/channel-id.js'
 import { signVoucher } from '../session/v1/voucher.js'
 import { integer } from '../util/config.js'
@@ -65,6 +66,19 @@ export type ClientChannel = {
   spent: bigint
   /** Hash of the signed open transaction (the server broadcasts it). */
   openTxHash: Hex
+}
+
+/** A metered stream's `payment-need-voucher` data (session spec §Insufficient Balance During Streaming). */
+type VoucherNeed = { channelId: Hex; requiredCumulative: string; acceptedCumulative: string; deposit: string }
+
+/** A metered stream as `stream` answers it. */
+export type MeteredStream = {
+  /** The response (its status and headers, the initial `Payment-Receipt`); its body is read through `events`. */
+  response: Response
+  /** The stream's events but the payment ones, which the client answers itself. */
+  events: AsyncGenerator<ServerSentEvent>
+  /** The final `payment-receipt` event's receipt, once the stream sent it. */
+  receipt(): Receipt | undefined
 }
 
 type RequestInit = { method?: string; headers?: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal }
@@ -318,7 +332,7 @@ export function sessionClient(options: SessionClientOptions) {
     return Receipt.parse(response.headers.get('Payment-Receipt')!)
   }
 
-  return {
+  const client = {
     /** The channels this client opened, keyed by `escrow|payee|token`. */
     channels,
 
@@ -388,6 +402,42 @@ export function sessionClient(options: SessionClientOptions) {
       }
     },
 
+    /**
+     * A metered stream (README: Streaming): `fetch` with `MPP-Stream: metered`,
+     * so the server reserves one window at a time and asks for more with
+     * `payment-need-voucher` events, each answered here on a parallel `HEAD`
+     * (a top-up first when the deposit is short). `events` yields the
+     * stream's other events (the completion's chunks, `[DONE]`, an `error`);
+     * `receipt()` is the final `payment-receipt` once the stream ended.
+     */
+    async stream(url: string, init: RequestInit = {}): Promise<MeteredStream> {
+      const response = await client.fetch(url, { ...init, headers: { ...init.headers, 'MPP-Stream': 'metered' } })
+      let receipt: Receipt | undefined
+      const answerNeed = async (need: VoucherNeed) => {
+        const challenge = await challengeFor(url, { method: 'HEAD' })
+        const channel = [...channels.values()].find((known) => known.channelId === need.channelId)
+        if (channel === undefined)
+          throw new SessionClientError('channel_missing', 'the stream asks for a voucher on a channel this client did not open')
+        const required = BigInt(need.requiredCumulative)
+        // One management challenge pays both: each action carries its own single-use proof.
+        if (required > channel.deposit) await topUpChannel(url, { method: 'HEAD' }, challenge, channel, required - channel.deposit)
+        const answered = await pay(url, { method: 'HEAD' }, challenge, await voucherPayload(channel, required))
+        if (answered.status !== 200) throw await refused('voucher', answered)
+      }
+      async function* events(): AsyncGenerator<ServerSentEvent> {
+        if (response.body === null || !response.ok) return
+        for await (const event of readEvents(response.body)) {
+          if (event.event === 'payment-need-voucher') await answerNeed(JSON.parse(event.data) as VoucherNeed)
+          else if (event.event === 'payment-receipt') {
+            receipt = JSON.parse(event.data) as Receipt
+            const channel = [...channels.values()].find((known) => known.channelId === receipt?.channelId)
+            if (channel !== undefined && typeof receipt.spent === 'string') channel.spent = BigInt(receipt.spent)
+          } else yield event
+        }
+      }
+      return { response, events: events(), receipt: () => receipt }
+    },
+
     /** Adds `amount` to the channel used for `url`'s payee; returns the receipt. */
     async topUp(url: string, amount: bigint, init: RequestInit = {}) {
       const challenge = await challengeFor(url, init)
@@ -417,4 +467,5 @@ export function sessionClient(options: SessionClientOptions) {
       return Receipt.parse(response.headers.get('Payment-Receipt')!)
     },
   }
+  return client
 }

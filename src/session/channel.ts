@@ -196,6 +196,57 @@ export function commit(state: ChannelState, id: string, actual: bigint, now: num
   return { state: { ...current, spent, activeAt: now, ...(unsettledSince === undefined ? {} : { unsettledSince }) }, charged }
 }
 
+/**
+ * Charges `amount` for content about to be delivered (a metered stream's
+ * window): `spent` grows now, taken from reservation `id` as far as it holds
+ * and from the available balance beyond it. The reservation stays (its
+ * lifetime renewed to `expiresAt`) for the next window. Throws
+ * `InsufficientAuthorization` when the accepted vouchers cannot cover it.
+ */
+export function chargeWindow(state: ChannelState, id: string, amount: bigint, expiresAt: number, now: number): ChannelState {
+  const current = withoutExpired(state, now)
+  assertUsable(current)
+  const held = current.reservations[id]?.amount ?? 0n
+  const fromReservation = held < amount ? held : amount
+  const beyond = amount - fromReservation
+  const required = requiredCumulative(current, beyond)
+  if (required > current.acceptedCumulative) throw new InsufficientAuthorization(current, required)
+  return {
+    ...current,
+    spent: current.spent + amount,
+    reservations: { ...current.reservations, [id]: { amount: held - fromReservation, expiresAt } },
+  }
+}
+
+/**
+ * Ends a metered stream: its total charge becomes `actual` (what was
+ * delivered, by the upstream's count) instead of the `charged` windows, and
+ * its reservation is freed. Windows are charged ahead of delivery, so usually
+ * `actual ≤ charged` and the unused part of the last window is given back
+ * (never below `settled`: what settled on chain stays spent). Above `charged`
+ * it takes what the available balance (the freed reservation included) covers.
+ */
+export function endStream(
+  state: ChannelState,
+  id: string,
+  charged: bigint,
+  actual: bigint,
+  now: number,
+): { state: ChannelState; charged: bigint } {
+  const current = release(withoutExpired(state, now), id)
+  if (actual <= charged) {
+    const refundable = current.spent - current.settled
+    const wanted = charged - actual
+    const refund = wanted < refundable ? wanted : refundable
+    return { state: { ...current, spent: current.spent - refund }, charged: charged - refund }
+  }
+  // The freed reservation is part of the available balance again.
+  const available = current.acceptedCumulative - current.spent - reservedOf(current)
+  const wanted = actual - charged
+  const extra = wanted < available ? wanted : available
+  return { state: { ...current, spent: current.spent + extra }, charged: charged + extra }
+}
+
 /** Frees a reservation without charging. */
 export function release(state: ChannelState, id: string): ChannelState {
   if (!(id in state.reservations)) return state

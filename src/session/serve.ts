@@ -10,6 +10,7 @@ import { Receipt as ReceiptFormat } from '../protocol/receipt.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 import { type RequestKey, replay } from './idempotency.js'
+import { type Meter, meter as openMeter } from './meter.js'
 import type { SessionPayment } from './payment.js'
 import { receiptFor } from './receipt.js'
 import { maybeSettle } from './settlement.js'
@@ -51,11 +52,20 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
       cause: error,
     })
   }
+  // A streaming handler takes the reservation over: it charges window by window and ends the stream itself.
+  let metered: Meter | undefined
+  const meter = () => {
+    metered ??= openMeter(ctx, { credential, state, reservationId, request })
+    return metered
+  }
   return {
     kind: 'serve',
-    payment: { channelId, payer: state.payer, challengeId: credential.challenge.id, reserved: quote.total },
+    payment: { channelId, payer: state.payer, challengeId: credential.challenge.id, reserved: quote.total, meter },
     log: { channelId, amounts: { reserved: quote.total } },
     async commit({ response, cost }) {
+      // The stream's windows are charged as it is delivered; its initial receipt is the last window's.
+      // Logged as `firstWindow`, not `charged`: the stream's charge is known only at its end, after this log line.
+      if (metered !== undefined) return { receipt: metered.receipt, log: { amounts: { firstWindow: metered.charged } } }
       const body = request === undefined ? undefined : await response.clone().text()
       type Committed = { state: Channel.ChannelState; charged: bigint; receipt: Receipt }
       const committed = await ctx.update<Committed>(channelId, (current) => {
@@ -85,6 +95,11 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
       return { receipt, log: { amounts: { ...amounts, cost: cost.amount, shortfall: cost.amount - charged }, events: ['quote_shortfall'] } }
     },
     async release() {
+      // Nothing of the stream reached the client: its windows are given back.
+      if (metered !== undefined) {
+        await metered.end({ amount: 0n, units: 0 })
+        return
+      }
       if (request !== undefined) await ctx.store.releaseRequest(channelId, request.key)
       await ctx.update(channelId, (current) =>
         current === undefined ? { result: undefined } : { state: Channel.release(current, reservationId), result: undefined },

@@ -25,8 +25,15 @@
 //   once:<directive>       <directive> for the first request with this exact
 //                          directive since start or reset, `ok` after that
 // Anything else (e.g. a real model name) is `ok`.
+// A request with `"stream": true` is answered as an OpenAI stream (SSE): the
+// reply a word a chunk, then (with `stream_options.include_usage`) a usage
+// chunk of P prompt and C completion tokens, then `data: [DONE]`. `ok`/`usage`
+// stream at once; `stream-slow:<ms>[:P,C]` waits ms before each chunk;
+// `stream-cut:<n>` destroys the socket after n chunks; `fail:<status>` and
+// `stall:*` answer as above.
 //
-// Control: GET /__calls → {"calls":N,"total":T} (completion requests received
+// Control: GET /__calls → {"calls":N,"total":T,"abandoned":A} (A: streams whose
+// client closed the connection before the stream's end, since start), also
 // since start or the last reset, and since start whatever the resets),
 // GET /__last → the last completion request {path, authorization, directive, body},
 // POST /__reset → zero the count (not the total) and forget the last request.
@@ -36,6 +43,7 @@
 import { createServer } from 'node:http'
 
 let calls = 0
+let abandoned = 0
 let total = 0
 let last = null
 const seen = new Set()
@@ -49,7 +57,7 @@ const server = createServer((req, res) => {
 
 function handle(req, res, raw) {
   const path = new URL(req.url ?? '/', 'http://fake').pathname
-  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls, total })
+  if (req.method === 'GET' && path === '/__calls') return json(res, 200, { calls, total, abandoned })
   if (req.method === 'GET' && path === '/__last') return json(res, 200, last)
   if (req.method === 'POST' && path === '/__reset') {
     calls = 0
@@ -75,6 +83,8 @@ function handle(req, res, raw) {
   // `fail:429:<HTTP date>` keeps the colons of its date.
   const [verb = 'ok', arg, ...tail] = directive.split(':')
   const extra = tail.length === 0 ? undefined : tail.join(':')
+
+  if (body.stream === true && verb !== 'fail' && verb !== 'stall') return streamed(res, body, verb, arg, extra)
 
   switch (verb) {
     case 'fail': {
@@ -112,6 +122,51 @@ function handle(req, res, raw) {
 }
 
 const reply = 'Fake upstream reply.'
+const streamedReply = 'Fake upstream streamed reply with several words in it.'
+
+function streamed(res, body, verb, arg, extra) {
+  const usageArg = verb === 'stream-slow' ? extra : verb === 'stream-cut' ? undefined : arg
+  const [prompt = 10, completionTokens = 9] = (usageArg ?? '').split(',').filter(Boolean).map(Number)
+  const delay = verb === 'stream-slow' ? Number(arg) : 0
+  const cutAfter = verb === 'stream-cut' ? Number(arg) : Number.POSITIVE_INFINITY
+  const base = {
+    id: `chatcmpl-fake-${calls}`,
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model: String(body.model),
+  }
+  const events = [{ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }]
+  for (const piece of streamedReply.match(/ ?[^ .]+|\./g))
+    events.push({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })
+  events.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
+  if (body.stream_options?.include_usage === true) {
+    events.push({
+      ...base,
+      choices: [],
+      usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
+    })
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+  res.flushHeaders()
+  let sent = 0
+  let timer
+  const next = () => {
+    pending.delete(timer)
+    if (sent === cutAfter) return req(res).socket?.destroy()
+    if (sent === events.length) return res.end('data: [DONE]\n\n')
+    res.write(`data: ${JSON.stringify(events[sent++])}\n\n`)
+    timer = setTimeout(next, delay)
+    pending.add(timer)
+  }
+  res.on('close', () => {
+    clearTimeout(timer)
+    pending.delete(timer)
+    if (!res.writableEnded && sent !== cutAfter) abandoned += 1
+  })
+  next()
+}
+
+const req = (res) => res.req
 let o200k
 
 /** Answers a completion with the usage OpenAI would bill for `body` (OpenAI's cookbook recipe for chat framing). */

@@ -26,6 +26,8 @@ export type FakeUpstream = {
   calls(): Promise<number>
   /** How many completion requests arrived since start, whatever the resets. */
   totalCalls(): Promise<number>
+  /** How many streams the gateway closed before their end, since start. */
+  abandonedStreams(): Promise<number>
   lastRequest(): Promise<FakeUpstreamRequest | null>
   reset(): Promise<void>
   /** Kills the process by its PID and waits for it to exit. Safe to call twice. */
@@ -54,7 +56,9 @@ export async function startFakeUpstream(options: { startTimeoutMs?: number } = {
 }
 
 /** The control side of a fake upstream already running at `origin` (e.g. started by another process). */
-export function fakeUpstreamAt(origin: string): Pick<FakeUpstream, 'baseUrl' | 'calls' | 'totalCalls' | 'lastRequest' | 'reset'> {
+export function fakeUpstreamAt(
+  origin: string,
+): Pick<FakeUpstream, 'baseUrl' | 'calls' | 'totalCalls' | 'abandonedStreams' | 'lastRequest' | 'reset'> {
   const control = async (method: 'GET' | 'POST', path: string): Promise<unknown> => {
     const response = await fetch(`${origin}${path}`, { method })
     if (!response.ok) throw new Error(`fake upstream ${method} ${path} answered ${response.status}`)
@@ -68,6 +72,9 @@ export function fakeUpstreamAt(origin: string): Pick<FakeUpstream, 'baseUrl' | '
     },
     async totalCalls() {
       return ((await control('GET', '/__calls')) as { total: number }).total
+    },
+    async abandonedStreams() {
+      return ((await control('GET', '/__calls')) as { abandoned: number }).abandoned
     },
     async lastRequest() {
       return (await control('GET', '/__last')) as FakeUpstreamRequest | null
