@@ -1,7 +1,9 @@
 // Row 8, the client process: opens one channel per worker with sessionClient
 // (the real open: 402, a signed 0x76 open transaction the server broadcasts),
-// then each worker pays completions on its channel with hand-made credentials:
-//   unpaid POST → 402 + challenge → POST with a voucher credential → 200.
+// then each worker pays completions on its channel with hand-made credentials
+// (BENCH_PAY, below): unpaid POST → 402 + challenge → POST with a voucher
+// credential → 200; or, with the challenge the previous 200 carried, the paid
+// POST alone.
 // The voucher is the channel's latest: inside the accepted bucket it is sent
 // again as is (no signature work on either side); when the server asks for a
 // further bucket (402 mpp_voucher_bucket_refresh_required, which carries a
@@ -36,6 +38,11 @@ const deposit = BigInt(env('BENCH_DEPOSIT'))
 const chain = tempoChain({ id: Number(env('BENCH_CHAIN_ID')), rpcUrl, feeToken: env('BENCH_CURRENCY') as Address })
 const zeroFees = { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
 const refreshCodes = new Set(['mpp_voucher_bucket_refresh_required', 'mpp_request_exceeds_voucher_bucket'])
+// How a completion is paid. `challenge`: the unpaid request's 402, then the paid retry with the bucket's voucher.
+// `next`: the challenge the previous paid response carried, with the bucket's voucher: one round trip.
+// `next-signed`: that challenge with a fresh voucher signed per request (mppx's model: the previous
+// cumulative plus what the challenge quotes), one round trip and one signature recovery on the server each.
+const pay = (process.env.BENCH_PAY ?? 'challenge') as 'challenge' | 'next' | 'next-signed'
 
 const questions = ['What does a paid request cost?', 'How is the cost known?', 'Who holds the deposit?', 'When is a voucher needed?']
 const bodyOf = (i: number) =>
@@ -87,7 +94,8 @@ const workers = await Promise.all(
     const response = await client.fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: bodyOf(worker) })
     if (response.status !== 200) throw new Error(`open failed: ${response.status} ${await response.text()}`)
     await response.arrayBuffer()
-    return { account, channel: [...client.channels.values()][0]! as ClientChannel }
+    const next = sessionChallengeOf({ status: 200, header: (name) => response.headers.get(name) ?? undefined, text: '' })
+    return { account, channel: [...client.channels.values()][0]! as ClientChannel, next }
   }),
 )
 const openMs = performance.now() - openStarted
@@ -108,10 +116,17 @@ async function completion(worker: (typeof workers)[number], tally: Tally) {
   const { account, channel } = worker
   const body = bodyOf(sequence++)
   const t0 = performance.now()
-  const unpaid = await post(body)
-  tally.requests++
-  if (unpaid.status !== 402) throw new Error(`expected 402, got ${unpaid.status}`)
-  let challenge = sessionChallengeOf(unpaid)
+  let challenge = worker.next
+  if (pay === 'challenge') {
+    const unpaid = await post(body)
+    tally.requests++
+    if (unpaid.status !== 402) throw new Error(`expected 402, got ${unpaid.status}`)
+    challenge = sessionChallengeOf(unpaid)
+  } else if (pay === 'next-signed') {
+    const cumulativeAmount = channel.signedCumulative + BigInt(String(Challenge.request(challenge).amount))
+    channel.signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount })
+    channel.signedCumulative = cumulativeAmount
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     const payload = {
       action: 'voucher',
@@ -127,6 +142,7 @@ async function completion(worker: (typeof workers)[number], tally: Tally) {
         throw new Error('a paid response without a completion or receipt')
       tally.completions++
       tally.latencies.push(performance.now() - t0)
+      if (pay !== 'challenge') worker.next = sessionChallengeOf(response)
       return
     }
     const problem = JSON.parse(response.text) as { code?: string; requiredCumulative?: string }

@@ -29,7 +29,13 @@ const { server, url } = await startGateway(
     recipient: payee.address,
     currency: env('BENCH_CURRENCY') as Address,
     backend: localBackend(),
-    session: { bucketSize: BigInt(env('BENCH_BUCKET_SIZE')), bucketTtl: 3_600_000, reservationTtl: 90_000 },
+    session: {
+      bucketSize: BigInt(env('BENCH_BUCKET_SIZE')),
+      bucketTtl: 3_600_000,
+      reservationTtl: 90_000,
+      // A client signing a voucher per request (BENCH_PAY=next-signed) needs more than the default 10 per channel per second.
+      verificationsPerSecond: Number(process.env.BENCH_VOUCHER_RATE_LIMIT ?? 10),
+    },
     // One JSON line per request is the default; silenced so the bench measures the gateway, not the terminal.
     logger: () => {},
   },

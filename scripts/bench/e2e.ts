@@ -33,6 +33,13 @@ export type E2eOptions = {
   challengeMs?: number
   /** Which gateway serves. Default `memory`. */
   gateway?: E2eGateway
+  /**
+   * How the client pays (e2e-client.ts): `challenge` (default) an unpaid request's 402, then the paid retry;
+   * `next` the challenge the previous paid response carried, with the bucket's voucher; `next-signed` that
+   * challenge with a fresh voucher signed per request (the memory gateway then verifies up to 100,000 vouchers
+   * per channel per second instead of 10).
+   */
+  pay?: 'challenge' | 'next' | 'next-signed'
 }
 
 /**
@@ -232,6 +239,7 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
           BENCH_CURRENCY: pathUsdAddress,
           BENCH_PAYEE_KEY: generatePrivateKey(),
           BENCH_BUCKET_SIZE: bucketSize,
+          ...(options.pay === 'next-signed' ? { BENCH_VOUCHER_RATE_LIMIT: '100000' } : {}),
         },
         30_000,
       )
@@ -273,6 +281,7 @@ export async function benchEndToEnd(options: E2eOptions = {}): Promise<E2eResult
         BENCH_DURATION_MS: String(durationMs),
         BENCH_MAX_COMPLETIONS: String(options.maxCompletions ?? 200_000),
         BENCH_CHALLENGE_MS: String(challengeMs),
+        BENCH_PAY: options.pay ?? 'challenge',
       },
       durationMs + warmupMs + challengeMs + 90_000,
     )

@@ -132,6 +132,25 @@ if (runs('e2e')) {
   }
 }
 
+// 8n, 8s: one round trip per paid completion, with the challenge the previous paid response carried: the
+// bucket's voucher (8n), or a fresh voucher signed per request as mppx's model does (8s), on row 8's gateway.
+type OneTripRow = { label: string; pay: 'next' | 'next-signed'; result?: E2eResult; error?: string }
+const oneTrip: OneTripRow[] = [
+  { label: 'next challenge, bucket voucher', pay: 'next' },
+  { label: 'next challenge, a voucher signed per request', pay: 'next-signed' },
+]
+if (runs('e2e')) {
+  for (const row of oneTrip) {
+    log(`· end to end, ${row.label}`)
+    try {
+      row.result = await benchEndToEnd({ ...e2eOptions, challengeMs: 500, pay: row.pay })
+    } catch (error) {
+      row.error = error instanceof Error ? error.message : String(error)
+      log(`  failed: ${row.error}`)
+    }
+  }
+}
+
 // 8b–8d: the same load on the deployable Node entry (src/node.ts from environment variables, a log line per
 // request), on PGlite and on PostgreSQL, and on the Worker under `wrangler dev`: what a paid completion costs
 // as deployed, beside row 8.
@@ -232,6 +251,16 @@ if (e2e) {
     target: '≥ 20,000/s per core',
     value: `${formatRate(perServerCore)}/s (${serverMicrosecondsPerChallenge.toFixed(1)} µs CPU)`,
     holds: perServerCore >= 20_000,
+  })
+}
+const signedPerRequest = oneTrip.find((row) => row.pay === 'next-signed')?.result
+if (signedPerRequest) {
+  const perCore = 1000 / signedPerRequest.cpu.serverMsPerCompletion
+  targets.push({
+    name: 'paid completions per gateway core, a voucher per request, one round trip',
+    target: '≥ 1,500/s per core, 1 round trip',
+    value: `${formatRate(perCore)}/s, ${signedPerRequest.roundTripsPerCompletion.toFixed(3)} round trips`,
+    holds: perCore >= 1_500 && signedPerRequest.roundTripsPerCompletion < 1.01,
   })
 }
 if (runs('store')) {
@@ -411,6 +440,21 @@ if (e2e) {
 } else if (runs('e2e')) {
   table.push(['8 e2e', 'failed', '', '', e2eError ?? ''])
 }
+for (const row of oneTrip) {
+  const name = `8${row.pay === 'next' ? 'n' : 's'} e2e ${row.label}`
+  const { result } = row
+  if (result === undefined) {
+    if (runs('e2e')) table.push([name, 'failed', '', '', row.error ?? ''])
+    continue
+  }
+  table.push([
+    name,
+    formatRate(result.completionsPerSecond),
+    `${result.cpu.serverMsPerCompletion.toFixed(3)} ms`,
+    middleware ? `${((result.cpu.serverMsPerCompletion * 1000) / middleware.recover.microseconds).toFixed(3)}×` : '',
+    `gateway CPU per paid completion (${formatRate(1000 / result.cpu.serverMsPerCompletion)}/s per gateway core)${e2e ? `, ${(result.cpu.serverMsPerCompletion / e2e.cpu.serverMsPerCompletion).toFixed(2)}× row 8's` : ''}; ${result.roundTripsPerCompletion.toFixed(3)} round trips each (${result.refreshes} bucket refreshes); p50 ${result.latencyMs.p50.toFixed(2)} ms, ${result.failures} failed`,
+  ])
+}
 for (const [index, row] of deployable.entries()) {
   const name = `8${'bcd'[index]} e2e ${row.label}`
   const { result } = row
@@ -502,6 +546,7 @@ writeFileSync(
       e2e: e2e ?? (e2eError ? { error: e2eError } : undefined),
       e2eDeployable: deployable,
       stream,
+      e2eOneRoundTrip: oneTrip,
       targets,
     },
     null,

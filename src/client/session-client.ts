@@ -46,10 +46,19 @@ export type SessionClientOptions = {
    * 30,000); past either, `fetch` throws `retry_exhausted`.
    */
   retry?: { maxRetries?: number; maxWaitMs?: number }
+  /**
+   * Pay each request with the challenge the previous paid response of the same method and URL carried
+   * (`WWW-Authenticate` on a 200), unexpired: one round trip per request while the voucher covers it,
+   * instead of a 402 first. Default false.
+   */
+  nextChallenge?: boolean
   fetch?: typeof globalThis.fetch
 }
 
 const retrySchema = z.object({ maxRetries: integer(0).optional(), maxWaitMs: integer(0).optional() })
+
+// A next challenge this close to its expiry is not used: the request could arrive after it.
+const expiryMarginMs = 5_000
 
 /** What the client knows of one of its channels. */
 export type ClientChannel = {
@@ -158,6 +167,9 @@ export function sessionClient(options: SessionClientOptions) {
   const maxRetries = retry.maxRetries ?? 3
   const maxWaitMs = retry.maxWaitMs ?? 30_000
   const channels = new Map<string, ClientChannel>()
+  // The challenge the last paid response carried, per `METHOD url`; each is used once.
+  const nextChallenges = new Map<string, Challenge>()
+  const routeKey = (url: string, init: RequestInit) => `${(init.method ?? 'GET').toUpperCase()} ${url}`
 
   /** Sends the request, with a credential in the field its challenge selects (draft-httpauth-payment-02). */
   const send = (url: string, init: RequestInit, credential?: { value: string; field: string }) =>
@@ -310,6 +322,8 @@ export function sessionClient(options: SessionClientOptions) {
     const value = Credential.format({ challenge, payload, source: `did:pkh:eip155:${terms(challenge).chainId}:${payer}` })
     const response = await send(url, init, { value, field: Challenge.credentialHeader(challenge) })
     remember(response)
+    const next = options.nextChallenge && response.status === 200 ? sessionChallenge(response) : undefined
+    if (next !== undefined) nextChallenges.set(routeKey(url, init), next)
     return response
   }
 
@@ -337,7 +351,8 @@ export function sessionClient(options: SessionClientOptions) {
     channels,
 
     /**
-     * `fetch` that pays: an unpaid request, then answers to each 402 (open a
+     * `fetch` that pays: an unpaid request (or, with `nextChallenge`, one paid with the
+     * challenge the last paid response on this method and URL carried), then answers to each 402 (open a
      * channel, sign the voucher the server asks for, top up when the deposit is
      * short), and waits out each 429 or 503 for its `Retry-After` before sending
      * the same request again (bounded by `retry`). A round that sends something
@@ -348,12 +363,22 @@ export function sessionClient(options: SessionClientOptions) {
     async fetch(url: string, init: RequestInit = {}): Promise<Response> {
       // Sends the last request again exactly as it went (a released challenge pays again after a 429 or 503).
       let again = () => send(url, init)
+      // The highest voucher this request has sent.
+      let sent: bigint | undefined
+      const next = nextChallenges.get(routeKey(url, init))
+      nextChallenges.delete(routeKey(url, init))
+      const channel =
+        next !== undefined && Date.parse(next.expires ?? '') > Date.now() + expiryMarginMs ? channels.get(terms(next).key) : undefined
+      if (channel !== undefined) {
+        // Paid at once with the latest voucher; a 402 asking for more is answered below like any other.
+        const payload = await voucherPayload(channel, 0n)
+        sent = channel.signedCumulative
+        again = () => pay(url, init, next!, payload)
+      }
       let response = await again()
       let waits = 0
       let idleRounds = 0
       let toppedUp = false
-      // The highest voucher this request has sent.
-      let sent: bigint | undefined
       for (;;) {
         if (response.status === 429 || response.status === 503) {
           const problem = await problemOf(response)

@@ -11,11 +11,12 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   const tooLarge = () => new PaymentError('payload_too_large', `The request body is larger than ${limit} bytes.`, { extensions: { limit } })
   const declared = request.headers.get('Content-Length')
   if (declared !== null && Number(declared) > limit) throw tooLarge()
-  const { body } = request
-  if (body === null) return new Uint8Array(0)
   try {
-    // The HTTP parser holds a body to its declared length: read it whole.
+    // The HTTP parser holds a body to its declared length: read it whole. Not through `body`: on Node the
+    // adapter then reads the socket's stream directly instead of building a web stream over it (measured: ~2× the CPU).
     if (declared !== null) return new Uint8Array(await request.arrayBuffer())
+    const { body } = request
+    if (body === null) return new Uint8Array(0)
     const reader = body.getReader()
     const chunks: Uint8Array[] = []
     let length = 0

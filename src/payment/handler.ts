@@ -227,13 +227,17 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     contentQuote(): Promise<TQuote>
   }
 
-  /** The challenges for this request, one per method the client accepts (`Accept-Payment`), best first; the header carries them all. */
-  async function issueChallenge(exchange: Exchange) {
+  /**
+   * The challenges for this request, one per method the client accepts (`Accept-Payment`), best first; the header carries them all.
+   * `next`: the challenge a paid delivery carries for the client's next request on this route: bound to the route,
+   * not to a body (none is known yet), so `opaque` says `body: any` instead of a digest; priced as this request was.
+   */
+  async function issueChallenge(exchange: Exchange, next = false) {
     const { paid, credential } = exchange
     const offered = methods.map((method) => ({ method: method.name, intent: method.intent, judge: method }))
     const { offers } = AcceptPayment.select(offered, paid.request.headers.get('Accept-Payment'))
     const expires = expiresFor(Math.floor(now() / 1000))
-    const digest = paid.body.length > 0 ? bodyDigest(paid.body) : undefined
+    const digest = paid.body.length > 0 && !next ? bodyDigest(paid.body) : undefined
     const quote = await exchange.quote()
     const issued = await Promise.all(
       offers.map(async ({ judge }) =>
@@ -247,7 +251,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
           digest,
           ...(credentialHeader === 'Payment-Authorization' ? { header: credentialHeader } : {}),
           // The nonce makes every challenge unique, so single use is per issuance, not per (body, second).
-          opaque: { route: paid.route, nonce: base64url.encode(randomBytes(12)) },
+          opaque: { route: paid.route, nonce: base64url.encode(randomBytes(12)), ...(next ? { body: 'any' } : {}) },
         }),
       ),
     )
@@ -311,7 +315,8 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     if (!bound.includes(true)) throw invalid('The challenge was not issued by this server.')
     if (challenge.realm !== realm) throw invalid('The challenge is for another realm.')
     // Content is bound to its route (method and path); management, which delivers none, to the resource (path).
-    const issuedFor = Challenge.opaque(challenge)?.route
+    const opaque = Challenge.opaque(challenge)
+    const issuedFor = opaque?.route
     const sameResource = issuedFor !== undefined && pathOf(issuedFor) === pathOf(paid.route)
     if (exchange.management ? !sameResource : issuedFor !== paid.route) throw invalid('The challenge was issued for another route.')
     const expiresAt = challenge.expires === undefined ? undefined : rfc3339Instant(challenge.expires)
@@ -319,9 +324,10 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     if (expiresAt <= now()) {
       throw new PaymentError('mpp_challenge_expired', 'The challenge has expired. Use the fresh challenge in WWW-Authenticate.')
     }
-    // The body is bound only where it is what is paid for: a management request's body is not content.
+    // The body is bound only where it is what is paid for: a management request's body is not content. A next
+    // challenge (from a paid delivery) binds none: the client had no body to show yet; the voucher pays what it is quoted.
     const digestMatches = challenge.digest === undefined ? paid.body.length === 0 : verifyBodyDigest(challenge.digest, paid.body)
-    if (!exchange.management && !digestMatches) {
+    if (!exchange.management && !digestMatches && opaque?.body !== 'any') {
       throw new PaymentError(
         'mpp_body_digest_mismatch',
         'The request body does not match the digest bound into the challenge. Retry with the identical body.',
@@ -365,7 +371,14 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     exchange: Exchange,
     response: Response,
     code: string,
-    details: { fields?: PaymentLogFields | undefined; errors?: unknown[]; receipt?: Receipt; rendered?: boolean } = {},
+    details: {
+      fields?: PaymentLogFields | undefined
+      errors?: unknown[]
+      receipt?: Receipt
+      rendered?: boolean
+      /** The next request's challenge, on a paid delivery. */
+      next?: string | undefined
+    } = {},
   ): Response {
     const { fields } = details
     const method = exchange.method ?? methods[0]!
@@ -395,6 +408,8 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       // A response with a receipt MUST be `private` (draft-httpauth-payment §Caching): added to what the route set.
       headers['Payment-Receipt'] = Receipt.format(details.receipt)
       headers['Cache-Control'] = withPrivate(cacheControl)
+      // RFC 9110 §11.6.1: WWW-Authenticate on a success says what credentials the next request may bring.
+      if (details.next !== undefined) headers['WWW-Authenticate'] = details.next
     } else if (exchange.paid.request.headers.has('Payment-Authorization') && !/\b(private|no-store)\b/i.test(cacheControl ?? '')) {
       // A response to a credential outside `Authorization` MUST be private or no-store (draft-02 §Caching).
       headers['Cache-Control'] = withPrivate(cacheControl)
@@ -522,7 +537,15 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
           amounts: { ...fields?.amounts, ...committed.log?.amounts },
           events: [...(fields?.events ?? []), ...(committed.log?.events ?? [])],
         }
-        return finish(exchange, response, 'paid', { fields: logged, receipt: committed.receipt })
+        // Charged already: a next challenge that cannot be made is left out (the client's next request gets a 402), and logged.
+        let next: string | undefined
+        let nextError: unknown
+        try {
+          next = (await issueChallenge(exchange, true)).header
+        } catch (error) {
+          nextError = error
+        }
+        return finish(exchange, response, 'paid', { fields: logged, receipt: committed.receipt, next, errors: [nextError] })
       },
     }
   }

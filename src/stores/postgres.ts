@@ -149,6 +149,10 @@ const serverNow = '(extract(epoch FROM statement_timestamp()) * 1000)::bigint'
 const maxInsertRaces = 3
 // Lost compare-and-set races before a batch takes the row lock instead.
 const maxCompareAndSetAttempts = 3
+// Channels written in one statement at most, and such statements in flight at once per store (measured on
+// PostgreSQL with 1,000 busy channels: a second one in flight did not raise the rate, it split the groups).
+const maxChannelsPerWrite = 256
+const maxGroupsInFlight = 1
 // Channels whose last seen version this process keeps (the least recently written are forgotten first).
 const maxKnownChannels = 10_000
 
@@ -219,11 +223,13 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
   }
 
   /**
-   * Updates of one channel from this process are coalesced: while a write for
-   * the channel runs, new updates queue, and the next write applies them all in
-   * order in one statement (or transaction). Each update still sees the state
-   * the previous one produced; one that throws is skipped (nothing of it is
-   * written) and gets its own error; a failed write fails every update in it.
+   * Updates are coalesced within a channel and across channels: while a write
+   * runs, new updates queue per channel, and the next write applies the queued
+   * updates of every waiting channel (up to `maxChannelsPerWrite`), each
+   * channel's in order, in one statement. A channel is in one write at a time,
+   * so each update sees the state the previous one produced; one that throws is
+   * skipped (nothing of it is written) and gets its own error; a failed
+   * statement fails every update in it.
    */
   type Waiting = {
     update: (state: ChannelState | undefined) => ChannelUpdate<unknown>
@@ -231,49 +237,81 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     reject: (error: unknown) => void
   }
   type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+  type Batch = { channelId: Hex; updates: Waiting[] }
   const queues = new Map<Hex, Waiting[]>()
   // Jobs this process runs under `runExclusive`.
   const jobs = new Set<string>()
+  // Channels with queued updates and no write in flight, oldest first.
+  const ready = new Set<Hex>()
+  // Channels in a write (grouped, or alone under the row lock).
+  const writing = new Set<Hex>()
+  let groupsInFlight = 0
 
-  async function drain(channelId: Hex) {
-    for (;;) {
-      const batch = queues.get(channelId)!
-      queues.set(channelId, [])
-      try {
-        const outcomes = await applyBatch(channelId, batch)
-        for (const [i, outcome] of outcomes.entries()) {
-          if (outcome.ok) batch[i]!.resolve(outcome.value)
-          else batch[i]!.reject(outcome.error)
-        }
-      } catch (error) {
-        for (const waiting of batch) waiting.reject(error)
-      }
-      if (queues.get(channelId)!.length === 0) {
+  function enqueue(channelId: Hex, waiting: Waiting) {
+    const queue = queues.get(channelId)
+    if (queue !== undefined) {
+      queue.push(waiting)
+      return
+    }
+    queues.set(channelId, [waiting])
+    if (!writing.has(channelId)) {
+      ready.add(channelId)
+      startGroups()
+    }
+  }
+
+  function startGroups() {
+    while (groupsInFlight < maxGroupsInFlight && ready.size > 0) {
+      const group: Batch[] = []
+      for (const channelId of ready) {
+        if (group.length === maxChannelsPerWrite) break
+        ready.delete(channelId)
+        writing.add(channelId)
+        group.push({ channelId, updates: queues.get(channelId)! })
         queues.delete(channelId)
-        return
       }
+      groupsInFlight++
+      void writeGroup(group).finally(() => {
+        groupsInFlight--
+        startGroups()
+      })
+    }
+  }
+
+  /** Answers a batch's updates (each its outcome, or all the write's error) and lets the channel's next updates be written. */
+  function settle({ channelId, updates }: Batch, outcomes: Outcome[] | { error: unknown }) {
+    for (const [i, waiting] of updates.entries()) {
+      const outcome = Array.isArray(outcomes) ? outcomes[i]! : { ok: false as const, error: outcomes.error }
+      if (outcome.ok) waiting.resolve(outcome.value)
+      else waiting.reject(outcome.error)
+    }
+    writing.delete(channelId)
+    if (queues.has(channelId)) {
+      ready.add(channelId)
+      startGroups()
     }
   }
 
   /** Runs the batch's updates in order from `initial`: what each returned, the final state, the idempotent responses to store. */
-  function run(batch: Waiting[], initial: ChannelState | undefined) {
+  function run(updates: Waiting[], initial: ChannelState | undefined) {
     let current = initial
     let written = false
-    const records: CompletedRequest[] = []
-    const outcomes = batch.map((waiting): Outcome => {
+    // By key: a later completion of the same key replaces an earlier one, as a row would.
+    const records = new Map<string, CompletedRequest>()
+    const outcomes = updates.map((waiting): Outcome => {
       try {
         const next = waiting.update(current)
         if (next.state !== undefined) {
           current = next.state
           written = true
         }
-        if (next.completeRequest !== undefined) records.push(next.completeRequest)
+        if (next.completeRequest !== undefined) records.set(next.completeRequest.key, next.completeRequest)
         return { ok: true, value: next.result }
       } catch (error) {
         return { ok: false, error }
       }
     })
-    return { outcomes, state: written ? current : undefined, records }
+    return { outcomes, state: written ? current : undefined, records: [...records.values()] }
   }
 
   /**
@@ -290,40 +328,196 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     if (known.size > maxKnownChannels) known.delete(known.keys().next().value!)
   }
 
+  type Row = { id: Hex; state: EncodedChannel; version: string | number }
+  const knownOf = (row: Row): Known => ({ version: Number(row.version), state: decodeChannel(row.state) })
+
   async function readRow(sql: Pick<SqlClient, 'query'>, channelId: Hex, lock = ''): Promise<Known | undefined> {
-    const rows = await sql.query<{ state: EncodedChannel; version: string | number }>(
-      `SELECT state, version FROM mpp_channels WHERE id = $1${lock}`,
-      [channelId],
-    )
-    return rows[0] === undefined ? undefined : { version: Number(rows[0].version), state: decodeChannel(rows[0].state) }
+    const rows = await sql.query<Row>(`SELECT id, state, version FROM mpp_channels WHERE id = $1${lock}`, [channelId])
+    return rows[0] === undefined ? undefined : knownOf(rows[0])
+  }
+
+  async function readRows(sql: SqlClient, channelIds: Hex[]): Promise<Map<Hex, Known>> {
+    const rows = await sql.query<Row>('SELECT id, state, version FROM mpp_channels WHERE id = ANY($1::text[])', [channelIds])
+    return new Map(rows.map((row) => [row.id, knownOf(row)]))
   }
 
   /**
-   * Writes `state` if the row is still at `base` (absent: not yet inserted), with
-   * the idempotent responses in the same transaction. Undefined when another
-   * writer got there first; nothing is written then.
+   * A group's writes as one statement: each channel's row moves from its expected
+   * version to the next only if it is still at that version, and its idempotent
+   * responses are written in the same statement only if it moved: atomic per
+   * channel, since a statement commits whole. The rows that moved come back. The
+   * rows are locked in id order (the sort comes before the lock), so
+   * statements of several instances over overlapping channels cannot deadlock;
+   * a row another writer changed meanwhile is re-checked on its new version
+   * after the wait, and left out.
    */
-  async function compareAndSet(
-    sql: SqlClient,
-    channelId: Hex,
-    base: Known | undefined,
-    state: ChannelState,
-    records: CompletedRequest[],
-  ): Promise<Known | undefined> {
-    const written = { version: (base?.version ?? 0) + 1, state }
-    if (records.length === 0) return (await writeRow(sql, channelId, base, written)) ? written : undefined
-    const conflict = new Error('compare-and-set conflict')
-    try {
-      // Paid responses for Idempotency-Key retries, in the same transaction as their charges.
-      return await sql.transaction(async (tx) => {
-        if (!(await writeRow(tx, channelId, base, written))) throw conflict
-        for (const record of records) await writeRecord(tx, recordKey(channelId, record.key), record.response, record.expiresAt)
-        return written
-      })
-    } catch (error) {
-      if (error === conflict) return undefined
-      throw error
+  const compareAndSetGroupSql = (withRecords: boolean) => `
+    WITH proposed AS (
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id text, state jsonb, expected bigint)
+    ), locked AS MATERIALIZED (
+      SELECT c.id FROM mpp_channels c JOIN proposed p ON p.id = c.id AND c.version = p.expected
+      ORDER BY c.id FOR UPDATE OF c
+    ), won AS (
+      UPDATE mpp_channels c SET state = p.state, version = p.expected + 1, updated_at = now()
+      FROM proposed p JOIN locked l ON l.id = p.id WHERE c.id = p.id
+      RETURNING c.id
+    )${
+      withRecords
+        ? `, completed AS (
+      INSERT INTO mpp_idempotency_records (key, state, response, expires_at)
+      SELECT r.key, 'done', r.response, r.expires_at
+      FROM jsonb_to_recordset($2::jsonb) AS r(channel text, key text, response jsonb, expires_at bigint)
+      JOIN won w ON w.id = r.channel
+      ON CONFLICT (key) DO UPDATE SET state = 'done', response = EXCLUDED.response, expires_at = EXCLUDED.expires_at
+    )`
+        : ''
     }
+    SELECT id FROM won`
+  const compareAndSetGroup = compareAndSetGroupSql(false)
+  const compareAndSetGroupWithRecords = compareAndSetGroupSql(true)
+
+  type Write = { channelId: Hex; base: Known; state: ChannelState; records: CompletedRequest[] }
+
+  /**
+   * The channels whose rows moved. One channel without responses to store (a
+   * channel's only writer, between paid requests with Idempotency-Key) takes
+   * the plain single-row update: one row needs no lock order, and it costs
+   * PostgreSQL a fraction of the grouped statement's planning. The grouped
+   * statements are named, so `pg` prepares each once per connection and its
+   * plan is reused (measured: 10–30 % more pairs per second on 1,000 channels).
+   */
+  async function compareAndSet(sql: SqlClient, writes: Write[]): Promise<Set<Hex>> {
+    const [only] = writes
+    if (writes.length === 1 && only!.records.length === 0) {
+      const moved = await writeRow(sql, only!.channelId, only!.base, { version: only!.base.version + 1, state: only!.state })
+      return new Set(moved ? [only!.channelId] : [])
+    }
+    const rows = writes.map(({ channelId, base, state }) => ({ id: channelId, state: encodeChannel(state), expected: base.version }))
+    const records = writes.flatMap(({ channelId, records }) =>
+      records.map((record) => ({
+        channel: channelId,
+        key: recordKey(channelId, record.key),
+        response: encodeResponse(record.response),
+        // Not a number (a bug): JSON null, refused by the column, so the statement fails instead of writing a record without expiry.
+        expires_at: Number.isFinite(record.expiresAt) ? record.expiresAt : null,
+      })),
+    )
+    const won =
+      records.length === 0
+        ? await sql.query<{ id: Hex }>(compareAndSetGroup, [JSON.stringify(rows)], 'mpp_cas_group')
+        : await sql.query<{ id: Hex }>(
+            compareAndSetGroupWithRecords,
+            [JSON.stringify(rows), JSON.stringify(records)],
+            'mpp_cas_group_records',
+          )
+    return new Set(won.map((row) => row.id))
+  }
+
+  /**
+   * One group: compare-and-set from the version this process last committed,
+   * every channel in one statement (one round trip for the group while this
+   * process is its channels' only writer, the common case). Channels this
+   * process knows nothing of, or whose outcome writes nothing and must be
+   * decided on a fresh read, are read first, all in one query. A channel that
+   * lost the race re-reads and runs its batch again (updates are pure; only the
+   * last run's results count). After `maxCompareAndSetAttempts` lost races,
+   * and for a channel's first insert, the batch is written alone under the row
+   * lock, which serves a hot channel's queue in order instead of letting
+   * instances keep colliding.
+   */
+  async function writeGroup(group: Batch[]) {
+    type Attempt = Batch & { base: Known | undefined; fresh: boolean; conflicts: number }
+    let attempts: Attempt[] = group.map((batch) => ({ ...batch, base: known.get(batch.channelId), fresh: false, conflicts: 0 }))
+    let sql: SqlClient
+    try {
+      sql = await client()
+    } catch (error) {
+      for (const attempt of attempts) settle(attempt, { error })
+      return
+    }
+    while (attempts.length > 0) {
+      const unread = attempts.filter((attempt) => attempt.base === undefined && !attempt.fresh)
+      if (unread.length > 0) {
+        let rows: Map<Hex, Known>
+        try {
+          rows = await readRows(
+            sql,
+            unread.map((attempt) => attempt.channelId),
+          )
+        } catch (error) {
+          for (const attempt of attempts) settle(attempt, { error })
+          return
+        }
+        for (const attempt of unread) {
+          attempt.base = rows.get(attempt.channelId)
+          attempt.fresh = true
+        }
+      }
+      const again: Attempt[] = []
+      const writes: (Write & { attempt: Attempt; outcomes: Outcome[] })[] = []
+      for (const attempt of attempts) {
+        const { outcomes, state, records } = run(attempt.updates, attempt.base?.state)
+        if (state === undefined) {
+          // Nothing to write: the outcome stands only if it was decided on a fresh read.
+          if (attempt.fresh) settle(attempt, outcomes)
+          else {
+            attempt.base = undefined
+            again.push(attempt)
+          }
+        } else if (attempt.base === undefined) writeAlone(sql, attempt)
+        else writes.push({ channelId: attempt.channelId, base: attempt.base, state, records, attempt, outcomes })
+      }
+      if (writes.length > 0) {
+        let won: Set<Hex> | undefined
+        try {
+          won = await compareAndSet(sql, writes)
+        } catch (error) {
+          for (const write of writes) settle(write.attempt, { error })
+        }
+        for (const { attempt, base, state, outcomes } of won === undefined ? [] : writes) {
+          if (won!.has(attempt.channelId)) {
+            remember(attempt.channelId, { version: base.version + 1, state })
+            settle(attempt, outcomes)
+            continue
+          }
+          known.delete(attempt.channelId)
+          attempt.base = undefined
+          attempt.fresh = false
+          if (++attempt.conflicts < maxCompareAndSetAttempts) again.push(attempt)
+          else writeAlone(sql, attempt)
+        }
+      }
+      attempts = again
+    }
+  }
+
+  /** A batch written on its own under the row lock; the channel stays in `writing` until it is answered. */
+  function writeAlone(sql: SqlClient, batch: Batch) {
+    applyBatchLocked(sql, batch.channelId, batch.updates).then(
+      (outcomes) => settle(batch, outcomes),
+      (error: unknown) => settle(batch, { error }),
+    )
+  }
+
+  /** The batch under the row lock (`SELECT … FOR UPDATE`): every other writer waits its turn. */
+  async function applyBatchLocked(sql: SqlClient, channelId: Hex, updates: Waiting[]): Promise<Outcome[]> {
+    const { outcomes, written } = await sql.transaction(async (tx) => {
+      for (let attempt = 1; ; attempt++) {
+        const base = await readRow(tx, channelId, ' FOR UPDATE')
+        const { outcomes, state, records } = run(updates, base?.state)
+        const written = state === undefined ? undefined : { version: (base?.version ?? 0) + 1, state }
+        // Under the lock only a first insert can find the row not as read (another process inserted it meanwhile).
+        if (written !== undefined && !(await writeRow(tx, channelId, base, written))) {
+          if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
+          continue
+        }
+        for (const record of records) await writeRecord(tx, recordKey(channelId, record.key), record.response, record.expiresAt)
+        return { outcomes, written }
+      }
+    })
+    // Only a committed row may become the expected version of a later compare-and-set.
+    if (written !== undefined) remember(channelId, written)
+    return outcomes
   }
 
   /** Inserts the row (none expected) or moves it from `base`'s version to `next`'s; false when the row was not as expected. */
@@ -342,64 +536,6 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
     return rows.length === 1
   }
 
-  /**
-   * Compare-and-set from the version this process last committed: one statement per
-   * write while this process is the channel's only writer (the common case). A
-   * lost race re-reads and runs the batch again (updates are pure; only the
-   * last run's results count). After `maxCompareAndSetAttempts` lost races the
-   * batch takes the row lock instead, which serves a hot channel's queue in
-   * order instead of letting instances keep colliding.
-   */
-  async function applyBatch(channelId: Hex, batch: Waiting[]): Promise<Outcome[]> {
-    const sql = await client()
-    let base = known.get(channelId)
-    let fresh = false
-    for (let conflicts = 0; conflicts < maxCompareAndSetAttempts; ) {
-      if (base === undefined && !fresh) {
-        base = await readRow(sql, channelId)
-        fresh = true
-      }
-      const { outcomes, state, records } = run(batch, base?.state)
-      if (state === undefined) {
-        // Nothing to write: the outcome stands only if it was decided on a fresh read.
-        if (fresh) return outcomes
-        base = undefined
-        continue
-      }
-      const written = await compareAndSet(sql, channelId, base, state, records)
-      if (written !== undefined) {
-        remember(channelId, written)
-        return outcomes
-      }
-      conflicts++
-      known.delete(channelId)
-      base = undefined
-      fresh = false
-    }
-    return applyBatchLocked(sql, channelId, batch)
-  }
-
-  /** The batch under the row lock (`SELECT … FOR UPDATE`): every other writer waits its turn. */
-  async function applyBatchLocked(sql: SqlClient, channelId: Hex, batch: Waiting[]): Promise<Outcome[]> {
-    const { outcomes, written } = await sql.transaction(async (tx) => {
-      for (let attempt = 1; ; attempt++) {
-        const base = await readRow(tx, channelId, ' FOR UPDATE')
-        const { outcomes, state, records } = run(batch, base?.state)
-        const written = state === undefined ? undefined : { version: (base?.version ?? 0) + 1, state }
-        // Under the lock only a first insert can find the row not as read (another process inserted it meanwhile).
-        if (written !== undefined && !(await writeRow(tx, channelId, base, written))) {
-          if (attempt >= maxInsertRaces) throw new Error(`channel ${channelId}: lost ${attempt} insert races in a row`)
-          continue
-        }
-        for (const record of records) await writeRecord(tx, recordKey(channelId, record.key), record.response, record.expiresAt)
-        return { outcomes, written }
-      }
-    })
-    // Only a committed row may become the expected version of a later compare-and-set.
-    if (written !== undefined) remember(channelId, written)
-    return outcomes
-  }
-
   return {
     async getChannel(channelId) {
       return (await readRow(await client(), channelId))?.state
@@ -412,32 +548,24 @@ function sqlStore(open: () => Promise<SqlClient>, options: SqlStoreOptions): Sql
 
     /*
      * Linearizable per channel: every write is a compare-and-set on the row's
-     * version (or, after repeated lost races, runs under the row lock), and an
-     * update that writes nothing is decided on a fresh read. Versions only ever
-     * grow by one per committed write, so a row at the version this process
-     * last committed holds exactly the state it remembers. Why not the
-     * row lock every time: it costs a transaction (BEGIN, SELECT FOR UPDATE,
-     * UPDATE, COMMIT: four round trips) per write, while a process that is a
-     * channel's only writer (one instance, or sticky routing by channel) needs
-     * one statement. Why keep the lock: a hot channel written from several
-     * instances would otherwise make every loser pay another read and write
-     * and maybe lose again; the lock serves that queue in order. A process that
-     * dies mid-transaction frees the lock with its connection. Two first
-     * inserts of a new channel race in `ON CONFLICT DO NOTHING`; the loser
-     * reads the winner's row and runs `update` again on it: `update` is pure,
-     * only its last result is written.
+     * version (or, after repeated lost races and for a first insert, runs under
+     * the row lock), and an update that writes nothing is decided on a fresh
+     * read. Versions only ever grow by one per committed write, so a row at the
+     * version this process last committed holds exactly the state it
+     * remembers. Why not the row lock every time: it costs a transaction
+     * (BEGIN, SELECT FOR UPDATE, UPDATE, COMMIT: four round trips) per write,
+     * while a process that is its channels' only writer (one instance, or
+     * sticky routing by channel) needs one statement per group of channels.
+     * Why keep the lock: a hot channel written from several instances would
+     * otherwise make every loser pay another read and write and maybe lose
+     * again; the lock serves that queue in order. A process that dies
+     * mid-transaction frees the lock with its connection. Two first inserts of
+     * a new channel race in `ON CONFLICT DO NOTHING`; the loser reads the
+     * winner's row and runs `update` again on it: `update` is pure, only its
+     * last result is written.
      */
     updateChannel<T>(channelId: Hex, update: (state: ChannelState | undefined) => ChannelUpdate<T>): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        const waiting = { update, resolve: resolve as (value: unknown) => void, reject }
-        const queue = queues.get(channelId)
-        if (queue !== undefined) {
-          queue.push(waiting)
-          return
-        }
-        queues.set(channelId, [waiting])
-        void drain(channelId)
-      })
+      return new Promise<T>((resolve, reject) => enqueue(channelId, { update, resolve: resolve as (value: unknown) => void, reject }))
     },
 
     async consumeChallenge(id, expiresAt) {

@@ -147,3 +147,22 @@ describe('the session client gives up with a typed error', () => {
     ])
   })
 })
+
+describe('the session client with nextChallenge', () => {
+  it('pays each request with the challenge the last delivery carried: no 402 first, one round trip while the voucher covers it', async () => {
+    const payer = gateway.payer(8, undefined, { nextChallenge: true })
+    const opened = await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))
+    expect(opened.status).toBe(200)
+    const from = gateway.logs.length
+    let response = opened
+    for (let i = 0; i < 4; i++) {
+      response = await payer.client.fetch(completionsUrl, chatRequest('usage:40,60', { content: `question ${i}` }))
+      expect(response.status).toBe(200)
+    }
+    // A further bucket, when the voucher no longer covers a request, is asked for by a 402 (and a 429 within a second of the last recovery).
+    const asked = new Set(['402 mpp_voucher_bucket_refresh_required', '429 mpp_rate_limited'])
+    expect(codesSince(from).filter((code) => !asked.has(code))).toEqual(['200 paid', '200 paid', '200 paid', '200 paid'])
+    expect(spentOf(response)).toBe(5n * 1_600n)
+    expect((await gateway.store.getChannel(payer.channel().channelId))?.spent).toBe(5n * 1_600n)
+  })
+})

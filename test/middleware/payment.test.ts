@@ -261,6 +261,70 @@ describe('payment middleware: paid retry', () => {
   })
 })
 
+describe('payment middleware: the next challenge on a paid delivery', () => {
+  it('carries a challenge for the next request: same route, no digest, body any, unique', async () => {
+    const { app } = testApp()
+    const unpaid = await app.request('/v1/echo', json(body))
+    const paid = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
+    expect(paid.status).toBe(200)
+    const next = Challenge.parse(paid.headers.get('WWW-Authenticate')!) as Challenge
+    expect(next.id).toBe(computeChallengeId({ secretKey, ...next }))
+    expect(next.id).not.toBe((Challenge.parse(unpaid.headers.get('WWW-Authenticate')!) as Challenge).id)
+    expect(next.digest).toBeUndefined()
+    expect(Challenge.opaque(next)).toEqual({ route: 'POST /v1/echo', nonce: expect.any(String), body: 'any' })
+    expect(Challenge.request(next)).toEqual({ amount: '100', currency: 'usd', recipient: 'acct_1' })
+  })
+
+  it('pays exactly one delivery of any body on its route: one round trip each, a second use refused', async () => {
+    const { app, calls } = testApp()
+    const unpaid = await app.request('/v1/echo', json(body))
+    let previous = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
+    for (let i = 0; i < 3; i++) {
+      const other = { ...body, messages: [{ role: 'user', content: `question ${i}` }] }
+      const response = await app.request('/v1/echo', json(other, { Authorization: credentialFor(previous, { proof: 'paid' }) }))
+      expect(response.status).toBe(200)
+      expect(await response.json()).toEqual({ payer: 'alice', body: other })
+      const again = await app.request('/v1/echo', json(other, { Authorization: credentialFor(previous, { proof: 'paid' }) }))
+      expect(await problem(again)).toMatchObject({ code: 'mpp_invalid_challenge', detail: expect.stringContaining('already used') })
+      previous = response
+    }
+    expect(calls).toEqual({ authorized: 4, committed: 4, released: 0 })
+  })
+
+  it('is bound to its route: another path refuses it', async () => {
+    const { app, calls } = testApp()
+    const unpaid = await app.request('/v1/echo', json(body))
+    const paid = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
+    const response = await app.request('/v1/fetched', json(body, { Authorization: credentialFor(paid, { proof: 'paid' }) }))
+    expect(await problem(response)).toMatchObject({ code: 'mpp_invalid_challenge', detail: 'The challenge was issued for another route.' })
+    expect(calls.authorized).toBe(1)
+  })
+
+  it('cannot be made from a body-bound challenge: dropping its digest breaks the binding', async () => {
+    const { app } = testApp()
+    const unpaid = await app.request('/v1/echo', json(body))
+    const other = { ...body, model: 'expensive' }
+    const response = await app.request(
+      '/v1/echo',
+      json(other, { Authorization: credentialFor(unpaid, { proof: 'paid' }, ({ digest: _, ...rest }) => rest as Challenge) }),
+    )
+    expect(await problem(response)).toMatchObject({ code: 'mpp_invalid_challenge', detail: 'The challenge was not issued by this server.' })
+  })
+
+  it('comes only with a delivery: none on a 402, a management answer or a released failure', async () => {
+    const { app } = testApp()
+    const unpaid = await app.request('/v1/throws', json(body))
+    const managed = await app.request('/v1/throws', json(body, { Authorization: credentialFor(unpaid, { action: 'manage' }) }))
+    expect(managed.status).toBe(204)
+    expect(managed.headers.get('WWW-Authenticate')).toBeNull()
+    const refused = await app.request('/v1/status/404', json(body))
+    const failed = await app.request('/v1/status/404', json(body, { Authorization: credentialFor(refused, { proof: 'paid' }) }))
+    expect(failed.status).toBe(404)
+    expect(failed.headers.get('Payment-Receipt')).toBeNull()
+    expect(failed.headers.get('WWW-Authenticate')).toBeNull()
+  })
+})
+
 describe('payment middleware: after the handler', () => {
   async function paidRequest(app: Hono, path: string) {
     const unpaid = await app.request(path, json(body))

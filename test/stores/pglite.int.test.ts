@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { ChannelState } from '../../src/session/channel.js'
 import { pgliteStore, type SqlSessionStore } from '../../src/stores/postgres.js'
 import { describeSqlStoreExtras, describeSqlStoreInstances } from '../support/sql-store-extras.js'
 import { describeStoreConformance, freshChannelId, newChannel } from './conformance.js'
@@ -45,6 +46,31 @@ describe('PGlite: rate-limit windows', () => {
     await store.sweep()
     expect(await rows()).toEqual([`${key}-live`])
     expect(await store.takeRateLimit(`${key}-live`, 1, 60_000)).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('PGlite: writes grouped across channels', () => {
+  it('writes the concurrent updates of 50 channels in a couple of statements, each channel as updated', async () => {
+    const [store] = instances
+    const channelIds = Array.from({ length: 50 }, () => freshChannelId())
+    for (const channelId of channelIds) await store.updateChannel(channelId, () => ({ state: newChannel(channelId), result: undefined }))
+    const query = vi.spyOn(shared, 'query')
+    try {
+      await Promise.all(
+        channelIds.map((channelId, i) =>
+          store.updateChannel(channelId, (current: ChannelState | undefined) => ({
+            state: { ...current!, chainReadAt: i },
+            result: undefined,
+          })),
+        ),
+      )
+      const writes = query.mock.calls.filter(([text]) => /UPDATE mpp_channels/.test(text))
+      // The first update goes out alone; the other 49 queue behind it and share the next statement.
+      expect(writes.length).toBeLessThanOrEqual(2)
+    } finally {
+      query.mockRestore()
+    }
+    for (const [i, channelId] of channelIds.entries()) expect((await store.getChannel(channelId))!.chainReadAt).toBe(i)
   })
 })
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { acceptVoucher, assertInvariant, reservedOf } from '../../src/session/channel.js'
 import { postgresStore, type SqlSessionStore } from '../../src/stores/postgres.js'
@@ -52,59 +53,107 @@ describe('PostgreSQL across processes', () => {
   it('serialises reserve/commit on one channel from 4 processes: the invariant holds, spent is the sum of commits', async () => {
     const channelId = freshChannelId()
     const accepted = 4_000n
-    const initial = acceptVoucher(newChannel(channelId, 20_000n), { amount: accepted, signature: `0x${'22'.repeat(64)}1b` }, { now: 0 })
-    await store.updateChannel(channelId, () => ({ state: initial, result: undefined }))
+    await openChannel(channelId, accepted)
     // 4 processes × 4 loops × 60 reservations of 1..40, ~80% committed at about half: about twice what was accepted, so the last ones are refused.
-    // They start together: each waits on an advisory lock this test holds until all four wait.
-    const barrier = 0x6d70705f6261
-    const gate = new pg.Client({ connectionString: server.connectionString })
-    await gate.connect()
-    let outputs: string[]
-    try {
-      await gate.query('SELECT pg_advisory_lock($1)', [barrier])
-      const running = Promise.all(
-        Array.from({ length: 4 }, () =>
-          runTsx(workerScript, [
-            JSON.stringify({ connectionString: server.connectionString, channelId, iterations: 60, concurrency: 4, barrier }),
-          ]),
-        ),
-      )
-      running.catch(() => {}) // awaited below
-      const waiting = async () =>
-        (await gate.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0]!.n
-      for (;;) {
-        const count = await Promise.race([waiting(), running.then(() => 'finished')])
-        if (count === '4') break
-        if (count === 'finished') throw new Error('the workers finished without waiting at the barrier')
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-      await gate.query('SELECT pg_advisory_unlock($1)', [barrier])
-      outputs = await running
-    } finally {
-      await gate.end()
-    }
-    const results = outputs.map((line) => JSON.parse(line) as { committed: string; commits: number; releases: number; refused: number })
-    const state = (await store.getChannel(channelId))!
-    expect(() => assertInvariant(state)).not.toThrow()
-    expect(state.spent + reservedOf(state)).toBeLessThanOrEqual(state.acceptedCumulative)
-    expect(state.acceptedCumulative).toBe(accepted)
-    expect(reservedOf(state)).toBe(0n)
-    expect(state.spent).toBe(results.reduce((sum, result) => sum + BigInt(result.committed), 0n))
-    const commits = results.reduce((sum, result) => sum + result.commits, 0)
-    const refused = results.reduce((sum, result) => sum + result.refused, 0)
+    const tallies = await runWorkers(4, { channelIds: [channelId], instances: 1, iterations: 60, concurrency: 4 })
+    const { commits, refused } = await expectConsistent(channelId, accepted, tallies)
     expect(commits).toBeGreaterThan(200)
     expect(refused).toBeGreaterThan(0)
-    // Each write bumps the version once; concurrent updates from one process may share a write (coalesced), never exceed one each.
-    const client = new pg.Client({ connectionString: server.connectionString })
-    await client.connect()
-    try {
-      const { rows } = await client.query<{ version: string }>('SELECT version FROM mpp_channels WHERE id = $1', [channelId])
-      const releases = results.reduce((sum, result) => sum + result.releases, 0)
-      const version = BigInt(rows[0]!.version)
-      expect(version).toBeGreaterThan(1n)
-      expect(version <= BigInt(1 + 2 * (commits + releases))).toBe(true)
-    } finally {
-      await client.end()
-    }
   }, 60_000)
+
+  it('soak: 6 instances in 3 processes on 40 channels at once lose no update and apply none twice, each charge with its response', async () => {
+    const channelIds = Array.from({ length: 40 }, () => freshChannelId())
+    const accepted = 600n
+    for (const channelId of channelIds) await openChannel(channelId, accepted)
+    // 3 processes × 2 stores × 8 loops × 120 iterations on random channels: ~70 per channel, reservations of 1..40 against 600 accepted, so some are refused.
+    const tallies = await runWorkers(3, { channelIds, instances: 2, iterations: 120, concurrency: 8 })
+    let commits = 0
+    let refused = 0
+    for (const channelId of channelIds) {
+      const channel = await expectConsistent(channelId, accepted, tallies)
+      commits += channel.commits
+      refused += channel.refused
+    }
+    expect(commits).toBeGreaterThan(1_000)
+    expect(refused).toBeGreaterThan(0)
+  }, 180_000)
 })
+
+type Tally = { committed: string; commits: number; releases: number; refused: number }
+
+async function openChannel(channelId: Hex, accepted: bigint) {
+  const initial = acceptVoucher(newChannel(channelId, 20_000n), { amount: accepted, signature: `0x${'22'.repeat(64)}1b` }, { now: 0 })
+  await store.updateChannel(channelId, () => ({ state: initial, result: undefined }))
+}
+
+/**
+ * Runs `processes` channel workers on the test database, started together: each
+ * waits on an advisory lock this test holds until all of them wait. Resolves
+ * with each process's tallies per channel.
+ */
+async function runWorkers(
+  processes: number,
+  work: { channelIds: Hex[]; instances: number; iterations: number; concurrency: number },
+): Promise<Record<Hex, Tally>[]> {
+  const barrier = 0x6d70705f6261
+  const gate = new pg.Client({ connectionString: server.connectionString })
+  await gate.connect()
+  try {
+    await gate.query('SELECT pg_advisory_lock($1)', [barrier])
+    const running = Promise.all(
+      Array.from({ length: processes }, () =>
+        runTsx(workerScript, [JSON.stringify({ connectionString: server.connectionString, barrier, ...work })], { timeoutMs: 170_000 }),
+      ),
+    )
+    running.catch(() => {}) // awaited below
+    const waiting = async () =>
+      (await gate.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0]!.n
+    for (;;) {
+      const count = await Promise.race([waiting(), running.then(() => 'finished')])
+      if (count === String(processes)) break
+      if (count === 'finished') throw new Error('the workers finished without waiting at the barrier')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    await gate.query('SELECT pg_advisory_unlock($1)', [barrier])
+    return (await running).map((line) => JSON.parse(line) as Record<Hex, Tally>)
+  } finally {
+    await gate.end()
+  }
+}
+
+/**
+ * The channel as the workers left it: the invariant holds, nothing reserved,
+ * spent is exactly what the workers were told they committed (no commit lost,
+ * none applied twice), every commit's response stored with the amount it
+ * charged and no other record left, and no more row versions than writes.
+ */
+async function expectConsistent(channelId: Hex, accepted: bigint, tallies: Record<Hex, Tally>[]) {
+  const mine = tallies.map((tally) => tally[channelId]!)
+  const commits = mine.reduce((sum, tally) => sum + tally.commits, 0)
+  const releases = mine.reduce((sum, tally) => sum + tally.releases, 0)
+  const refused = mine.reduce((sum, tally) => sum + tally.refused, 0)
+  const state = (await store.getChannel(channelId))!
+  expect(() => assertInvariant(state)).not.toThrow()
+  expect(state.acceptedCumulative).toBe(accepted)
+  expect(reservedOf(state)).toBe(0n)
+  expect(state.spent).toBe(mine.reduce((sum, tally) => sum + BigInt(tally.committed), 0n))
+  const client = new pg.Client({ connectionString: server.connectionString })
+  await client.connect()
+  try {
+    const records = await client.query<{ state: string; response: { body: string } | null }>(
+      'SELECT state, response FROM mpp_idempotency_records WHERE key LIKE $1',
+      [`${channelId}|%`],
+    )
+    expect(records.rows.every((row) => row.state === 'done')).toBe(true)
+    expect(records.rows).toHaveLength(commits)
+    expect(records.rows.reduce((sum, row) => sum + BigInt(row.response!.body), 0n)).toBe(state.spent)
+    // Each write bumps the version once; concurrent updates from one process may share a write (coalesced), never exceed one each.
+    const { rows } = await client.query<{ version: string }>('SELECT version FROM mpp_channels WHERE id = $1', [channelId])
+    const version = BigInt(rows[0]!.version)
+    expect(version).toBeGreaterThan(1n)
+    expect(version <= BigInt(1 + 2 * (commits + releases))).toBe(true)
+  } finally {
+    await client.end()
+  }
+  return { commits, refused }
+}

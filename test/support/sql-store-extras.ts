@@ -2,7 +2,7 @@
 // error object back from a throwing update, the idempotent response written
 // atomically with the charge, first inserts of a channel racing, sweeping.
 import { describe, expect, it } from 'vitest'
-import { acceptVoucher, type ChannelState, commit, reserve } from '../../src/session/channel.js'
+import { acceptVoucher, type ChannelState, commit, release, reserve } from '../../src/session/channel.js'
 import type { SqlSessionStore } from '../../src/stores/postgres.js'
 import { freshChannelId, newChannel } from '../stores/conformance.js'
 
@@ -113,6 +113,31 @@ export function describeSqlStoreInstances(name: string, open: () => [SqlSessionS
       const state = (await b.getChannel(channelId))!
       expect(state.acceptedCumulative).toBe(2_000n)
       expect(state.reservations.r?.amount).toBe(1_500n)
+    })
+
+    it('writes no response with a charge that lost the race to the other instance', async () => {
+      const [a, b] = open()
+      const channelId = freshChannelId()
+      const far = Date.now() + 60_000
+      const opened = acceptVoucher(newChannel(channelId), { amount: 1_000n, signature }, { now: 0 })
+      await a.updateChannel(channelId, () => ({ state: reserve(opened, 'r', 500n, far, Date.now()), result: undefined }))
+      await b.updateChannel(channelId, (current: ChannelState | undefined) => ({ state: release(current!, 'r'), result: undefined }))
+      expect(await a.claimRequest(channelId, 'k', far)).toBeUndefined()
+      // Run first on what `a` last wrote (the reservation held), the charge loses the compare-and-set; on the row it is refused.
+      const response = { status: 200, headers: {}, body: 'paid' }
+      const refused = new Error('no reservation')
+      await expect(
+        a.updateChannel(channelId, (current: ChannelState | undefined) => {
+          if (current!.reservations.r === undefined) throw refused
+          return {
+            state: commit(current!, 'r', 300n, Date.now()).state,
+            result: undefined,
+            completeRequest: { key: 'k', response, expiresAt: far },
+          }
+        }),
+      ).rejects.toBe(refused)
+      expect(await a.getRequest(channelId, 'k')).toEqual({ state: 'pending' })
+      expect((await b.getChannel(channelId))!.spent).toBe(0n)
     })
 
     it('loses no write when both instances update one channel at once', async () => {

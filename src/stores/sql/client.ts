@@ -5,7 +5,8 @@ import type { Pool } from 'pg'
 
 /** The little SQL the store needs; one implementation per driver. */
 export interface SqlClient {
-  query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]>
+  /** `name`: a statement run often, prepared once per connection and its plan reused (pg); PGlite plans each time. */
+  query<R extends object>(text: string, params?: readonly unknown[], name?: string): Promise<R[]>
   /**
    * Runs `work` in one READ COMMITTED transaction on one connection: commits
    * when it resolves; rolls back and rethrows the very same error when it rejects.
@@ -19,8 +20,8 @@ export interface SqlClient {
 
 export function pgClient(pool: Pool, owned: boolean): SqlClient {
   return {
-    async query<R extends object>(text: string, params: readonly unknown[] = []) {
-      return (await pool.query(text, params as unknown[])).rows as R[]
+    async query<R extends object>(text: string, params: readonly unknown[] = [], name?: string) {
+      return (await pool.query({ text, values: params as unknown[], ...(name === undefined ? {} : { name }) })).rows as R[]
     },
     async transaction(work) {
       const connection = await pool.connect()
