@@ -75,6 +75,7 @@ const backend: ChatBackend = {
     if (marked && crashAt === 'after-commit') crashAfterCommit = true
     return completion
   },
+  stream: (request, options) => upstream.stream!(request, options),
 }
 
 const { app } = createGateway({
@@ -86,6 +87,7 @@ const { app } = createGateway({
   currency: pathUsdAddress,
   backend,
   catalogue,
+  streaming: { windowTokens: Number(process.env.STREAM_WINDOW_TOKENS ?? 64) },
   session: {
     bucketSize: BigInt(process.env.BUCKET_SIZE ?? '100000'),
     reservationTtl: Number(process.env.RESERVATION_TTL_MS ?? 60_000),

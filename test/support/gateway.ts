@@ -30,6 +30,7 @@ export const catalogue: ModelPrice[] = [
   model('stall:5000'),
   model('stall:600'),
   model('stall:800', 5_000),
+  model('stream-slow:300'),
 ]
 
 /** A store whose next `updateChannel` fails when armed: a commit failure on demand. */
