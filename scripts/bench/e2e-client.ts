@@ -16,7 +16,7 @@ import { type Address, type Hex, http, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type ClientChannel, sessionClient } from '../../src/client/session-client.js'
 import { tempoChain } from '../../src/escrow/chain.js'
-import { Challenge } from '../../src/protocol/challenge.js'
+import { Challenge, nextChallengeHeader } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
 import { percentile } from './harness.js'
@@ -59,6 +59,7 @@ type Reply = { status: number; header(name: string): string | undefined; text: s
 function post(body: string, authorization?: string): Promise<Reply> {
   const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }
   if (authorization !== undefined) headers.Authorization = authorization
+  if (pay !== 'challenge') headers[nextChallengeHeader] = '1'
   return new Promise((resolve, reject) => {
     const request = httpRequest(url, { method: 'POST', agent, headers }, (response) => {
       const chunks: Buffer[] = []
@@ -90,7 +91,7 @@ const openStarted = performance.now()
 const workers = await Promise.all(
   payerKeys.map(async (key, worker) => {
     const account = privateKeyToAccount(key) as LocalAccount
-    const client = sessionClient({ account, chain, transport: http(rpcUrl), deposit, fees: zeroFees })
+    const client = sessionClient({ account, chain, transport: http(rpcUrl), deposit, fees: zeroFees, nextChallenge: pay !== 'challenge' })
     const response = await client.fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: bodyOf(worker) })
     if (response.status !== 200) throw new Error(`open failed: ${response.status} ${await response.text()}`)
     await response.arrayBuffer()

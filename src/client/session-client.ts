@@ -14,7 +14,7 @@ import { z } from 'zod'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
 import { parseConfig } from '../errors/config-error.js'
-import { Challenge, type JsonObject } from '../protocol/challenge.js'
+import { Challenge, type JsonObject, nextChallengeHeader } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
 import { Receipt } from '../protocol/receipt.js'
 import { parseRetryAfter } from '../protocol/retry-after.js'
@@ -47,9 +47,9 @@ export type SessionClientOptions = {
    */
   retry?: { maxRetries?: number; maxWaitMs?: number }
   /**
-   * Pay each request with the challenge the previous paid response of the same method and URL carried
-   * (`WWW-Authenticate` on a 200), unexpired: one round trip per request while the voucher covers it,
-   * instead of a 402 first. Default false.
+   * Ask each paid answer for the next request's challenge (`MPP-Next-Challenge`) and pay each request with the
+   * one the previous paid response of the same method and URL carried (`WWW-Authenticate` on a 200), unexpired:
+   * one round trip per request while the voucher covers it, instead of a 402 first. Default false.
    */
   nextChallenge?: boolean
   fetch?: typeof globalThis.fetch
@@ -172,8 +172,10 @@ export function sessionClient(options: SessionClientOptions) {
   const routeKey = (url: string, init: RequestInit) => `${(init.method ?? 'GET').toUpperCase()} ${url}`
 
   /** Sends the request, with a credential in the field its challenge selects (draft-httpauth-payment-02). */
+  // With `nextChallenge`, every request asks that its paid answer carry the next request's challenge.
+  const asked = options.nextChallenge ? { [nextChallengeHeader]: '1' } : {}
   const send = (url: string, init: RequestInit, credential?: { value: string; field: string }) =>
-    fetcher(url, { ...init, headers: { ...init.headers, ...(credential ? { [credential.field]: credential.value } : {}) } })
+    fetcher(url, { ...init, headers: { ...init.headers, ...asked, ...(credential ? { [credential.field]: credential.value } : {}) } })
 
   function sessionChallenge(response: Response): Challenge | undefined {
     const header = response.headers.get('WWW-Authenticate')

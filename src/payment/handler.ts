@@ -10,7 +10,7 @@ import { AcceptPayment } from '../protocol/accept-payment.js'
 import { formatAuthParam } from '../protocol/auth-params.js'
 import { base64url } from '../protocol/base64url.js'
 import { bodyDigest, verifyBodyDigest } from '../protocol/body-digest.js'
-import { Challenge, type CredentialHeader, computeChallengeId } from '../protocol/challenge.js'
+import { Challenge, type CredentialHeader, computeChallengeId, nextChallengeHeader } from '../protocol/challenge.js'
 import { Credential } from '../protocol/credential.js'
 import { randomBytes } from '../protocol/random.js'
 import { Receipt } from '../protocol/receipt.js'
@@ -537,13 +537,16 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
           amounts: { ...fields?.amounts, ...committed.log?.amounts },
           events: [...(fields?.events ?? []), ...(committed.log?.events ?? [])],
         }
+        // Only for a client that asks (`MPP-Next-Challenge`): issuing one costs about what a 402 does, wasted on others.
         // Charged already: a next challenge that cannot be made is left out (the client's next request gets a 402), and logged.
         let next: string | undefined
         let nextError: unknown
-        try {
-          next = (await issueChallenge(exchange, true)).header
-        } catch (error) {
-          nextError = error
+        if (exchange.paid.request.headers.has(nextChallengeHeader)) {
+          try {
+            next = (await issueChallenge(exchange, true)).header
+          } catch (error) {
+            nextError = error
+          }
         }
         return finish(exchange, response, 'paid', { fields: logged, receipt: committed.receipt, next, errors: [nextError] })
       },

@@ -11,6 +11,12 @@ import { WireError } from './wire-error.js'
  * it, so `Authorization` stays free for ordinary authentication
  * (draft-httpauth-payment-02 §Credentials).
  */
+
+/**
+ * The request header by which a client asks that its paid answer carry, in `WWW-Authenticate`, the challenge
+ * for its next request on the route (README: one round trip per paid request). Any value.
+ */
+export const nextChallengeHeader = 'MPP-Next-Challenge'
 export type CredentialHeader = 'Authorization' | 'Payment-Authorization'
 
 /**

@@ -262,10 +262,21 @@ describe('payment middleware: paid retry', () => {
 })
 
 describe('payment middleware: the next challenge on a paid delivery', () => {
-  it('carries a challenge for the next request: same route, no digest, body any, unique', async () => {
+  it('is carried only when the client asks for it (MPP-Next-Challenge): issuing one costs what a 402 does', async () => {
     const { app } = testApp()
     const unpaid = await app.request('/v1/echo', json(body))
     const paid = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
+    expect(paid.status).toBe(200)
+    expect(paid.headers.get('WWW-Authenticate')).toBeNull()
+  })
+
+  it('carries a challenge for the next request: same route, no digest, body any, unique', async () => {
+    const { app } = testApp()
+    const unpaid = await app.request('/v1/echo', json(body))
+    const paid = await app.request(
+      '/v1/echo',
+      json(body, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(unpaid, { proof: 'paid' }) }),
+    )
     expect(paid.status).toBe(200)
     const next = Challenge.parse(paid.headers.get('WWW-Authenticate')!) as Challenge
     expect(next.id).toBe(computeChallengeId({ secretKey, ...next }))
@@ -278,13 +289,22 @@ describe('payment middleware: the next challenge on a paid delivery', () => {
   it('pays exactly one delivery of any body on its route: one round trip each, a second use refused', async () => {
     const { app, calls } = testApp()
     const unpaid = await app.request('/v1/echo', json(body))
-    let previous = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
+    let previous = await app.request(
+      '/v1/echo',
+      json(body, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(unpaid, { proof: 'paid' }) }),
+    )
     for (let i = 0; i < 3; i++) {
       const other = { ...body, messages: [{ role: 'user', content: `question ${i}` }] }
-      const response = await app.request('/v1/echo', json(other, { Authorization: credentialFor(previous, { proof: 'paid' }) }))
+      const response = await app.request(
+        '/v1/echo',
+        json(other, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(previous, { proof: 'paid' }) }),
+      )
       expect(response.status).toBe(200)
       expect(await response.json()).toEqual({ payer: 'alice', body: other })
-      const again = await app.request('/v1/echo', json(other, { Authorization: credentialFor(previous, { proof: 'paid' }) }))
+      const again = await app.request(
+        '/v1/echo',
+        json(other, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(previous, { proof: 'paid' }) }),
+      )
       expect(await problem(again)).toMatchObject({ code: 'mpp_invalid_challenge', detail: expect.stringContaining('already used') })
       previous = response
     }
@@ -294,8 +314,14 @@ describe('payment middleware: the next challenge on a paid delivery', () => {
   it('is bound to its route: another path refuses it', async () => {
     const { app, calls } = testApp()
     const unpaid = await app.request('/v1/echo', json(body))
-    const paid = await app.request('/v1/echo', json(body, { Authorization: credentialFor(unpaid, { proof: 'paid' }) }))
-    const response = await app.request('/v1/fetched', json(body, { Authorization: credentialFor(paid, { proof: 'paid' }) }))
+    const paid = await app.request(
+      '/v1/echo',
+      json(body, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(unpaid, { proof: 'paid' }) }),
+    )
+    const response = await app.request(
+      '/v1/fetched',
+      json(body, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(paid, { proof: 'paid' }) }),
+    )
     expect(await problem(response)).toMatchObject({ code: 'mpp_invalid_challenge', detail: 'The challenge was issued for another route.' })
     expect(calls.authorized).toBe(1)
   })
@@ -306,7 +332,10 @@ describe('payment middleware: the next challenge on a paid delivery', () => {
     const other = { ...body, model: 'expensive' }
     const response = await app.request(
       '/v1/echo',
-      json(other, { Authorization: credentialFor(unpaid, { proof: 'paid' }, ({ digest: _, ...rest }) => rest as Challenge) }),
+      json(other, {
+        'MPP-Next-Challenge': '1',
+        Authorization: credentialFor(unpaid, { proof: 'paid' }, ({ digest: _, ...rest }) => rest as Challenge),
+      }),
     )
     expect(await problem(response)).toMatchObject({ code: 'mpp_invalid_challenge', detail: 'The challenge was not issued by this server.' })
   })
@@ -314,11 +343,17 @@ describe('payment middleware: the next challenge on a paid delivery', () => {
   it('comes only with a delivery: none on a 402, a management answer or a released failure', async () => {
     const { app } = testApp()
     const unpaid = await app.request('/v1/throws', json(body))
-    const managed = await app.request('/v1/throws', json(body, { Authorization: credentialFor(unpaid, { action: 'manage' }) }))
+    const managed = await app.request(
+      '/v1/throws',
+      json(body, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(unpaid, { action: 'manage' }) }),
+    )
     expect(managed.status).toBe(204)
     expect(managed.headers.get('WWW-Authenticate')).toBeNull()
     const refused = await app.request('/v1/status/404', json(body))
-    const failed = await app.request('/v1/status/404', json(body, { Authorization: credentialFor(refused, { proof: 'paid' }) }))
+    const failed = await app.request(
+      '/v1/status/404',
+      json(body, { 'MPP-Next-Challenge': '1', Authorization: credentialFor(refused, { proof: 'paid' }) }),
+    )
     expect(failed.status).toBe(404)
     expect(failed.headers.get('Payment-Receipt')).toBeNull()
     expect(failed.headers.get('WWW-Authenticate')).toBeNull()
