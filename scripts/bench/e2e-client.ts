@@ -95,7 +95,10 @@ const workers = await Promise.all(
     const response = await client.fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: bodyOf(worker) })
     if (response.status !== 200) throw new Error(`open failed: ${response.status} ${await response.text()}`)
     await response.arrayBuffer()
-    const next = sessionChallengeOf({ status: 200, header: (name) => response.headers.get(name) ?? undefined, text: '' })
+    const next =
+      pay === 'challenge'
+        ? undefined
+        : sessionChallengeOf({ status: 200, header: (name) => response.headers.get(name) ?? undefined, text: '' })
     return { account, channel: [...client.channels.values()][0]! as ClientChannel, next }
   }),
 )
@@ -117,13 +120,14 @@ async function completion(worker: (typeof workers)[number], tally: Tally) {
   const { account, channel } = worker
   const body = bodyOf(sequence++)
   const t0 = performance.now()
-  let challenge = worker.next
-  if (pay === 'challenge') {
+  let challenge: Challenge
+  if (pay === 'challenge' || worker.next === undefined) {
     const unpaid = await post(body)
     tally.requests++
     if (unpaid.status !== 402) throw new Error(`expected 402, got ${unpaid.status}`)
     challenge = sessionChallengeOf(unpaid)
-  } else if (pay === 'next-signed') {
+  } else challenge = worker.next
+  if (pay === 'next-signed') {
     const cumulativeAmount = channel.signedCumulative + BigInt(String(Challenge.request(challenge).amount))
     channel.signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount })
     channel.signedCumulative = cumulativeAmount
