@@ -24,7 +24,7 @@ import { tempoSession } from '../../src/session/engine.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { pathUsdBalance, sendTempoCalls, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
-import { price, type SessionFixture, secretKey, startSession } from '../support/session.js'
+import { price, type SessionFixture, secretKey, settledAmounts, startSession } from '../support/session.js'
 
 const url = 'http://gateway.test/v1/paid'
 const request = { method: 'POST', body: '{}' }
@@ -85,18 +85,6 @@ async function asPayer(session: SessionFixture, account: LocalAccount, call: 're
 async function skipGracePeriod(session: SessionFixture) {
   await session.chain.request({ method: 'evm_increaseTime', params: [gracePeriodSeconds + 1] } as never)
   await session.chain.request({ method: 'evm_mine', params: [] } as never)
-}
-
-/** The amounts of the escrow's `Settled` events for `channelId`, in order. */
-async function settlements(session: SessionFixture, channelId: Hex) {
-  const events = await session.chain.getContractEvents({
-    address: session.escrowAddress,
-    abi: escrowAbi,
-    eventName: 'Settled',
-    args: { channelId },
-    fromBlock: 0n,
-  })
-  return events.map((event) => event.args.cumulativeAmount)
 }
 
 const payeeNonce = (session: SessionFixture) => session.chain.getTransactionCount({ address: session.payeeAddress })
@@ -186,7 +174,7 @@ describe('the close watcher', () => {
     const state = (await session.store.getChannel(payer.channelId))!
     expect(state).toMatchObject({ spent: 500_000n, acceptedCumulative: 600_000n, settled: 300_000n })
     expect(state.closeRequestedAt).toBeGreaterThan(0n)
-    expect(await settlements(session, payer.channelId)).toEqual([300_000n])
+    expect(await settledAmounts(session, payer.channelId)).toEqual([300_000n])
     // The exposure bound under v1: what was served but cannot be settled is less than one voucher bucket.
     expect(state.spent - state.settled).toBeLessThan(bucket)
 
@@ -335,7 +323,7 @@ describe('the close watcher', () => {
     expect(step.fromBlock).toBe(requested.blockNumber)
     expect(step.lines).toEqual([expect.objectContaining({ channelId: payer.channelId, settlement: 'settled', settled: '300000' })])
     expect(step.cursor).toBe(step.toBlock)
-    expect(await settlements(session, payer.channelId)).toEqual([300_000n])
+    expect(await settledAmounts(session, payer.channelId)).toEqual([300_000n])
     expect((await resumed.watcher.step()).events).toBe(0)
 
     // A store without a cursor (a first start): the step looks back lookbackBlocks from the latest block.
@@ -382,7 +370,7 @@ describe('the close watcher', () => {
     release()
     expect((await Promise.all(inFlight)).map((response) => response.status)).toEqual([200, 200])
     // Their commits brought spent to 600000, which the 600000 voucher now settles in full.
-    await expect.poll(() => settlements(session, channelId), { timeout: 5_000, interval: 20 }).toEqual([300_000n, 600_000n])
+    await expect.poll(() => settledAmounts(session, channelId), { timeout: 5_000, interval: 20 }).toEqual([300_000n, 600_000n])
     await expect
       .poll(async () => (await session.store.getChannel(channelId))!, { timeout: 5_000, interval: 20 })
       .toMatchObject({ spent: 600_000n, settled: 600_000n })
@@ -429,7 +417,7 @@ describe('the close watcher', () => {
     expect(outcomes[1]).toBe('settled')
     // The shared cursor has passed the event: whichever finished it, neither instance sees it again.
     for (const instance of instances) expect((await instance.step()).events).toBe(0)
-    expect(await settlements(session, payer.channelId)).toEqual([300_000n])
+    expect(await settledAmounts(session, payer.channelId)).toEqual([300_000n])
     expect(await payeeNonce(session)).toBe(nonceBefore + 1)
     expect((await session.escrow.getChannel(payer.channelId))!.settled).toBe(300_000n)
   })

@@ -1,4 +1,3 @@
-import type { Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import {
   acceptVoucher,
@@ -10,19 +9,10 @@ import {
   reserve,
   reservedOf,
 } from '../../src/session/channel.js'
+import { testOnChainChannel as chain, testChannelId as channelId, placeholderSignature } from '../support/channel-state.js'
 
-const channelId = `0x${'cd'.repeat(32)}` as Hex
-const chain = {
-  payer: '0x1111111111111111111111111111111111111111',
-  payee: '0x2222222222222222222222222222222222222222',
-  token: '0x20c0000000000000000000000000000000000000',
-  authorizedSigner: '0x0000000000000000000000000000000000000000',
-  deposit: 1_000n,
-  settled: 0n,
-  closeRequestedAt: 0n,
-  finalized: false,
-} as const
-const sig = `0x${'1'.padStart(130, '0')}` as Hex
+const sig = placeholderSignature(1)
+
 const accepted = (amount: bigint) => acceptVoucher(fromChain(channelId, chain, 0), { amount, signature: sig }, { now: 0 })
 
 describe('metered stream accounting', () => {

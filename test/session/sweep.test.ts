@@ -2,19 +2,8 @@ import type { Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import { acceptVoucher, type ChannelState, commit, fromChain, reserve, withChain } from '../../src/session/channel.js'
 import { sweepReason } from '../../src/session/sweep.js'
+import { testOnChainChannel as chain, testChannelId as channelId, placeholderSignature as sig } from '../support/channel-state.js'
 
-const channelId = `0x${'ab'.repeat(32)}` as Hex
-const chain = {
-  payer: '0x1111111111111111111111111111111111111111',
-  payee: '0x2222222222222222222222222222222222222222',
-  token: '0x20c0000000000000000000000000000000000000',
-  authorizedSigner: '0x0000000000000000000000000000000000000000',
-  deposit: 1_000n,
-  settled: 0n,
-  closeRequestedAt: 0n,
-  finalized: false,
-} as const
-const sig = (n: number) => `0x${n.toString(16).padStart(130, '0')}` as Hex
 const none = { settleThreshold: undefined, settleAfter: undefined, closeIdleAfter: undefined }
 
 /** A channel that accepted a voucher for `accepted` at t=0 and spent `spent` in one request committed at `at`. */

@@ -4,9 +4,7 @@
 // payee capturing what was spent and the payer refunded exactly the rest;
 // reconciliation notices a settlement made outside the gateway; and two
 // instances on one PostgreSQL sweep one at a time and send one settlement.
-import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
 import { viemEscrow } from '../../src/escrow/viem-escrow.js'
 import { tempoSession } from '../../src/session/engine.js'
@@ -14,7 +12,7 @@ import { type SweepLine, settlementSweeper } from '../../src/session/sweeper.js'
 import { postgresStore, type SqlSessionStore } from '../../src/stores/postgres.js'
 import { pathUsdBalance, testAccounts, zeroFees } from '../harness/local-chain.js'
 import { type PostgresServer, startPostgres } from '../harness/postgres.js'
-import { price, type SessionFixture, startSession } from '../support/session.js'
+import { price, type SessionFixture, settledAmounts, startSession } from '../support/session.js'
 
 const url = 'http://gateway.test/v1/paid'
 const request = { method: 'POST', body: '{}' }
@@ -42,17 +40,6 @@ function sweeper(
   const errors: unknown[] = []
   const job = settlementSweeper({ session: engine, store, log: (line) => lines.push(line), onError: (error) => errors.push(error) })
   return { job, lines, errors }
-}
-
-async function settledEvents(session: SessionFixture, channelId: Hex) {
-  const events = await session.chain.getContractEvents({
-    address: session.escrowAddress,
-    abi: escrowAbi,
-    eventName: 'Settled',
-    args: { channelId },
-    fromBlock: 0n,
-  })
-  return events.map((event) => event.args.cumulativeAmount)
 }
 
 describe('settlement sweeper', () => {
@@ -137,7 +124,7 @@ describe('settlement sweeper', () => {
     const step = await job.step()
     expect(step.lines).toContainEqual({ event: 'reconcile', channelId, changed: { settled: { store: '0', chain: '100000' } } })
     expect((await session.store.getChannel(channelId))?.settled).toBe(price)
-    expect(await settledEvents(session, channelId)).toEqual([price])
+    expect(await settledAmounts(session, channelId)).toEqual([price])
   })
 })
 
@@ -189,7 +176,7 @@ describe('two instances on one PostgreSQL', () => {
     const settled = [...a.lines, ...b.lines].filter((line) => line.event === 'sweep' && line.outcome === 'settled')
     expect(settled).toHaveLength(1)
     expect(steps.some((step) => step.ran)).toBe(true)
-    expect(await settledEvents(session, channelId)).toEqual([3n * price])
+    expect(await settledAmounts(session, channelId)).toEqual([3n * price])
     expect((await second!.getChannel(channelId))?.settled).toBe(3n * price)
   })
 })

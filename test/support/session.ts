@@ -1,7 +1,8 @@
 // A complete paid app on a real local chain: anvil (Tempo mode), our escrow, a
 // payee key, the memory store, the Tempo session method behind the middleware.
 import { Hono } from 'hono'
-import { type Address, http, type LocalAccount } from 'viem'
+import { type Address, type Hex, http, type LocalAccount } from 'viem'
+import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { pathUsdAddress } from '../../contracts-abi/tip20.js'
 import { type SessionClientOptions, sessionClient } from '../../src/client/session-client.js'
 import { type ViemEscrowOptions, viemEscrow } from '../../src/escrow/viem-escrow.js'
@@ -119,4 +120,16 @@ export async function startSession(
     fund: (to: Address, amount: bigint) => fundPathUsd(deployer, to, amount),
     stop: () => anvil.stop(),
   }
+}
+
+/** The amounts of the escrow's `Settled` events for `channelId`, in order: what was settled on chain, and how often. */
+export async function settledAmounts(session: Pick<SessionFixture, 'chain' | 'escrowAddress'>, channelId: Hex): Promise<bigint[]> {
+  const events = await session.chain.getContractEvents({
+    address: session.escrowAddress,
+    abi: escrowAbi,
+    eventName: 'Settled',
+    args: { channelId },
+    fromBlock: 0n,
+  })
+  return events.map((event) => event.args.cumulativeAmount!)
 }
