@@ -48,33 +48,21 @@ export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
       const { stream: _stream, stream_options: _streamOptions, ...rest } = request
       const body = JSON.stringify({ ...rest, stream: false })
 
-      const controller = new AbortController()
-      let timedOut = false
-      const timer = setTimeout(() => {
-        timedOut = true
-        controller.abort()
-      }, timeoutMs)
-      const forwardAbort = () => controller.abort()
-      signal?.addEventListener('abort', forwardAbort, { once: true })
-      // Either abort surfaces as the same fetch rejection; which one fired decides the code.
-      const failed = (cause: unknown) =>
-        signal?.aborted ? UpstreamError.aborted() : timedOut ? timeoutError(timeoutMs) : unavailableError(cause)
-
+      const call = upstreamCall(signal, timeoutMs)
       try {
         let response: Response
         let text: string
         try {
           // Redirects are not followed: they would carry the key to wherever the upstream points.
-          response = await fetcher(endpoint, { method: 'POST', headers, body, signal: controller.signal, redirect: 'manual' })
+          response = await fetcher(endpoint, { method: 'POST', headers, body, signal: call.signal, redirect: 'manual' })
           text = await response.text()
         } catch (cause) {
-          throw failed(cause)
+          throw call.failed(cause)
         }
         if (!response.ok) throw statusError(response.status, response.headers.get('Retry-After'), text)
         return parseCompletion(text)
       } finally {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', forwardAbort)
+        call.end()
       }
     },
 
@@ -82,22 +70,8 @@ export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
       if (signal?.aborted) throw UpstreamError.aborted()
       const { stream: _stream, stream_options: _streamOptions, ...rest } = request
       const body = JSON.stringify({ ...rest, stream: true, stream_options: { include_usage: true } })
-      const controller = new AbortController()
-      let timedOut = false
-      let timer: ReturnType<typeof setTimeout> | undefined
-      // An idle timer: restarted by every chunk, so a long stream is not cut while it flows.
-      const arm = () => {
-        clearTimeout(timer)
-        timer = setTimeout(() => {
-          timedOut = true
-          controller.abort()
-        }, timeoutMs)
-      }
-      const forwardAbort = () => controller.abort()
-      signal?.addEventListener('abort', forwardAbort, { once: true })
-      const failed = (cause: unknown) =>
-        signal?.aborted ? UpstreamError.aborted() : timedOut ? timeoutError(timeoutMs) : unavailableError(cause)
-      arm()
+      const call = upstreamCall(signal, timeoutMs)
+      const { failed } = call
       try {
         let response: Response
         try {
@@ -105,7 +79,7 @@ export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
             method: 'POST',
             headers: { ...headers, Accept: 'text/event-stream' },
             body,
-            signal: controller.signal,
+            signal: call.signal,
             redirect: 'manual',
           })
         } catch (cause) {
@@ -131,14 +105,45 @@ export function openAiUpstream(options: OpenAiUpstreamOptions): ChatBackend {
           // A stream that ends without `[DONE]` was cut: what arrived is kept, the route charges it.
           if (next.done) throw unavailableError(undefined)
           if (next.value.data === '[DONE]') return
-          arm()
+          // An idle timeout: restarted by every chunk, so a long stream is not cut while it flows.
+          call.restart()
           yield parseChunk(next.value.data)
         }
       } finally {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', forwardAbort)
-        controller.abort()
+        call.end()
       }
+    },
+  }
+}
+
+/**
+ * One upstream request's abort signal: the caller's abort and a timeout of `timeoutMs` (restartable) both end it;
+ * `failed` names which one a fetch or read rejection came from. `end` releases the timer and the listener, and
+ * aborts what is still open.
+ */
+function upstreamCall(signal: AbortSignal | undefined, timeoutMs: number) {
+  const controller = new AbortController()
+  let timedOut = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const restart = () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => {
+      timedOut = true
+      controller.abort()
+    }, timeoutMs)
+  }
+  const forwardAbort = () => controller.abort()
+  signal?.addEventListener('abort', forwardAbort, { once: true })
+  restart()
+  return {
+    signal: controller.signal,
+    restart,
+    // Either abort surfaces as the same rejection; which one fired decides the code.
+    failed: (cause: unknown) => (signal?.aborted ? UpstreamError.aborted() : timedOut ? timeoutError(timeoutMs) : unavailableError(cause)),
+    end() {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', forwardAbort)
+      controller.abort()
     },
   }
 }
