@@ -148,13 +148,17 @@ function upstreamCall(signal: AbortSignal | undefined, timeoutMs: number) {
   }
 }
 
-function parseChunk(data: string): ChatCompletionChunk {
-  let json: unknown
+/** The JSON value of `text`, or undefined when it is not JSON (the schema then refuses it). */
+function jsonOrUndefined(text: string): unknown {
   try {
-    json = JSON.parse(data)
+    return JSON.parse(text)
   } catch {
-    json = undefined
+    return undefined
   }
+}
+
+function parseChunk(data: string): ChatCompletionChunk {
+  const json = jsonOrUndefined(data)
   const result = chatCompletionChunkSchema.safeParse(json)
   if (result.success) return result.data
   const code = (json as { error?: { code?: unknown } } | undefined)?.error?.code
@@ -247,12 +251,7 @@ function identifierErrorCode(body: string): string | undefined {
 
 function parseCompletion(text: string): ChatCompletion {
   // No cause is kept: parser messages quote the body, which may echo the prompt.
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
+  const json = jsonOrUndefined(text)
   const result = chatCompletionSchema.safeParse(json)
   if (!result.success) {
     throw new UpstreamError({

@@ -10,25 +10,14 @@ import { Account } from 'viem/tempo'
 import { describe, expect, it } from 'vitest'
 import { PaymentError } from '../../src/errors/payment-error.js'
 import { decodeSignedTransaction } from '../../src/escrow/transaction.js'
-import { backendNames, type RecoveryBackend } from '../../src/secp256k1/backend.js'
+import { backendNames } from '../../src/secp256k1/backend.js'
 import { selectRecoveryBackend } from '../../src/secp256k1/select.js'
 import { curveOrder } from '../../src/secp256k1/signature.js'
-import { privateKey, word } from '../secp256k1/arbitraries.js'
+import { counting, privateKey, word } from '../secp256k1/arbitraries.js'
 
 const chainId = 31337
 const escrow = '0x5fbdb2315678afecb367f032d93f642f64180aa3'
 
-/** A backend that counts what reaches it, in front of a real one. */
-function counting(backend: RecoveryBackend): RecoveryBackend & { calls: number } {
-  return {
-    name: backend.name,
-    calls: 0,
-    recover(input) {
-      this.calls++
-      return backend.recover(input)
-    },
-  }
-}
 const backends = backendNames.map((name) => counting(selectRecoveryBackend(name).backend))
 
 const eip1559 = (nonce: number) =>

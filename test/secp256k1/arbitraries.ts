@@ -1,6 +1,7 @@
 // Random inputs for the secp256k1 property tests, and helpers to build signatures field by field.
 import fc from 'fast-check'
 import { bytesToHex, type Hex } from 'viem'
+import type { RecoveryBackend } from '../../src/secp256k1/backend.js'
 import { curveOrder } from '../../src/secp256k1/signature.js'
 
 /** A 32-byte big-endian word, 0x-less. */
@@ -18,3 +19,15 @@ export const fieldsOf = (signature: Hex) => ({
 
 export const privateKey = fc.bigInt({ min: 1n, max: curveOrder - 1n }).map((key): Hex => `0x${word(key)}`)
 export const digest = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => bytesToHex(bytes))
+
+/** A backend that counts what reaches it, in front of a real one. */
+export function counting(backend: RecoveryBackend): RecoveryBackend & { calls: number } {
+  return {
+    name: backend.name,
+    calls: 0,
+    recover(input) {
+      this.calls++
+      return backend.recover(input)
+    },
+  }
+}

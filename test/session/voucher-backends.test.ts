@@ -12,20 +12,8 @@ import { InvalidSignatureError, type InvalidSignatureReason } from '../../src/se
 import { selectRecoveryBackend } from '../../src/secp256k1/select.js'
 import { curveOrder, halfCurveOrder } from '../../src/secp256k1/signature.js'
 import { recoverVoucherSigner, signVoucher, type VoucherContext, voucherDomain, voucherTypes } from '../../src/session/v1/voucher.js'
-import { fieldsOf, privateKey, signatureOf } from '../secp256k1/arbitraries.js'
+import { counting, fieldsOf, privateKey, signatureOf } from '../secp256k1/arbitraries.js'
 import { engineFixture } from '../support/engine.js'
-
-/** A backend that counts what reaches it, in front of a real one. */
-function counting(backend: RecoveryBackend): RecoveryBackend & { calls: number } {
-  return {
-    name: backend.name,
-    calls: 0,
-    recover(input) {
-      this.calls++
-      return backend.recover(input)
-    },
-  }
-}
 
 // All three load on Node 20, linux-x64 (test/secp256k1/selection.int.test.ts).
 const backends = backendNames.map((name) => counting(selectRecoveryBackend(name).backend))
