@@ -18,6 +18,11 @@ export default defineConfig({
           ESCROW_ADDRESS: inject('escrowAddress'),
           PAYEE_PRIVATE_KEY: inject('payeeKey'),
           BUCKET_SIZE: '100000',
+          // Channels' sweeps (Durable Object alarms) wait a day, so none runs by itself during the suite; the
+          // sweeper tests make one due and run the alarm, against limits of a second or two.
+          SWEEP_INTERVAL_MS: '86400000',
+          SETTLE_AFTER_MS: '1000',
+          CLOSE_IDLE_AFTER_MS: '2000',
         },
       },
     })),

@@ -23,7 +23,15 @@ import type { Escrow } from './session/escrow.js'
 import type { TempoSessionOptions } from './session/options.js'
 import { logBackgroundError } from './session/options.js'
 import type { ChannelLister } from './session/store.js'
-import { type JobLock, logSweepError, type SettlementSweeper, type SettlementSweeperOptions, settlementSweeper } from './session/sweeper.js'
+import {
+  type ChannelSweeper,
+  channelSweeper,
+  type JobLock,
+  logSweepError,
+  type SettlementSweeper,
+  type SettlementSweeperOptions,
+  settlementSweeper,
+} from './session/sweeper.js'
 import type { SessionStore } from './stores/store.js'
 
 export type GatewayConfig = {
@@ -52,7 +60,8 @@ export type GatewayConfig = {
   closeWatch?: Omit<CloseWatcherOptions, 'session' | 'cursors'>
   /**
    * The settlement sweeper's settings (README: Operating a payee); its limits are the engine's (`session`).
-   * Runs only on a store that lists its channels and holds a job lock (memory, PostgreSQL, PGlite). Absent: no sweeper.
+   * A store that lists its channels and holds a job lock (memory, PostgreSQL, PGlite) gets the job over all channels
+   * (`sweeper`); any other (Durable Objects) the per-channel form its objects run (`channelSweeper`). Absent: neither.
    */
   sweep?: Omit<SettlementSweeperOptions, 'session' | 'store'>
   /** Session engine settings (buckets, reservation lifetime, settlement, containment, …). */
@@ -69,12 +78,13 @@ export type GatewayConfig = {
   metricsToken?: string
 }
 
-/** The gateway as one Hono app, the same on Node and on Workers, with its engine and (when configured) close watcher. */
+/** The gateway as one Hono app, the same on Node and on Workers, with its engine and (when configured) close watcher and sweeper. */
 export function createGateway(config: GatewayConfig): {
   app: Hono
   session: TempoSession
   watcher: CloseWatcher | undefined
   sweeper: SettlementSweeper | undefined
+  channelSweeper: ChannelSweeper | undefined
 } {
   const catalogue = config.catalogue ?? defaultCatalogue
   // Background jobs' errors are counted in the metrics (when served) and still logged where they were.
@@ -102,6 +112,15 @@ export function createGateway(config: GatewayConfig): {
   const sweeper =
     config.sweep && sweeps(config.store)
       ? settlementSweeper({
+          ...config.sweep,
+          session,
+          store: config.store,
+          onError: counted('sweep', config.sweep.onError ?? logSweepError),
+        })
+      : undefined
+  const perChannel =
+    config.sweep && sweeper === undefined
+      ? channelSweeper({
           ...config.sweep,
           session,
           store: config.store,
@@ -144,7 +163,7 @@ export function createGateway(config: GatewayConfig): {
     '/',
     openApiRoute({ title: config.realm, method: session, currency: config.currency, chainId: config.escrow.chainId, catalogue }),
   )
-  return { app, session, watcher, sweeper }
+  return { app, session, watcher, sweeper, channelSweeper: perChannel }
 }
 
 const listsChannels = (store: SessionStore): store is SessionStore & ChannelLister =>

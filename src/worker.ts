@@ -1,8 +1,9 @@
 // The Cloudflare Workers entry: the same Hono app as on Node (createGateway:
 // chat completions, models, health), configured from the Worker's vars and
 // secrets (the variable names of src/node.ts, see src/env.ts), with channel
-// state, challenge ids and idempotency records in Durable Objects, and the
-// close watcher stepped by a Cron Trigger (`scheduled`).
+// state, challenge ids and idempotency records in Durable Objects, the close
+// watcher stepped by a Cron Trigger (`scheduled`), and the settlement sweeper
+// run per channel by its Durable Object's alarm (`ChannelObject`).
 // No `nodejs_compat` needed: viem, @noble/hashes, jose and hono run as they are.
 import type { ScheduledController } from '@cloudflare/workers-types'
 import type { ExecutionContext, Hono } from 'hono'
@@ -12,15 +13,16 @@ import { ConfigError } from './errors/config-error.js'
 import { cloudflareAddress } from './middleware/client-address.js'
 import { type CloseWatcher, logWatchError } from './session/close-watch.js'
 import type { TempoSession } from './session/engine.js'
-import { ChannelObject, KeyShard } from './stores/cloudflare/objects.js'
+import type { ChannelSweeper } from './session/sweeper.js'
+import { ChannelObject as ChannelStateObject, KeyShard } from './stores/cloudflare/objects.js'
 import { type DurableObjectStoreEnv, durableObjectStore } from './stores/cloudflare/store.js'
 
 // The Durable Object classes must be exported by the Worker's main module.
-export { ChannelObject, KeyShard }
+export { KeyShard }
 
 export type WorkerEnv = GatewayEnv & DurableObjectStoreEnv
 
-type Gateway = { app: Hono; session: TempoSession; watcher: CloseWatcher | undefined }
+type Gateway = { app: Hono; session: TempoSession; watcher: CloseWatcher | undefined; channelSweeper: ChannelSweeper | undefined }
 
 /**
  * One gateway per isolate: the runtime hands every request of an isolate the same
@@ -50,6 +52,24 @@ function logConfigError(error: unknown) {
   console.error(
     `gateway configuration error: ${error instanceof ConfigError ? error.message : error instanceof Error ? error.name : 'unknown'}`,
   )
+}
+
+/**
+ * A channel's Durable Object with the gateway's settlement sweeper: a write
+ * makes its alarm due within `SWEEP_INTERVAL_MS`, and the alarm settles,
+ * closes or reconciles the channel as the Node sweeper would (README:
+ * Operating a payee). One object per channel runs one alarm at a time, so no
+ * two sweeps of a channel overlap, on any number of isolates.
+ */
+export class ChannelObject extends ChannelStateObject {
+  protected override channelSweeper(): ChannelSweeper | undefined {
+    try {
+      return gatewayOf(this.env as WorkerEnv).channelSweeper
+    } catch (error) {
+      logConfigError(error)
+      return undefined
+    }
+  }
 }
 
 export default {

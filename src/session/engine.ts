@@ -13,6 +13,7 @@ import { open } from './actions/open.js'
 import { topUp } from './actions/top-up.js'
 import { voucher } from './actions/voucher.js'
 import { challengeRequest } from './challenge.js'
+import type { ChannelState } from './channel.js'
 import { createContext, type SessionCounters } from './context.js'
 import { type CloseFollowUp, followCloseRequest } from './forced-close.js'
 import { requestKeyOf, storedAnswer } from './idempotency.js'
@@ -23,7 +24,7 @@ import type { Readiness } from './readiness.js'
 import { intent, methodName } from './receipt.js'
 import { type Reconciliation, reconcileChannel } from './reconcile.js'
 import { settle } from './settlement.js'
-import { payeeClose, type SweepOutcome, sweepChannel } from './sweep.js'
+import { nextSweepAt, payeeClose, type SweepOutcome, sweepChannel } from './sweep.js'
 import { parseSessionPayload } from './v1/payload.js'
 
 /** The session engine: a `PaymentMethod` plus the payee's own operations. */
@@ -46,6 +47,8 @@ export type TempoSession = PaymentMethod<SessionPayment> & {
   counters(): Readonly<SessionCounters>
   /** Sweeps one channel now (README: Operating a payee): what the settlement sweeper does to each channel. */
   sweepChannel(channelId: Hex): ReturnType<typeof sweepChannel>
+  /** When `state` is next due for a sweep under this engine's limits (`nextSweepAt` in sweep.ts); `undefined`: not without a new event. */
+  nextSweepAt(state: ChannelState): number | undefined
   /** Reads one channel from the chain and corrects the store; what changed. `undefined` for a channel the store does not hold open. */
   reconcileChannel(channelId: Hex): Promise<Reconciliation | undefined>
   /**
@@ -127,6 +130,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     followCloseRequest: (channelId) => followCloseRequest(ctx, channelId),
     counters: () => ({ ...ctx.counters }),
     sweepChannel: (channelId) => sweepChannel(ctx, channelId),
+    nextSweepAt: (state) => nextSweepAt(state, settings, settings.now()),
     reconcileChannel: (channelId) => reconcileChannel(ctx, channelId),
     closeChannel: (channelId) => payeeClose(ctx, channelId, 'now'),
     readiness: () => ctx.readiness.read(),

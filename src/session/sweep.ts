@@ -47,6 +47,33 @@ export function sweepReason(
 }
 
 /**
+ * The earliest time (ms) at which `sweepReason` may name a reason for `state`
+ * without anything else happening to it; `undefined` when only a new event
+ * (a request, a voucher, a close request) can give it one. A time not after
+ * `now`: due at once. What schedules a channel's own sweep (on Workers, its
+ * Durable Object's alarm). Pure.
+ */
+export function nextSweepAt(
+  state: Channel.ChannelState,
+  settings: Pick<SessionSettings, 'settleThreshold' | 'settleAfter' | 'closeIdleAfter'>,
+  now: number,
+): number | undefined {
+  if (state.finalized) return undefined
+  // A transaction left unconfirmed is resolved by the next sweep, as is a close in flight.
+  if (state.closing || state.pendingTransaction !== undefined) return now
+  const voucher = Channel.settleableVoucher(state)
+  if (state.closeRequestedAt !== 0n) return voucher === undefined ? undefined : now
+  const { settleThreshold, settleAfter, closeIdleAfter } = settings
+  const times: number[] = []
+  if (closeIdleAfter !== undefined) times.push(lastActivity(state) + closeIdleAfter)
+  if (voucher !== undefined) {
+    if (settleThreshold !== undefined && voucher.amount - state.settled >= settleThreshold) times.push(now)
+    if (settleAfter !== undefined && state.unsettledSince !== undefined) times.push(state.unsettledSince + settleAfter)
+  }
+  return times.length === 0 ? undefined : Math.min(...times)
+}
+
+/**
  * Sweeps one channel: first resolves a payee transaction left unconfirmed,
  * then acts on `sweepReason`. `undefined` when there is nothing to do.
  * Settlement and close errors reach the caller (the store keeps the channel

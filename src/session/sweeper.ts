@@ -12,11 +12,16 @@ import { z } from 'zod'
 import { parseConfig } from '../errors/config-error.js'
 import { callable, implementing, integer } from '../util/config.js'
 import { joined, pollLoop } from '../util/poll-loop.js'
+import type { ChannelState } from './channel.js'
 import type { TempoSession } from './engine.js'
 import { jobErrorLogger } from './job-errors.js'
 import type { Reconciliation } from './reconcile.js'
-import type { ChannelLister } from './store.js'
+import type { ChannelLister, ChannelStore } from './store.js'
 import type { SweepOutcome, SweepReason } from './sweep.js'
+
+/** The sweeper's defaults: a step a minute; a channel's chain read refreshed when older than 10 minutes. */
+export const defaultSweepInterval = 60_000
+export const defaultReconcileAfter = 600_000
 
 /** Runs `work` only if no other holder of `name` runs it now, on any instance sharing the store. */
 export interface JobLock {
@@ -28,9 +33,9 @@ export type SettlementSweeperOptions = {
   session: Pick<TempoSession, 'recipient' | 'sweepChannel' | 'reconcileChannel'>
   /** The store the engine uses: it lists the channels and holds the job lock. */
   store: ChannelLister & JobLock
-  /** Pause between the end of one step and the start of the next (ms), for `start()`. Default 60,000. */
+  /** Pause between the end of one step and the start of the next (ms), for `start()`. Default `defaultSweepInterval`. */
   intervalMs?: number
-  /** A channel whose chain read is older than this (ms) is read again by the step. Default 600,000. */
+  /** A channel whose chain read is older than this (ms) is read again by the step. Default `defaultReconcileAfter`. */
   reconcileAfter?: number
   /** Receives what a channel's sweep could not do; it is tried again next step. Default: a JSON line on stderr. */
   onError?: (error: unknown) => void
@@ -84,12 +89,36 @@ function sweepLine(channelId: Hex, reason: SweepReason, outcome: SweepOutcome): 
     : line
 }
 
+/**
+ * What the sweeper does to one channel: reads it from the chain when the
+ * store's read is older than `reconcileAfter` (correcting the store), then
+ * sweeps it; one line per thing it did or found changed. True when it read the
+ * chain. Errors reach the caller. Node runs it in each step over every
+ * channel; on Workers each channel's Durable Object runs it from its alarm.
+ */
+export async function sweepOnce(
+  session: Pick<TempoSession, 'sweepChannel' | 'reconcileChannel'>,
+  state: ChannelState,
+  { now, reconcileAfter, log }: { now: number; reconcileAfter: number; log: (line: SweepLine) => void },
+): Promise<boolean> {
+  const stale = now - state.chainReadAt >= reconcileAfter
+  if (stale) {
+    const found = await session.reconcileChannel(state.channelId)
+    if (found !== undefined && (Object.keys(found.changed).length > 0 || found.missing || found.pending)) {
+      log({ event: 'reconcile', ...found })
+    }
+  }
+  const swept = await session.sweepChannel(state.channelId)
+  if (swept !== undefined && swept.outcome.kind !== 'nothing') log(sweepLine(state.channelId, swept.reason, swept.outcome))
+  return stale
+}
+
 /** A settlement sweeper over `options.store`, validated here: a bad option throws a `ConfigError`. */
 export function settlementSweeper(options: SettlementSweeperOptions): SettlementSweeper {
   parseConfig(optionsSchema, options, 'settlementSweeper')
   const { session, store } = options
-  const intervalMs = options.intervalMs ?? 60_000
-  const reconcileAfter = options.reconcileAfter ?? 600_000
+  const intervalMs = options.intervalMs ?? defaultSweepInterval
+  const reconcileAfter = options.reconcileAfter ?? defaultReconcileAfter
   const onError = options.onError ?? logSweepError
   const log = options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line)))
   const now = options.now ?? Date.now
@@ -106,15 +135,7 @@ export function settlementSweeper(options: SettlementSweeperOptions): Settlement
     // One channel at a time: the payee's transactions go out one by one anyway, and the RPC sees no burst.
     for (const state of open) {
       try {
-        if (now() - state.chainReadAt >= reconcileAfter) {
-          reconciled++
-          const found = await session.reconcileChannel(state.channelId)
-          if (found !== undefined && (Object.keys(found.changed).length > 0 || found.missing || found.pending)) {
-            emit({ event: 'reconcile', ...found })
-          }
-        }
-        const swept = await session.sweepChannel(state.channelId)
-        if (swept !== undefined && swept.outcome.kind !== 'nothing') emit(sweepLine(state.channelId, swept.reason, swept.outcome))
+        if (await sweepOnce(session, state, { now: now(), reconcileAfter, log: emit })) reconciled++
       } catch (error) {
         onError(error)
       }
@@ -127,4 +148,60 @@ export function settlementSweeper(options: SettlementSweeperOptions): Settlement
     return result.ran ? { ran: true, ...result.value } : { ran: false, channels: 0, reconciled: 0, lines: [] }
   })
   return { step, ...pollLoop(step, intervalMs, onError) }
+}
+
+/**
+ * The sweeper one channel at a time, for a store that wakes each channel by
+ * itself (Durable Objects: the channel's alarm, src/stores/cloudflare/objects.ts)
+ * instead of listing them: the same per-channel work as a step (`sweepOnce`),
+ * then when the channel is next due. Needs no job lock: a store that wakes a
+ * channel runs one wake-up of it at a time.
+ */
+export type ChannelSweeper = {
+  /** The longest a written channel waits for its sweep, and the shortest time between two sweeps of it (ms). */
+  readonly intervalMs: number
+  /**
+   * Sweeps the channel of `state` (as stored); returns when it is next due (ms; the store waits at least
+   * `intervalMs`), or `undefined` when only a new write can make it due. Errors go to `onError` and the
+   * channel is due again after `intervalMs`.
+   */
+  sweep(state: ChannelState): Promise<number | undefined>
+}
+
+export type ChannelSweeperOptions = Omit<SettlementSweeperOptions, 'session' | 'store'> & {
+  session: Pick<TempoSession, 'sweepChannel' | 'reconcileChannel' | 'nextSweepAt'>
+  /** The engine's store: the channel is read again after its sweep. */
+  store: Pick<ChannelStore, 'getChannel'>
+}
+
+const channelOptionsSchema = optionsSchema.extend({
+  session: z.object(
+    { sweepChannel: callable(), reconcileChannel: callable(), nextSweepAt: callable() },
+    { error: 'must be a tempoSession' },
+  ),
+  store: implementing<Pick<ChannelStore, 'getChannel'>>(['getChannel']),
+})
+
+/** A per-channel sweeper (`ChannelSweeper`), validated here: a bad option throws a `ConfigError`. */
+export function channelSweeper(options: ChannelSweeperOptions): ChannelSweeper {
+  parseConfig(channelOptionsSchema, options, 'channelSweeper')
+  const { session, store } = options
+  const intervalMs = options.intervalMs ?? defaultSweepInterval
+  const reconcileAfter = options.reconcileAfter ?? defaultReconcileAfter
+  const onError = options.onError ?? logSweepError
+  const log = options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line)))
+  const now = options.now ?? Date.now
+  return {
+    intervalMs,
+    async sweep(state) {
+      try {
+        await sweepOnce(session, state, { now: now(), reconcileAfter, log })
+        const after = await store.getChannel(state.channelId)
+        return after === undefined ? undefined : session.nextSweepAt(after)
+      } catch (error) {
+        onError(error)
+        return now() + intervalMs
+      }
+    },
+  }
 }

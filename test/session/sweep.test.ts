@@ -1,7 +1,7 @@
 import type { Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import { acceptVoucher, type ChannelState, commit, fromChain, reserve, withChain } from '../../src/session/channel.js'
-import { sweepReason } from '../../src/session/sweep.js'
+import { nextSweepAt, sweepReason } from '../../src/session/sweep.js'
 import { testOnChainChannel as chain, testChannelId as channelId, placeholderSignature as sig } from '../support/channel-state.js'
 
 const none = { settleThreshold: undefined, settleAfter: undefined, closeIdleAfter: undefined }
@@ -55,5 +55,36 @@ describe('sweepReason', () => {
       pendingTransaction: { kind: 'settle' as const, txHash: sig(2).slice(0, 66) as Hex, amount: 100n, sentAt: 0 },
     }
     expect(sweepReason(pending, all, 10_000)).toBeUndefined()
+  })
+})
+
+describe('nextSweepAt', () => {
+  const all = { settleThreshold: 1_000n, settleAfter: 1_000, closeIdleAfter: 5_000 }
+
+  it('is the first time sweepReason names a reason, when nothing else happens to the channel', () => {
+    const cases: [ChannelState, typeof all][] = [
+      [spentChannel(100n, 100n, 10), all], // age at 1,010
+      [spentChannel(100n, 99n, 10), all], // nothing settleable: idle at 5,010
+      [spentChannel(100n, 100n, 10), { ...all, settleThreshold: 100n }], // threshold: at once
+      [spentChannel(100n, 100n, 10), { ...all, settleAfter: 100_000 }], // idle before age
+    ]
+    for (const [state, settings] of cases) {
+      const due = nextSweepAt(state, settings, 20)
+      expect(due).toBeDefined()
+      const at = Math.max(due!, 20)
+      expect(sweepReason(state, settings, at)).toBeDefined()
+      if (at > 20) expect(sweepReason(state, settings, at - 1)).toBeUndefined()
+    }
+    expect(nextSweepAt(spentChannel(100n, 100n, 10), all, 20)).toBe(1_010)
+    expect(nextSweepAt(spentChannel(100n, 99n, 10), all, 20)).toBe(5_010)
+  })
+
+  it('is never for a finalized channel or one no limit applies to, at once while something waits on the chain', () => {
+    const state = spentChannel(100n, 100n)
+    expect(nextSweepAt({ ...state, finalized: true }, all, 20)).toBeUndefined()
+    expect(nextSweepAt(state, none, 20)).toBeUndefined()
+    expect(nextSweepAt({ ...spentChannel(100n, 99n), closeRequestedAt: 1n }, all, 20)).toBeUndefined()
+    expect(nextSweepAt({ ...state, closeRequestedAt: 1n }, none, 20)).toBe(20)
+    expect(nextSweepAt({ ...state, closing: true }, none, 20)).toBe(20)
   })
 })

@@ -17,8 +17,13 @@ declare module 'cloudflare:workers' {
 }
 
 declare module 'cloudflare:test' {
-  import type { ScheduledController } from '@cloudflare/workers-types'
+  import type { DurableObjectState, ScheduledController } from '@cloudflare/workers-types'
 
+  /** Runs `callback` inside the Durable Object behind `stub`, with its instance and state (storage, alarms). */
+  export function runInDurableObject<R>(
+    stub: object,
+    callback: (instance: unknown, state: DurableObjectState) => R | Promise<R>,
+  ): Promise<R>
   /** Runs the alarm of the Durable Object behind `stub` now, if one is set; true if it ran. */
   export function runDurableObjectAlarm(stub: object): Promise<boolean>
   /** A `ScheduledController` for calling a module's `scheduled` handler directly. */

@@ -32,7 +32,7 @@ export default async function setup(project: TestProject) {
     project.provide('payeeKey', privateKeyOf(testAccounts[4]!))
     project.provide(
       'payerKeys',
-      [5, 6, 7].map((i) => privateKeyOf(testAccounts[i]!)),
+      [5, 6, 7, 8].map((i) => privateKeyOf(testAccounts[i]!)),
     )
   } catch (error) {
     await anvil.stop()

@@ -2,11 +2,14 @@
 // one `ChannelObject` per channel, holding its state, idempotency records and
 // rate-limit windows, and `KeyShard`s holding consumed challenge ids and the
 // other rate-limit windows. Each object runs one event at a time; its SQLite
-// writes in `transactionSync` are atomic.
+// writes in `transactionSync` are atomic. A channel's alarm also runs the
+// settlement sweeper for that channel when the Worker supplies one.
 import { DurableObject } from 'cloudflare:workers'
 import type { DurableObjectState, SqlStorage } from '@cloudflare/workers-types'
 import { hash32 } from '../../protocol/hash.js'
 import type { CompletedRequest, IdempotencyRecord } from '../../session/store.js'
+import type { ChannelSweeper } from '../../session/sweeper.js'
+import { decodeChannel, type EncodedChannel } from '../codec.js'
 
 export const defaultKeyShards = 16
 
@@ -111,7 +114,7 @@ class RateLimitTable {
 abstract class SweptObject extends DurableObject<unknown> {
   protected readonly sql: SqlStorage
   /** The alarm as this object last read or set it: `undefined` not known yet, `null` none. */
-  private sweepAt: number | null | undefined
+  private alarmAt: number | null | undefined
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env)
@@ -122,17 +125,21 @@ abstract class SweptObject extends DurableObject<unknown> {
   protected abstract sweep(now: number): number | null
 
   override async alarm(): Promise<void> {
-    this.sweepAt = null // the alarm that fired is no longer set
+    this.alarmAt = null // the alarm that fired is no longer set
     const next = this.sweep(Date.now())
     if (next !== null) await this.scheduleSweep(next)
   }
 
   /** Makes sure an alarm fires no later than a little after `expiresAt`. Garbage collection only: reads ignore expired entries anyway. */
   protected async scheduleSweep(expiresAt: number) {
-    const at = Math.max(expiresAt, Date.now()) + sweepDelayMs
-    if (this.sweepAt === undefined) this.sweepAt = await this.ctx.storage.getAlarm()
-    if (this.sweepAt !== null && this.sweepAt <= at) return
-    this.sweepAt = at
+    await this.wakeBy(Math.max(expiresAt, Date.now()) + sweepDelayMs)
+  }
+
+  /** Makes sure the alarm fires no later than `at` (one alarm per object: the earliest wins). */
+  protected async wakeBy(at: number) {
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm()
+    if (this.alarmAt !== null && this.alarmAt <= at) return
+    this.alarmAt = at
     await this.ctx.storage.setAlarm(at)
   }
 }
@@ -151,8 +158,69 @@ export class ChannelObject extends SweptObject {
     this.sql.exec(
       'CREATE TABLE IF NOT EXISTS channel (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL, state TEXT NOT NULL)',
     )
+    // When the channel is next swept (settlement sweeper): one row while a sweep is due, none otherwise.
+    this.sql.exec('CREATE TABLE IF NOT EXISTS channel_sweep (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), due_at INTEGER NOT NULL)')
     this.requests = new RequestTable(this.sql)
     this.rateLimits = new RateLimitTable(this.sql)
+  }
+
+  /**
+   * The settlement sweeper for this channel, or undefined for none (a bare
+   * store). The Worker's subclass (src/worker.ts) supplies the gateway's: the
+   * objects layer knows no engine.
+   */
+  protected channelSweeper(): ChannelSweeper | undefined {
+    return undefined
+  }
+
+  private dueSweep(): number | undefined {
+    return this.sql.exec<{ due_at: number }>('SELECT due_at FROM channel_sweep WHERE singleton = 1').toArray()[0]?.due_at
+  }
+
+  private async setDueSweep(at: number | undefined) {
+    if (at === undefined) {
+      this.sql.exec('DELETE FROM channel_sweep')
+      return
+    }
+    this.sql.exec(
+      'INSERT INTO channel_sweep (singleton, due_at) VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE SET due_at = excluded.due_at',
+      at,
+    )
+    await this.wakeBy(at)
+  }
+
+  /** After a write: the channel is swept within the sweeper's interval (sooner if it was due sooner). */
+  private async sweepSoon() {
+    const sweeper = this.channelSweeper()
+    if (sweeper === undefined) return
+    const at = Date.now() + sweeper.intervalMs
+    const due = this.dueSweep()
+    if (due === undefined || due > at) await this.setDueSweep(at)
+  }
+
+  /**
+   * The alarm: expired records first, then the channel's sweep if it is due.
+   * The sweep runs the engine, which reads and writes this channel through
+   * the store's RPCs to this very object (events interleave at the awaits);
+   * afterwards the next sweep is due when the engine says, but not before
+   * the sweeper's interval, so a sweep that could not act is not retried in a loop.
+   */
+  override async alarm(): Promise<void> {
+    await super.alarm()
+    const due = this.dueSweep()
+    if (due === undefined) return
+    const sweeper = this.channelSweeper()
+    if (sweeper === undefined || due > Date.now()) {
+      await this.setDueSweep(sweeper === undefined ? undefined : due)
+      return
+    }
+    const row = this.read()
+    let next: number | undefined = Date.now() + sweeper.intervalMs
+    try {
+      next = row.json === null ? undefined : await sweeper.sweep(decodeChannel(JSON.parse(row.json) as EncodedChannel))
+    } finally {
+      await this.setDueSweep(next === undefined ? undefined : Math.max(next, Date.now() + sweeper.intervalMs))
+    }
   }
 
   read(): VersionedChannel {
@@ -179,7 +247,10 @@ export class ChannelObject extends SweptObject {
       if (completed !== undefined) this.requests.put(completed.key, { state: 'done', response: completed.response }, completed.expiresAt)
       return { written: true, version }
     })
-    if (outcome.written && completed !== undefined) await this.scheduleSweep(completed.expiresAt)
+    if (outcome.written) {
+      if (completed !== undefined) await this.scheduleSweep(completed.expiresAt)
+      await this.sweepSoon()
+    }
     return outcome
   }
 
