@@ -44,6 +44,7 @@ export const gatewayEnvNames = [
   'OPEN_RATE_LIMIT',
   'MAX_BODY_BYTES',
   'SETTLE_THRESHOLD',
+  'MAX_UNSETTLED_EXPOSURE',
   'CLOSE_WATCH_INTERVAL_MS',
   'SETTLE_AFTER_MS',
   'CLOSE_IDLE_AFTER_MS',
@@ -114,6 +115,7 @@ const envSchema = z.object({
   // Up to 64 MiB: the whole body is held in memory before it is priced.
   MAX_BODY_BYTES: integerVar(1024, 64 * 1024 * 1024).optional(),
   SETTLE_THRESHOLD: amountVar.optional(),
+  MAX_UNSETTLED_EXPOSURE: amountVar.optional(),
   // The close watcher's pause between polls (Node); each poll is two RPC calls.
   CLOSE_WATCH_INTERVAL_MS: integerVar(100, 600_000).optional(),
   // The settlement sweeper (Node): its pause between passes, the age of unsettled spend it settles, the idleness it closes.
@@ -156,6 +158,10 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   const fees = { maxFeePerGas: vars.PAYEE_MAX_FEE_PER_GAS, maxPriorityFeePerGas: vars.PAYEE_PRIORITY_FEE_PER_GAS }
   if (fees.maxFeePerGas !== undefined && (fees.maxPriorityFeePerGas ?? 0n) > fees.maxFeePerGas) {
     throw new ConfigError('PAYEE_PRIORITY_FEE_PER_GAS', 'must not exceed PAYEE_MAX_FEE_PER_GAS')
+  }
+  const bucketSize = vars.BUCKET_SIZE ?? 1_000_000n
+  if (vars.MAX_UNSETTLED_EXPOSURE !== undefined && vars.MAX_UNSETTLED_EXPOSURE < bucketSize) {
+    throw new ConfigError('MAX_UNSETTLED_EXPOSURE', 'must be at least BUCKET_SIZE')
   }
   const payee = vars.PAYEE_PRIVATE_KEY === undefined ? undefined : privateKeyToAccount(vars.PAYEE_PRIVATE_KEY as Hex)
   const recipient = payee?.address.toLowerCase() ?? vars.PAYEE_ADDRESS
@@ -213,7 +219,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
             ...(vars.STREAM_VOUCHER_TIMEOUT_MS ? { voucherTimeoutMs: vars.STREAM_VOUCHER_TIMEOUT_MS } : {}),
           },
     session: {
-      bucketSize: vars.BUCKET_SIZE ?? 1_000_000n,
+      bucketSize,
       bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,
       // A reservation outlives the slowest upstream answer, so a crash frees it and a slow answer is still covered.
       reservationTtl: upstreamTimeoutMs + 30_000,
@@ -221,6 +227,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
       opensPerMinute: vars.OPEN_RATE_LIMIT ?? 30,
       recovery,
       ...(vars.SETTLE_THRESHOLD ? { settleThreshold: vars.SETTLE_THRESHOLD } : {}),
+      ...(vars.MAX_UNSETTLED_EXPOSURE ? { maxUnsettledExposure: vars.MAX_UNSETTLED_EXPOSURE } : {}),
       // Earned money is not left unsettled for more than a day, nor a deposit locked in a channel unused for 30 days.
       settleAfter: vars.SETTLE_AFTER_MS ?? 86_400_000,
       closeIdleAfter: vars.CLOSE_IDLE_AFTER_MS ?? 30 * 86_400_000,

@@ -403,7 +403,10 @@ export function sessionClient(options: SessionClientOptions) {
         const channel = channels.get(t.key)
         const topUp = channel !== undefined && problem.code === 'mpp_session_deposit_below_request_cost'
         // Reuse the latest voucher until the server names a higher cumulative amount.
-        const asked = problem.code === 'mpp_voucher_bucket_refresh_required' || problem.code === 'mpp_request_exceeds_voucher_bucket'
+        const asked =
+          problem.code === 'mpp_voucher_bucket_refresh_required' ||
+          problem.code === 'mpp_request_exceeds_voucher_bucket' ||
+          problem.code === 'mpp_voucher_exceeds_exposure_limit'
         const target = asked ? BigInt(String(problem.requiredCumulative)) : 0n
         const amount = channel === undefined ? undefined : target > channel.signedCumulative ? target : channel.signedCumulative
         const progress = channel === undefined || (topUp ? !toppedUp : sent === undefined || amount! > sent)

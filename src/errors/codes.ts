@@ -102,6 +102,14 @@ export const errorCodes = {
     challenge: true,
     errorType: 'payment_required',
   },
+  mpp_voucher_exceeds_exposure_limit: {
+    status: 402,
+    type: 'verification-failed',
+    title: 'Voucher Exceeds Exposure Limit',
+    retryable: true,
+    challenge: true,
+    errorType: 'payment_required',
+  },
   mpp_session_deposit_below_request_cost: {
     status: 402,
     type: 'session/amount-exceeds-deposit',

@@ -37,6 +37,12 @@ export type TempoSessionOptions = {
   bucketSize?: bigint
   /** An accepted voucher older than this (ms) must be refreshed before it pays new reservations. Default: never expires. */
   bucketTtl?: number
+  /**
+   * How far above `spent` a new voucher may reach (base units), unless the request needs more (then what it
+   * needs, rounded up to a bucket): bounds what the payee serves without a voucher it could settle (README:
+   * Operating a payee, the exposure bound). At least `bucketSize`. Default: no limit.
+   */
+  maxUnsettledExposure?: bigint
   /** New voucher signatures verified per channel per second before `mpp_rate_limited`. Default 10. */
   verificationsPerSecond?: number
   /** Channel opens per client address (an IPv6 one by its /64) per minute before `mpp_rate_limited`. Default 30. */
@@ -103,6 +109,7 @@ const schema = z.object({
   reservationTtl: integer(1).optional(),
   bucketSize: amount(1n).optional(),
   bucketTtl: integer(1).optional(),
+  maxUnsettledExposure: amount(1n).optional(),
   verificationsPerSecond: integer(1).optional(),
   opensPerMinute: integer(1).optional(),
   payers: z
@@ -135,6 +142,7 @@ export type SessionSettings = {
   reservationTtl: number
   bucketSize: bigint
   bucketTtl: number | undefined
+  maxUnsettledExposure: bigint | undefined
   verificationsPerSecond: number
   opensPerMinute: number
   payers: {
@@ -173,6 +181,13 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
   const suggestedDeposit = valid.suggestedDeposit ?? minDeposit * 10n
   if (suggestedDeposit < minDeposit) throw new ConfigError('tempoSession.suggestedDeposit', 'must be at least minDeposit')
   const reservationTtl = valid.reservationTtl ?? 60_000
+  const bucketSize = valid.bucketSize ?? 1n
+  if (valid.maxUnsettledExposure !== undefined && valid.maxUnsettledExposure < bucketSize) {
+    throw new ConfigError(
+      'tempoSession.maxUnsettledExposure',
+      'must be at least bucketSize (the gateway asks for vouchers a bucket at a time)',
+    )
+  }
   return {
     recipient: valid.recipient,
     currency: valid.currency,
@@ -182,8 +197,9 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
     chainCacheTtl: valid.chainCacheTtl ?? 5_000,
     voucherReadTtl: valid.voucherReadTtl ?? 1_000,
     reservationTtl,
-    bucketSize: valid.bucketSize ?? 1n,
+    bucketSize,
     bucketTtl: valid.bucketTtl,
+    maxUnsettledExposure: valid.maxUnsettledExposure,
     verificationsPerSecond: valid.verificationsPerSecond ?? 10,
     opensPerMinute: valid.opensPerMinute ?? 30,
     payers: {

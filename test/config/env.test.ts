@@ -121,6 +121,14 @@ describe('gateway environment', () => {
       expect(refusal({ CLOSE_WATCH_INTERVAL_MS: typo }).subject).toBe('CLOSE_WATCH_INTERVAL_MS')
   })
 
+  it('caps the voucher step at MAX_UNSETTLED_EXPOSURE when set, never below BUCKET_SIZE', () => {
+    expect(build({}).session?.maxUnsettledExposure).toBeUndefined()
+    expect(build({ MAX_UNSETTLED_EXPOSURE: '2000000' }).session?.maxUnsettledExposure).toBe(2_000_000n)
+    expect(build({ BUCKET_SIZE: '1000', MAX_UNSETTLED_EXPOSURE: '1000' }).session?.maxUnsettledExposure).toBe(1_000n)
+    expect(refusal({ MAX_UNSETTLED_EXPOSURE: '999999' }).subject).toBe('MAX_UNSETTLED_EXPOSURE') // default bucket: 1,000,000
+    expect(refusal({ MAX_UNSETTLED_EXPOSURE: '0' }).subject).toBe('MAX_UNSETTLED_EXPOSURE')
+  })
+
   it('serves /metrics only with METRICS_TOKEN: 32 or more token68 characters, never echoed', () => {
     expect(build({}).metricsToken).toBeUndefined()
     const token = 'metrics-token-of-at-least-32-chars_~+/='

@@ -6,6 +6,7 @@ import { readChain } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
 import { verificationFailed } from '../errors.js'
+import { assertWithinExposureLimit } from '../exposure.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
 import { receiptFor } from '../receipt.js'
@@ -30,6 +31,16 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   if (payload.authorizedSigner !== undefined && payload.authorizedSigner !== call.authorizedSigner) {
     throw verificationFailed('The authorizedSigner does not match the open transaction.', payload.channelId)
   }
+  // Priced first: the operator's exposure cap lets the initial voucher go as far as this request needs.
+  const quote = parameters.management ? undefined : await parameters.quote()
+  const position = {
+    channelId: call.channelId,
+    spent: 0n,
+    acceptedCumulative: 0n,
+    requiredCumulative: quote?.total ?? 0n,
+    deposit: call.deposit,
+  }
+  assertWithinExposureLimit(ctx, position, payload.cumulativeAmount)
   // Check the payer and the initial voucher before anything reaches the chain.
   await assertPayerAllowed(ctx, call)
   const signature = canonicalSignature(payload.signature)
@@ -46,9 +57,8 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   // Its signature was verified above against the signer the transaction (and so the channelId) commits to.
   const current = advanced ? await acceptNew(ctx, state, { amount: payload.cumulativeAmount, signature }) : state
   // An open on a management request (e.g. HEAD) opens the channel and answers with its receipt; nothing is served.
-  if (parameters.management) {
+  if (quote === undefined) {
     return { kind: 'respond', status: 200, receipt: receiptFor(ctx, credential, current), log: { channelId: current.channelId } }
   }
-  const quote = await parameters.quote()
   return serve(ctx, { credential, state: current, quote, voucherAdvanced: advanced, request: parameters.request })
 }

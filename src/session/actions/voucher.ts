@@ -5,6 +5,7 @@ import type { Authorization } from '../../payment/method.js'
 import { loadChannel, recentChain } from '../chain-state.js'
 import * as Channel from '../channel.js'
 import type { SessionContext } from '../context.js'
+import { assertWithinExposureLimit, voucherPosition } from '../exposure.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
 import { receiptFor } from '../receipt.js'
@@ -22,11 +23,13 @@ export async function voucher(ctx: SessionContext, parameters: ActionParameters<
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
   await assertPayerAllowed(ctx, state)
+  // Priced first: the operator's exposure cap lets a voucher go as far as this request needs.
+  const quote = management ? undefined : await parameters.quote()
+  assertWithinExposureLimit(ctx, voucherPosition(state, quote?.total ?? 0n), payload.cumulativeAmount)
   const { state: current, advanced } = await verifyVoucher(ctx, state, payload.cumulativeAmount, payload.signature)
   // A voucher top-up (HEAD, or any request that asks for no content): accepted, nothing served, nothing charged.
-  if (management) {
+  if (quote === undefined) {
     return { kind: 'respond', status: 200, receipt: receiptFor(ctx, credential, current), log: { channelId: current.channelId } }
   }
-  const quote = await parameters.quote()
   return serve(ctx, { credential, state: current, quote, voucherAdvanced: advanced, request: parameters.request })
 }
