@@ -41,7 +41,10 @@ describe('PostgreSQL across processes', () => {
       await client.connect()
       try {
         const { rows } = await client.query<{ version: number }>('SELECT version FROM mpp_schema_migrations ORDER BY version')
-        expect(rows.map((row) => row.version)).toEqual([1, 2, 3])
+        expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4])
+        // Room on each page for a channel's next version (a HOT update), as migration 4 sets.
+        const table = await client.query<{ reloptions: string[] }>("SELECT reloptions FROM pg_class WHERE relname = 'mpp_channels'")
+        expect(table.rows[0]?.reloptions).toEqual(['fillfactor=50'])
       } finally {
         await client.end()
       }
