@@ -7,10 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import pg from 'pg'
 import type { Hex } from 'viem'
-import { assertInvariant, type ChannelState, commit, reserve } from '../../src/session/channel.js'
 import { postgresStore, type SqlSessionStore } from '../../src/stores/postgres.js'
 import { startPostgres } from './postgres-server.js'
-import { openChannelState } from './store.js'
+import { openChannelState, runPairs } from './store.js'
 
 const rounds = Number(process.env.ROUNDS ?? 3)
 const roundMs = Number(process.env.ROUND_MS ?? 1_500)
@@ -81,36 +80,6 @@ function serverCpu() {
   return ticks * 10_000
 }
 
-function update(store: SqlSessionStore, channelId: Hex, change: (state: ChannelState) => ChannelState) {
-  return store.updateChannel(channelId, (current) => {
-    if (current === undefined) throw new Error(`channel ${channelId} is missing`)
-    const next = change(current)
-    assertInvariant(next)
-    return { state: next, result: undefined }
-  })
-}
-
-/** The store row's load: `concurrency` workers, each a reserve then a commit on the next channel in turn. */
-async function run(store: SqlSessionStore, channelIds: Hex[], ms: number) {
-  let pairs = 0
-  let turn = 0
-  const started = performance.now()
-  const deadline = started + ms
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const channelId = channelIds[turn++ % channelIds.length]!
-        const id = crypto.randomUUID()
-        const now = Date.now()
-        await update(store, channelId, (state) => reserve(state, id, 1_000n, now + 60_000, now))
-        await update(store, channelId, (state) => commit(state, id, 1_000n, Date.now()).state)
-        pairs++
-      }
-    }),
-  )
-  return { pairs, perSecond: (pairs * 1000) / (performance.now() - started) }
-}
-
 const counts = [1, 1_000]
 for (const variant of variants) {
   for (const count of counts) {
@@ -122,7 +91,7 @@ for (const variant of variants) {
       ids.push(state.channelId)
     }
     variant.sets[count] = ids
-    await run(variant.store, ids, 500)
+    await runPairs(variant.store, ids, concurrency, 500)
   }
 }
 
@@ -134,7 +103,7 @@ for (let round = 0; round < rounds; round++) {
       statements.clear()
       const client = process.cpuUsage()
       const serverBefore = serverCpu()
-      const { pairs, perSecond } = await run(variant.store, variant.sets[count]!, roundMs)
+      const { pairs, perSecond } = await runPairs(variant.store, variant.sets[count]!, concurrency, roundMs)
       const clientUsed = process.cpuUsage(client)
       const serverUsed = serverCpu() - serverBefore
       rates.set(label, [...(rates.get(label) ?? []), perSecond])

@@ -88,10 +88,9 @@ async function reserveCommit(store: SessionStore, channelId: Hex) {
   await update(store, channelId, (state) => commit(state, id, amount, Date.now()).state)
 }
 
-/** Runs `concurrency` workers for `ms`; returns completed pairs per second. */
-async function run(store: SessionStore, channelIds: Hex[], concurrency: number, ms: number) {
-  collectGarbage()
-  let done = 0
+/** The store row's load: `concurrency` workers for `ms`, each a reserve then a commit on the next channel in turn. */
+export async function runPairs(store: SessionStore, channelIds: Hex[], concurrency: number, ms: number) {
+  let pairs = 0
   let turn = 0
   const started = performance.now()
   const deadline = started + ms
@@ -99,11 +98,17 @@ async function run(store: SessionStore, channelIds: Hex[], concurrency: number, 
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
         await reserveCommit(store, channelIds[turn++ % channelIds.length]!)
-        done++
+        pairs++
       }
     }),
   )
-  return (done * 1000) / (performance.now() - started)
+  return { pairs, perSecond: (pairs * 1000) / (performance.now() - started) }
+}
+
+/** Completed pairs per second, after a garbage collection. */
+async function run(store: SessionStore, channelIds: Hex[], concurrency: number, ms: number) {
+  collectGarbage()
+  return (await runPairs(store, channelIds, concurrency, ms)).perSecond
 }
 
 export async function benchStore(subject: StoreUnderTest, options: StoreBenchOptions = {}): Promise<StoreRow[]> {

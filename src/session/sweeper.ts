@@ -113,15 +113,22 @@ export async function sweepOnce(
   return stale
 }
 
+/** The sweeper's settings with their defaults, the same for the job and its per-channel form. */
+function withDefaults(options: Omit<SettlementSweeperOptions, 'session' | 'store'>) {
+  return {
+    intervalMs: options.intervalMs ?? defaultSweepInterval,
+    reconcileAfter: options.reconcileAfter ?? defaultReconcileAfter,
+    onError: options.onError ?? logSweepError,
+    log: options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line))),
+    now: options.now ?? Date.now,
+  }
+}
+
 /** A settlement sweeper over `options.store`, validated here: a bad option throws a `ConfigError`. */
 export function settlementSweeper(options: SettlementSweeperOptions): SettlementSweeper {
   parseConfig(optionsSchema, options, 'settlementSweeper')
   const { session, store } = options
-  const intervalMs = options.intervalMs ?? defaultSweepInterval
-  const reconcileAfter = options.reconcileAfter ?? defaultReconcileAfter
-  const onError = options.onError ?? logSweepError
-  const log = options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line)))
-  const now = options.now ?? Date.now
+  const { intervalMs, reconcileAfter, onError, log, now } = withDefaults(options)
   const lockName = `settlement-sweeper/${session.recipient}`
 
   async function pass(): Promise<Omit<SweepStep, 'ran'>> {
@@ -186,11 +193,7 @@ const channelOptionsSchema = optionsSchema.extend({
 export function channelSweeper(options: ChannelSweeperOptions): ChannelSweeper {
   parseConfig(channelOptionsSchema, options, 'channelSweeper')
   const { session, store } = options
-  const intervalMs = options.intervalMs ?? defaultSweepInterval
-  const reconcileAfter = options.reconcileAfter ?? defaultReconcileAfter
-  const onError = options.onError ?? logSweepError
-  const log = options.log ?? ((line: SweepLine) => console.log(JSON.stringify(line)))
-  const now = options.now ?? Date.now
+  const { intervalMs, reconcileAfter, onError, log, now } = withDefaults(options)
   return {
     intervalMs,
     async sweep(state) {

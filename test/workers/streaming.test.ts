@@ -3,20 +3,18 @@
 // through the session client, and a stream its client abandons, whose end is
 // charged after the response is gone (`waitUntil`).
 import { env, exports } from 'cloudflare:workers'
-import { type Address, type Hex, http } from 'viem'
+import { type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, inject, it } from 'vitest'
 import { defaultCatalogue } from '../../src/chat/catalogue.js'
 import { promptTokens, textCounter } from '../../src/chat/tokens.js'
 import { sessionClient } from '../../src/client/session-client.js'
-import { tempoChain } from '../../src/escrow/chain.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { readEvents } from '../../src/protocol/sse.js'
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import worker from '../../src/worker.js'
+import { chain, url } from './support.js'
 
-const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
-const url = 'https://gateway.test/v1/mpp/chat/completions'
 const model = defaultCatalogue[0]!
 const body = (content: string) => ({ model: model.id, max_tokens: 64, stream: true, messages: [{ role: 'user' as const, content }] })
 const ask = (content: string) => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body(content)) })
@@ -27,7 +25,7 @@ describe('streaming on the Worker', () => {
     const account = privateKeyToAccount(inject('payerKeys')[2] as Hex)
     const client = sessionClient({
       account,
-      chain: tempoChain({ id: 31337, rpcUrl: inject('rpcUrl'), feeToken: pathUsd }),
+      chain: chain(),
       transport: http(inject('rpcUrl')),
       deposit: 1_000_000n,
       fees: { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n },
@@ -53,7 +51,7 @@ describe('streaming on the Worker', () => {
     const context = { waitUntil: (work: Promise<unknown>) => void waited.push(work), passThroughOnException() {}, props: {} }
     const direct = sessionClient({
       account,
-      chain: tempoChain({ id: 31337, rpcUrl: inject('rpcUrl'), feeToken: pathUsd }),
+      chain: chain(),
       transport: http(inject('rpcUrl')),
       deposit: 1_000_000n,
       fees: { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n },

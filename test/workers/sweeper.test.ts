@@ -11,19 +11,11 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, inject, it } from 'vitest'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { sessionClient } from '../../src/client/session-client.js'
-import { tempoChain } from '../../src/escrow/chain.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import worker from '../../src/worker.js'
+import { ask, chain, pathUsd, url } from './support.js'
 
-const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
-const url = 'https://gateway.test/v1/mpp/chat/completions'
-const ask = (content: string) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/json' },
-  body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content }] }),
-})
-const chain = () => tempoChain({ id: 31337, rpcUrl: inject('rpcUrl'), feeToken: pathUsd })
 const rpc = () => createPublicClient({ chain: chain(), transport: http(inject('rpcUrl')) })
 const bucket = 1_000n
 const deposit = 1_000_000n

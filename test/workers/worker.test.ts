@@ -2,28 +2,19 @@
 // setup started (workerd fetches 127.0.0.1 directly): the unpaid 402, a whole
 // paid session with the local backend, and what the Durable Objects recorded.
 import { env, exports } from 'cloudflare:workers'
-import { type Address, type Hex, http } from 'viem'
+import { type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, inject, it, vi } from 'vitest'
 import { sessionClient } from '../../src/client/session-client.js'
-import { tempoChain } from '../../src/escrow/chain.js'
 import { Challenge, computeChallengeId } from '../../src/protocol/challenge.js'
 import { Credential } from '../../src/protocol/credential.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import worker, { gatewayFor } from '../../src/worker.js'
+import { ask, chain, pathUsd, url, zeroFees } from './support.js'
 
-const pathUsd = '0x20c0000000000000000000000000000000000000' as Address
-const zeroFees = { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
-const url = 'https://gateway.test/v1/mpp/chat/completions'
-const ask = (content: string, headers: Record<string, string> = {}) => ({
-  method: 'POST',
-  headers: { 'Content-Type': 'application/json', ...headers },
-  body: JSON.stringify({ model: 'local-echo', max_tokens: 16, messages: [{ role: 'user', content }] }),
-})
 const fetchWorker = (input: string | URL | Request, init?: RequestInit) => exports.default.fetch(input, init)
-const chain = () => tempoChain({ id: 31337, rpcUrl: inject('rpcUrl'), feeToken: pathUsd })
 
 describe('the Worker', () => {
   it('answers an unpaid completion with 402 and a challenge bound to its secret, payee and escrow', async () => {
