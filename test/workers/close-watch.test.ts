@@ -4,7 +4,7 @@
 // the next run: the channel refused, what was spent settled.
 import { createScheduledController } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
-import { type Address, createPublicClient, createWalletClient, encodeFunctionData, type Hex, http } from 'viem'
+import { createPublicClient, createWalletClient, encodeFunctionData, type Hex, http } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, inject, it } from 'vitest'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
@@ -12,7 +12,7 @@ import { sessionClient } from '../../src/client/session-client.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import worker from '../../src/worker.js'
-import { ask, chain, url, zeroFees } from './support.js'
+import { ask, chain, settledAmounts, url, zeroFees } from './support.js'
 
 const bucket = 1_000n
 
@@ -52,14 +52,7 @@ describe('the Worker: the close watcher on a Cron Trigger', () => {
     await run()
     // The vouchers are whole buckets: the highest not above spent is spent rounded down to a bucket.
     const settled = (spent / bucket) * bucket
-    const events = await rpc.getContractEvents({
-      address: inject('escrowAddress') as Address,
-      abi: escrowAbi,
-      eventName: 'Settled',
-      args: { channelId },
-      fromBlock: 0n,
-    })
-    expect(events.map((event) => event.args.cumulativeAmount)).toEqual([settled])
+    expect(await settledAmounts(channelId)).toEqual([settled])
     const state = await durableObjectStore(env).getChannel(channelId)
     expect(state).toMatchObject({ spent, settled })
     expect(state!.closeRequestedAt).toBeGreaterThan(0n)

@@ -14,7 +14,7 @@ import { sessionClient } from '../../src/client/session-client.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { durableObjectStore } from '../../src/stores/cloudflare/store.js'
 import worker from '../../src/worker.js'
-import { ask, chain, pathUsd, url } from './support.js'
+import { ask, chain, pathUsd, settledAmounts, url } from './support.js'
 
 const rpc = () => createPublicClient({ chain: chain(), transport: http(inject('rpcUrl')) })
 const bucket = 1_000n
@@ -79,14 +79,7 @@ describe('the Worker: the settlement sweeper on Durable Object alarms', () => {
     expect(await runDurableObjectAlarm(object)).toBe(true)
 
     const settled = (spent / bucket) * bucket // the highest voucher not above spent: whole buckets
-    const events = await rpc().getContractEvents({
-      address: inject('escrowAddress') as Address,
-      abi: escrowAbi,
-      eventName: 'Settled',
-      args: { channelId },
-      fromBlock: 0n,
-    })
-    expect(events.map((event) => event.args.cumulativeAmount)).toEqual([settled])
+    expect(await settledAmounts(channelId)).toEqual([settled])
     expect(await durableObjectStore(env).getChannel(channelId)).toMatchObject({ spent, settled })
     // Next due no sooner than the interval, and the alarm set for it.
     const next = await dueAt(object)
