@@ -83,9 +83,9 @@ export function viemEscrow(options: ViemEscrowOptions): Escrow & CloseEventSourc
     latestBlock: rpc.latestBlock,
 
     async closeEvents(payee, fromBlock, toBlock) {
-      const filter = closeEventFilter(address, payee.toLowerCase() as Address, fromBlock, toBlock)
+      const filter = closeEventFilter(escrowAbi, address, payee.toLowerCase() as Address, fromBlock, toBlock)
       try {
-        return decodeCloseEvents(await rpc.within(rpc.client.request({ method: 'eth_getLogs', params: [filter] })))
+        return decodeCloseEvents(escrowAbi, await rpc.within(rpc.client.request({ method: 'eth_getLogs', params: [filter] })))
       } catch (err) {
         throw unavailable("Could not read the escrow's close events.", err)
       }
