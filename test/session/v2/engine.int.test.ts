@@ -6,7 +6,9 @@
 // expiringNonceHash, uint96 bounds, TIP-1020 envelopes (high s, compact,
 // keychain, P256), equal vouchers idempotent and lower ones refused, and the
 // cooperative and forced closes capturing exactly what was spent. Balances
-// are exact (zero fees).
+// are exact (zero fees). On the memory store, PGlite and PostgreSQL (the
+// Durable Objects store keeps the descriptor by the same codec: its
+// conformance suite runs in workerd).
 import { type Address, type Hex, hexToBigInt, numberToHex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Challenge } from '../../../src/protocol/challenge.js'
@@ -15,6 +17,10 @@ import { computeChannelId } from '../../../src/session/v2/channel-id.js'
 import type { ChannelDescriptor } from '../../../src/session/v2/descriptor.js'
 import { closeGracePeriodSeconds, tip20ChannelReserveAddress as reserve } from '../../../src/session/v2/reserve.js'
 import { signVoucher } from '../../../src/session/v2/voucher.js'
+import { memoryStore } from '../../../src/stores/memory.js'
+import { pgliteStore, postgresStore } from '../../../src/stores/postgres.js'
+import type { SessionStore } from '../../../src/stores/store.js'
+import { startPostgres } from '../../harness/postgres.js'
 import { price, startV2Session, type V2SessionFixture } from '../../support/v2/session.js'
 import { sendPayerCall, signOpen, signTopUp } from '../../support/v2/transactions.js'
 
@@ -62,15 +68,40 @@ async function voucherPayload(payer: Payer, descriptor: ChannelDescriptor, amoun
   return { action, channelId, descriptor, cumulativeAmount: amount.toString(), signature }
 }
 
-beforeAll(async () => {
-  session = await startV2Session()
-})
+type StoreUnderTest = { store: SessionStore; stop: () => Promise<void> }
+const stores: Record<string, () => Promise<StoreUnderTest>> = {
+  memory: async () => ({ store: memoryStore(), stop: async () => {} }),
+  PGlite: async () => {
+    const store = pgliteStore()
+    await store.ready()
+    return { store, stop: () => store.close() }
+  },
+  PostgreSQL: async () => {
+    const server = await startPostgres()
+    const store = postgresStore({ connectionString: server.connectionString })
+    await store.ready()
+    return {
+      store,
+      stop: async () => {
+        await store.close()
+        await server.stop()
+      },
+    }
+  },
+}
 
-afterAll(async () => {
-  await session?.stop()
-})
+describe.each(Object.keys(stores))('session v2 through the gateway on %s', (kind) => {
+  let underTest: StoreUnderTest | undefined
+  beforeAll(async () => {
+    underTest = await stores[kind]!()
+    session = await startV2Session({ store: underTest.store })
+  }, 60_000)
 
-describe('session v2 through the gateway', () => {
+  afterAll(async () => {
+    await session?.stop()
+    await underTest?.stop()
+  })
+
   it('offers v2 in its challenges: sessionProtocol, chainId, the precompile as escrowContract', async () => {
     const { methodDetails } = Challenge.request(await session.challenge()) as { methodDetails: Record<string, unknown> }
     expect(methodDetails).toMatchObject({ sessionProtocol: 'v2', chainId, escrowContract: reserve })

@@ -1,6 +1,6 @@
 // A complete paid app on session protocol v2: anvil with the channel reserve
 // stand-in behind its RPC proxy (stand-in.ts), the v2 escrow adapter with a
-// payee key, the memory store, the Tempo session method (sessionProtocol v2)
+// payee key, a store (default: memory), the Tempo session method (sessionProtocol v2)
 // behind the middleware. Payers are fresh keys funded with pathUSD.
 import { Hono } from 'hono'
 import { type Address, createTestClient, http, type LocalAccount } from 'viem'
@@ -17,6 +17,7 @@ import { Credential } from '../../../src/protocol/credential.js'
 import { tempoSession } from '../../../src/session/engine.js'
 import type { TempoSessionOptions } from '../../../src/session/options.js'
 import { memoryStore } from '../../../src/stores/memory.js'
+import type { SessionStore } from '../../../src/stores/store.js'
 import { expectSuccess, pathUsdBalance, testAccounts, testClient, zeroFees } from '../../harness/local-chain.js'
 import { startStandInChain } from './stand-in.js'
 import { v2Gas } from './transactions.js'
@@ -27,7 +28,7 @@ export const secretKey = 'session-test-secret-key-at-least-32-bytes'
 export type V2SessionFixture = Awaited<ReturnType<typeof startV2Session>>
 
 /** Starts the stand-in chain and builds the app; `stop()` when done. */
-export async function startV2Session(options: { method?: Partial<TempoSessionOptions> } = {}) {
+export async function startV2Session(options: { method?: Partial<TempoSessionOptions>; store?: SessionStore } = {}) {
   const chain = await startStandInChain()
   const funder = testClient(chain, testAccounts[0]!)
   const payeeAccount = privateKeyToAccount(generatePrivateKey())
@@ -41,7 +42,7 @@ export async function startV2Session(options: { method?: Partial<TempoSessionOpt
     pollingIntervalMs: 10,
     timeoutMs: 5_000,
   })
-  const store = memoryStore()
+  const store = options.store ?? memoryStore()
   const method = tempoSession({
     sessionProtocol: 'v2',
     escrow,
