@@ -237,6 +237,29 @@ describe.each(Object.keys(stores))('session v2 through the gateway on %s', (kind
     expect((await session.store.getChannel(channelId))?.finalized).toBe(false)
   })
 
+  it("the payee's own close (npm run ops close, the idle sweep) captures exactly spent from the highest voucher", async () => {
+    const { payer, descriptor, channelId } = await opened(3_000_000n, 1_000_000n)
+    expect((await session.send(await voucherPayload(payer, descriptor, 1_000_000n))).status).toBe(200)
+    const payeeBefore = await session.balance(session.payeeAddress)
+    const payerBefore = await session.balance(payer.address)
+    expect(await session.method.closeChannel(channelId)).toMatchObject({ kind: 'closed', amount: 2n * price })
+    expect(await session.balance(session.payeeAddress)).toBe(payeeBefore + 2n * price)
+    expect(await session.balance(payer.address)).toBe(payerBefore + 3_000_000n - 2n * price)
+  })
+
+  it('the sweeper answers a forced close by closing, capturing exactly spent', async () => {
+    const { payer, descriptor, channelId } = await opened(3_000_000n, 1_000_000n)
+    await sendPayerCall(payer.client, 'requestClose', descriptor)
+    // The store learns of it from a chain read (the close watcher's, or an expired cache's).
+    await session.method.reconcileChannel(channelId)
+    const payeeBefore = await session.balance(session.payeeAddress)
+    expect(await session.method.sweepChannel(channelId)).toEqual({
+      reason: 'close_requested',
+      outcome: expect.objectContaining({ kind: 'closed', amount: price }),
+    })
+    expect(await session.balance(session.payeeAddress)).toBe(payeeBefore + price)
+  })
+
   it('on a forced close refuses service and captures exactly spent within the grace period; the payer gets the rest', async () => {
     const { payer, descriptor, channelId } = await opened(4_000_000n, 2_000_000n)
     expect((await session.send(await voucherPayload(payer, descriptor, 2_000_000n))).status).toBe(200)
