@@ -14,11 +14,11 @@ import type { ChannelDescriptor } from './v2/descriptor.js'
  */
 export async function readChain(ctx: SessionContext, channelId: Hex, descriptor?: ChannelDescriptor): Promise<Channel.ChannelState> {
   const readAt = ctx.settings.now()
-  const held = ctx.settings.sessionProtocol === 'v2' ? await ctx.store.getChannel(channelId) : undefined
-  const v2Descriptor = descriptor ?? held?.descriptor
+  const v2 = ctx.settings.sessionProtocol === 'v2'
+  const v2Descriptor = descriptor ?? (v2 ? (await ctx.store.getChannel(channelId))?.descriptor : undefined)
   const chain = await ctx.escrow.getChannel(channelId, v2Descriptor)
   if (chain === undefined) {
-    if (held !== undefined) {
+    if (v2 && (await ctx.store.getChannel(channelId)) !== undefined) {
       await ctx.update(channelId, (state) => ({ ...(state ? { state: { ...state, finalized: true } } : {}), result: undefined }))
       throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId } })
     }

@@ -1,7 +1,7 @@
 // The Tempo `session` payment method (sessionProtocol v1, the contract escrow,
 // or v2, the TIP-20 channel reserve precompile: one per engine), framework-free:
-// it checks the challenge terms, parses the payload and dispatches to the action. Everything else lives in one module per concept
-// (docs/architecture.md).
+// it checks the challenge terms, parses the payload and dispatches to the
+// action. Everything else lives in one module per concept (docs/architecture.md).
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import type { AuthorizeParameters, PaymentMethod } from '../payment/method.js'
@@ -76,7 +76,8 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
   const ctx = createContext(settings, options.escrow, options.store)
   const { escrow } = ctx
   const protocol = settings.sessionProtocol
-  const terms = { escrow: escrow.address, chainId: escrow.chainId, ...settings }
+  const { recipient, currency, operator } = settings
+  const terms = { escrow: escrow.address, chainId: escrow.chainId, recipient, currency, operator }
 
   /** The payload in this engine's protocol; a v2 descriptor checked against the channel id and the challenge's terms. */
   function parsePayload(raw: unknown): SessionPayload & { descriptor?: ChannelDescriptor } {

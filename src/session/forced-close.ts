@@ -20,7 +20,8 @@ import { type ClosedOutcome, payeeClose } from './sweep.js'
  * - `closed`: it is finalized;
  * - `open`: no forced close is pending (none, or it was cancelled by a top-up; the channel serves again);
  * - `close_requested`: one is pending; `settlement` says what was settled (`held`: not tried, the payee
- *   cannot pay the fee now; `unavailable`: no payee key is configured to settle).
+ *   cannot pay the fee now; `unavailable`: no payee key is configured to settle), on v2 what the close
+ *   captured (`closed`), or `busy` while requests are in flight.
  */
 export type CloseFollowUp =
   | { kind: 'unknown' | 'closed' | 'open' }
