@@ -14,10 +14,12 @@ import { openAiUpstream } from './chat/openai-upstream.js'
 import { ConfigError, parseConfig } from './errors/config-error.js'
 import { tempoChain } from './escrow/chain.js'
 import { knownNetworks } from './escrow/networks.js'
+import { precompileEscrow } from './escrow/precompile-escrow.js'
 import { viemEscrow } from './escrow/viem-escrow.js'
 import { type BackendName, backendNames, type RecoveryBackend } from './secp256k1/backend.js'
 import { BackendUnavailableError } from './secp256k1/errors.js'
 import { selectRecoveryBackend } from './secp256k1/select.js'
+import { tip20ChannelReserveAddress } from './session/v2/reserve.js'
 import type { SessionStore } from './stores/store.js'
 import { address, httpUrl } from './util/config.js'
 
@@ -54,6 +56,8 @@ export const gatewayEnvNames = [
   'STREAMING',
   'STREAM_WINDOW_TOKENS',
   'STREAM_VOUCHER_TIMEOUT_MS',
+  'SESSION_PROTOCOL',
+  'SESSION_OPERATOR',
 ] as const
 
 export type GatewayEnv = { readonly [name in (typeof gatewayEnvNames)[number]]?: string | undefined }
@@ -132,6 +136,9 @@ const envSchema = z.object({
   STREAMING: z.enum(['on', 'off'], { error: 'must be on or off' }).optional(),
   STREAM_WINDOW_TOKENS: integerVar(1, 1_000_000).optional(),
   STREAM_VOUCHER_TIMEOUT_MS: integerVar(1, 3_600_000).optional(),
+  // v1: the TempoStreamChannel escrow contract; v2: the TIP-20 channel reserve precompile (README: Session protocols).
+  SESSION_PROTOCOL: z.enum(['v1', 'v2'], { error: 'must be v1 or v2' }).optional(),
+  SESSION_OPERATOR: address.optional(),
 })
 
 /** The environment with empty strings as unset (a blank line in a .env file is no value). */
@@ -150,7 +157,14 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   const network = knownNetworks[vars.CHAIN_ID]
   const rpcUrl = vars.RPC_URL ?? network?.rpcUrl
   if (rpcUrl === undefined) throw new ConfigError('RPC_URL', `is required for chain ${vars.CHAIN_ID} (no default for it)`)
-  const escrowAddress = vars.ESCROW_ADDRESS ?? network?.escrow
+  const sessionProtocol = vars.SESSION_PROTOCOL ?? 'v1'
+  if (sessionProtocol === 'v1' && vars.SESSION_OPERATOR !== undefined)
+    throw new ConfigError('SESSION_OPERATOR', 'needs SESSION_PROTOCOL=v2')
+  // v2 captures exactly what was spent from any covering voucher: no step between vouchers to cap.
+  if (sessionProtocol === 'v2' && vars.MAX_UNSETTLED_EXPOSURE !== undefined)
+    throw new ConfigError('MAX_UNSETTLED_EXPOSURE', 'is a SESSION_PROTOCOL=v1 setting (v2 captures exactly what was spent)')
+  // v2's escrow is the precompile, at one address on every Tempo chain; the known networks' escrows are v1 contracts.
+  const escrowAddress = vars.ESCROW_ADDRESS ?? (sessionProtocol === 'v2' ? tip20ChannelReserveAddress : network?.escrow)
   if (escrowAddress === undefined) throw new ConfigError('ESCROW_ADDRESS', `is required for chain ${vars.CHAIN_ID} (no default for it)`)
   const currency = vars.TOKEN_ADDRESS ?? network?.currency ?? pathUsd
   // The payee pays its fees in the token it is paid in unless told otherwise: it holds that one.
@@ -179,7 +193,7 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
   }
   const upstreamTimeoutMs = vars.UPSTREAM_TIMEOUT_MS ?? 60_000
   const recovery = recoveryBackend(vars.SECP256K1_BACKEND ?? 'auto')
-  const escrow = viemEscrow({
+  const escrow = (sessionProtocol === 'v2' ? precompileEscrow : viemEscrow)({
     address: escrowAddress,
     chain,
     rpcUrl,
@@ -219,6 +233,8 @@ export function gatewayConfigFromEnv(env: GatewayEnv, store: SessionStore): Gate
             ...(vars.STREAM_VOUCHER_TIMEOUT_MS ? { voucherTimeoutMs: vars.STREAM_VOUCHER_TIMEOUT_MS } : {}),
           },
     session: {
+      sessionProtocol,
+      ...(vars.SESSION_OPERATOR ? { operator: vars.SESSION_OPERATOR } : {}),
       bucketSize,
       bucketTtl: vars.BUCKET_TTL_MS ?? 3_600_000,
       // A reservation outlives the slowest upstream answer, so a crash frees it and a slow answer is still covered.

@@ -15,6 +15,10 @@ import { acceptVoucher, fromChain as channelFromChain } from '../../src/session/
 import { tempoSession } from '../../src/session/engine.js'
 import type { Escrow, OnChainChannel } from '../../src/session/escrow.js'
 import { signVoucher } from '../../src/session/v1/voucher.js'
+import { maxUint96 } from '../../src/session/v2/amount.js'
+import { computeChannelId as computeChannelIdV2 } from '../../src/session/v2/channel-id.js'
+import type { ChannelDescriptor } from '../../src/session/v2/descriptor.js'
+import { signVoucher as signVoucherV2 } from '../../src/session/v2/voucher.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import type { SessionStore } from '../../src/stores/store.js'
 
@@ -59,7 +63,16 @@ export function memoryEscrow(): Escrow & { channels: Map<Hex, OnChainChannel> } 
   }
 }
 
-export type BenchChannel = { channelId: Hex; account: LocalAccount; accepted: bigint; signature: Hex }
+/** A channel of the bench; `descriptor` on session protocol v2. */
+export type BenchChannel = { channelId: Hex; account: LocalAccount; accepted: bigint; signature: Hex; descriptor?: ChannelDescriptor }
+
+/** Signs a voucher on the channel's protocol (v2 when it has a descriptor). */
+export function signBenchVoucher(channel: BenchChannel, cumulativeAmount: bigint): Promise<Hex> {
+  const voucher = { channelId: channel.channelId, cumulativeAmount }
+  return channel.descriptor === undefined
+    ? signVoucher(channel.account, voucherContext, voucher)
+    : signVoucherV2(channel.account, voucherContext, voucher)
+}
 
 export const voucherContext = { chainId, escrow: escrowAddress }
 
@@ -90,7 +103,10 @@ export async function paidApp(options: {
   store?: SessionStore
   /** The secp256k1 backend the engine recovers vouchers with; default: the runtime's fastest (native on Node). */
   recovery?: RecoveryBackend
+  /** The session protocol (default v1); on v2 every channel has a descriptor and every payload carries it. */
+  sessionProtocol?: 'v1' | 'v2'
 }) {
+  const v2 = options.sessionProtocol === 'v2'
   const store = options.store ?? memoryStore()
   const escrow = memoryEscrow()
   const method = tempoSession({
@@ -102,6 +118,7 @@ export async function paidApp(options: {
     // the new-voucher row; the limiter's own cost is still paid.
     verificationsPerSecond: 1_000_000_000,
     ...(options.recovery ? { recovery: options.recovery } : {}),
+    ...(v2 ? { sessionProtocol: 'v2' as const } : {}),
   })
   const paid = payment({ realm: 'bench.local', secretKey, method, challenges: store, pricing: fixedPrice(price), logger: () => {} })
   const app = new Hono()
@@ -111,23 +128,44 @@ export async function paidApp(options: {
   const channels: BenchChannel[] = []
   for (let i = 0; i < options.channelCount; i++) {
     const account = privateKeyToAccount(privateKeyOf(i))
-    const channelId = hex(crypto.getRandomValues(new Uint8Array(32)))
+    const payer = account.address.toLowerCase() as Address
+    const descriptor: ChannelDescriptor | undefined = v2
+      ? {
+          payer,
+          payee: recipient,
+          operator: zeroAddress,
+          token: currency,
+          salt: hex(crypto.getRandomValues(new Uint8Array(32))),
+          authorizedSigner: zeroAddress,
+          expiringNonceHash: hex(crypto.getRandomValues(new Uint8Array(32))),
+        }
+      : undefined
+    const channelId = descriptor ? computeChannelIdV2(descriptor, escrowAddress, chainId) : hex(crypto.getRandomValues(new Uint8Array(32)))
     const chain: OnChainChannel = {
-      payer: account.address.toLowerCase() as Address,
+      payer,
       payee: recipient,
       token: currency,
       authorizedSigner: zeroAddress,
-      deposit,
+      // v2 amounts are uint96.
+      deposit: v2 ? maxUint96 : deposit,
       settled: 0n,
       closeRequestedAt: 0n,
       finalized: false,
     }
     escrow.channels.set(channelId, chain)
-    const signature = await signVoucher(account, voucherContext, { channelId, cumulativeAmount: options.initialAccepted })
+    const channel: BenchChannel = {
+      channelId,
+      account,
+      accepted: options.initialAccepted,
+      signature: '0x',
+      ...(descriptor ? { descriptor } : {}),
+    }
+    channel.signature = await signBenchVoucher(channel, options.initialAccepted)
     const now = Date.now()
-    const state = acceptVoucher(channelFromChain(channelId, chain, now), { amount: options.initialAccepted, signature }, { now })
+    const opened = channelFromChain(channelId, chain, now, descriptor)
+    const state = acceptVoucher(opened, { amount: options.initialAccepted, signature: channel.signature }, { now })
     await store.updateChannel(channelId, () => ({ state, result: undefined }))
-    channels.push({ channelId, account, accepted: options.initialAccepted, signature })
+    channels.push(channel)
   }
 
   const request = (headers: Record<string, string> = {}) =>
@@ -141,10 +179,11 @@ export async function paidApp(options: {
   }
 
   /** The Authorization value paying a fresh challenge with `voucher`. */
-  async function authorization(voucher: { channelId: Hex; amount: bigint; signature: Hex }) {
+  async function authorization(voucher: { channelId: Hex; amount: bigint; signature: Hex; descriptor?: ChannelDescriptor }) {
     const payload = {
       action: 'voucher',
       channelId: voucher.channelId,
+      ...(voucher.descriptor ? { descriptor: voucher.descriptor } : {}),
       cumulativeAmount: voucher.amount.toString(),
       signature: voucher.signature,
     }

@@ -6,7 +6,17 @@ import { type BackendName, backendNames, type RecoveryBackend } from '../../src/
 import { BackendUnavailableError } from '../../src/secp256k1/errors.js'
 import { selectRecoveryBackend } from '../../src/secp256k1/select.js'
 import { recoverVoucherSigner, signVoucher, voucherDomain, voucherTypes } from '../../src/session/v1/voucher.js'
-import { benchBody, benchBodyPath, benchPath, paidApp, price, privateKeyOf, unpaidApp, voucherContext } from './fixture.js'
+import {
+  benchBody,
+  benchBodyPath,
+  benchPath,
+  paidApp,
+  price,
+  privateKeyOf,
+  signBenchVoucher,
+  unpaidApp,
+  voucherContext,
+} from './fixture.js'
 import { type Batch, type MeasureOptions, measureTogether, type Rate } from './harness.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: each operation prepares a value of its own type
@@ -25,6 +35,8 @@ export type MiddlewareResults = {
   paidNewVoucher: Rate
   /** The same, recovering on each backend. */
   paidNewVoucherOn: Partial<Record<BackendName, Rate>>
+  /** The same on session protocol v2 (descriptor in the payload, checked), on the runtime's fastest backend. */
+  paidNewVoucherV2: Rate
   paidInBucket: Rate
   challenge: Rate
   /** The backend `paidNewVoucher` ran on. */
@@ -37,11 +49,14 @@ export type MiddlewareResults = {
     unpaid: number
     unpaidBody: number
     paidNewVoucher: number
+    paidNewVoucherV2: number
     paidInBucket: number
     challenge: number
   }
   /** paid_new_voucher on each backend over one recovery on that backend (median of round-by-round ratios). */
   paidNewVoucherToOwnRecover: Partial<Record<BackendName, number>>
+  /** paid_new_voucher on v2 over one recovery on the same backend. */
+  paidNewVoucherV2ToOwnRecover: number
   /** What a new voucher adds to a paid request in the bucket, over one recovery on that backend. */
   newVoucherShareToOwnRecover: Partial<Record<BackendName, number>>
   /** Cost of a challenge over the cost of the body-reading route (median of round-by-round ratios). */
@@ -120,8 +135,8 @@ export async function unpaidOperation(path = benchPath): Promise<Operation> {
  * 3. A paid request carrying a new voucher. Timed: the paid request alone. Not
  * timed (prepared per batch): its challenge (row 5) and the payer's signature.
  */
-export async function paidNewVoucherOperation(recovery?: RecoveryBackend): Promise<Operation> {
-  const fixture = await paidApp({ channelCount: 16, initialAccepted: price, ...(recovery ? { recovery } : {}) })
+export async function paidNewVoucherOperation(recovery?: RecoveryBackend, sessionProtocol: 'v1' | 'v2' = 'v1'): Promise<Operation> {
+  const fixture = await paidApp({ channelCount: 16, initialAccepted: price, sessionProtocol, ...(recovery ? { recovery } : {}) })
   let turn = 0
   return {
     maxBatch: 2_000,
@@ -130,9 +145,16 @@ export async function paidNewVoucherOperation(recovery?: RecoveryBackend): Promi
       for (let i = 0; i < size; i++) {
         const channel = fixture.channels[turn++ % fixture.channels.length]!
         const amount = channel.accepted + price
-        channel.signature = await signVoucher(channel.account, voucherContext, { channelId: channel.channelId, cumulativeAmount: amount })
+        channel.signature = await signBenchVoucher(channel, amount)
         channel.accepted = amount
-        credentials.push(await fixture.authorization({ channelId: channel.channelId, amount, signature: channel.signature }))
+        credentials.push(
+          await fixture.authorization({
+            channelId: channel.channelId,
+            amount,
+            signature: channel.signature,
+            ...(channel.descriptor ? { descriptor: channel.descriptor } : {}),
+          }),
+        )
       }
       return credentials
     },
@@ -215,6 +237,7 @@ export async function benchMiddleware(options?: MeasureOptions): Promise<Middlew
       unpaidBody: await unpaidOperation(benchBodyPath),
       paidInBucket: await paidInBucketOperation(),
       challenge: await challengeOperation(),
+      paidNewVoucherV2: await paidNewVoucherOperation(selectRecoveryBackend(selected).backend, 'v2'),
       ...perBackendOperations,
     },
     options,
@@ -229,6 +252,8 @@ export async function benchMiddleware(options?: MeasureOptions): Promise<Middlew
     unpaidBody: rates.unpaidBody!,
     paidNewVoucher: rates[`paidNewVoucher_${selected}`]!,
     paidNewVoucherOn: perBackend((name) => rates[`paidNewVoucher_${name}`]!),
+    paidNewVoucherV2: rates.paidNewVoucherV2!,
+    paidNewVoucherV2ToOwnRecover: costRatio('paidNewVoucherV2', `recover_${selected}`),
     paidInBucket: rates.paidInBucket!,
     challenge: rates.challenge!,
     backend: selected,
@@ -243,6 +268,7 @@ export async function benchMiddleware(options?: MeasureOptions): Promise<Middlew
       unpaid: costRatio('unpaid', 'recover'),
       unpaidBody: costRatio('unpaidBody', 'recover'),
       paidNewVoucher: costRatio(`paidNewVoucher_${selected}`, 'recover'),
+      paidNewVoucherV2: costRatio('paidNewVoucherV2', 'recover'),
       paidInBucket: costRatio('paidInBucket', 'recover'),
       challenge: costRatio('challenge', 'recover'),
     },

@@ -222,6 +222,8 @@ if (middleware) {
     1.5,
     nativeShare === undefined ? '' : ` (the new voucher's share over paid_in_bucket: ${nativeShare.toFixed(2)}×)`,
   )
+  // v2 on the runtime's backend, held to v1's target on that backend (native: ≤ 0.35× recover (noble)).
+  onBackend(`paid_new_voucher v2, ${middleware.backend}`, '≤ 0.35× recover (noble), as v1 native', costToRecover.paidNewVoucherV2, 0.35)
   onBackend('paid_new_voucher, wasm', '≤ 0.5× recover (noble)', paidNewVoucherOn.wasm, 0.5)
   onBackend('paid_new_voucher, noble', '≤ 1.3× recover', paidNewVoucherOn.noble, 1.3)
   targets.push({
@@ -363,6 +365,14 @@ if (middleware) {
       ),
     )
   }
+  table.push(
+    row(
+      '  3 paid_new_voucher, v2',
+      middleware.paidNewVoucherV2,
+      `the same on session protocol v2 (descriptor checked), ${middleware.backend} backend; ${middleware.paidNewVoucherV2ToOwnRecover.toFixed(2)}× row ${labels[middleware.backend]}`,
+      costToRecover.paidNewVoucherV2,
+    ),
+  )
   table.push(row('4 paid_in_bucket', paidInBucket, 'paid request alone, accepted bucket (its 402 is row 5)', costToRecover.paidInBucket))
   table.push(row('5 challenge', challenge, 'unpaid request to the paid route → 402', costToRecover.challenge))
   const share = challengeShare(middleware)

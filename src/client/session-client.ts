@@ -7,9 +7,11 @@ import {
   keccak256,
   type LocalAccount,
   maxUint128,
+  maxUint256,
   publicActions,
   type Transport,
 } from 'viem'
+import { Abis } from 'viem/tempo'
 import { z } from 'zod'
 import { escrowAbi } from '../../contracts-abi/escrow.js'
 import { tip20Abi } from '../../contracts-abi/tip20.js'
@@ -21,6 +23,11 @@ import { parseRetryAfter } from '../protocol/retry-after.js'
 import { readEvents, type ServerSentEvent } from '../protocol/sse.js'
 import { computeChannelId } from '../session/v1/channel-id.js'
 import { signVoucher } from '../session/v1/voucher.js'
+import { maxUint96 } from '../session/v2/amount.js'
+import { computeChannelId as computeChannelIdV2 } from '../session/v2/channel-id.js'
+import { type ChannelDescriptor, zeroAddress } from '../session/v2/descriptor.js'
+import { decodeSignedTransaction } from '../session/v2/open-transaction.js'
+import { signVoucher as signVoucherV2 } from '../session/v2/voucher.js'
 import { integer } from '../util/config.js'
 import { SessionClientError } from './errors.js'
 
@@ -31,7 +38,10 @@ export type SessionClientOptions = {
   chain: Chain
   /** Transport to the chain's RPC (nonces, and the approve an EIP-1559 open needs first). */
   transport: Transport
-  /** `tempo` (default): one `0x76` transaction with approve + open. `eip1559`: approve sent first, then a type-2 open. */
+  /**
+   * `tempo` (default): one `0x76` transaction with approve + open (v2: the open alone, on an expiring nonce, as
+   * mppx's client). `eip1559`: approve sent first, then a type-2 open (v2: no approve).
+   */
   transactionType?: 'tempo' | 'eip1559'
   /** Deposit for new channels. Default: the challenge's `suggestedDeposit`. */
   deposit?: bigint
@@ -60,8 +70,15 @@ const retrySchema = z.object({ maxRetries: integer(0).optional(), maxWaitMs: int
 // A next challenge this close to its expiry is not used: the request could arrive after it.
 const expiryMarginMs = 5_000
 
+/** How long a v2 open on an expiring nonce stays valid, from the latest block's time (Tempo allows at most 30 s). */
+const expiringOpenSeconds = 25n
+/** Tempo's expiring-nonce lane (TIP-1009): nonce key 2^256 − 1, nonce 0, bounded by validBefore. */
+const expiringNonceKey = maxUint256
+
 /** What the client knows of one of its channels. */
 export type ClientChannel = {
+  /** Session protocol v2 (the challenge said so when it was opened): the channel's descriptor, sent in every payload. Absent on v1. */
+  descriptor?: ChannelDescriptor
   channelId: Hex
   escrow: Address
   chainId: number
@@ -194,6 +211,9 @@ export function sessionClient(options: SessionClientOptions) {
     const payee = String(request.recipient).toLowerCase() as Address
     const token = String(request.currency).toLowerCase() as Address
     return {
+      // Session spec §Protocol Versions: no sessionProtocol means v1.
+      protocol: details.sessionProtocol === 'v2' ? ('v2' as const) : ('v1' as const),
+      operator: (typeof details.operator === 'string' ? details.operator.toLowerCase() : zeroAddress) as Address,
       escrow,
       payee,
       token,
@@ -203,6 +223,32 @@ export function sessionClient(options: SessionClientOptions) {
       requiredCumulative: details.requiredCumulative === undefined ? undefined : BigInt(String(details.requiredCumulative)),
       key: `${escrow}|${payee}|${token}`,
     }
+  }
+
+  /** Signs a voucher in the channel's protocol: v1 the escrow's EIP-712 domain, v2 TIP20 Channel Reserve's. */
+  function sign(channel: ClientChannel, cumulativeAmount: bigint): Promise<Hex> {
+    const voucher = { channelId: channel.channelId, cumulativeAmount }
+    return channel.descriptor !== undefined ? signVoucherV2(account, channel, voucher) : signVoucher(account, channel, voucher)
+  }
+
+  /** v2 payloads carry the channel's descriptor. */
+  const described = (channel: ClientChannel) => (channel.descriptor === undefined ? {} : { descriptor: channel.descriptor })
+
+  /** Signs a v2 transaction with its one call on the channel reserve: a `0x76` on an expiring nonce, or type 2. */
+  async function signReserveCall(to: Address, data: Hex): Promise<Hex> {
+    if (options.transactionType === 'eip1559') return signTransaction(to, data)
+    const fees = options.fees ?? {}
+    const { timestamp } = await wallet.getBlock({ blockTag: 'latest' })
+    const request = {
+      calls: [{ to, data }],
+      gas,
+      nonceKey: expiringNonceKey,
+      nonce: 0,
+      validBefore: Number(timestamp + expiringOpenSeconds),
+      ...fees,
+    }
+    // The generic Chain type does not know Tempo's `calls`, `nonceKey` or `validBefore`; the Tempo chain serializer does.
+    return wallet.signTransaction(request as unknown as Parameters<typeof wallet.signTransaction>[0])
   }
 
   async function signTransaction(to: Address, data: Hex, approve?: { token: Address; amount: bigint }): Promise<Hex> {
@@ -239,7 +285,7 @@ export function sessionClient(options: SessionClientOptions) {
     if (target > ceiling)
       throw new SessionClientError('limit_exceeded', `refusing to sign ${target}: above this channel's limit ${ceiling}`)
     if (target > channel.signedCumulative) {
-      const signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: target })
+      const signature = await sign(channel, target)
       // A concurrent request may have signed higher while this one signed: the channel keeps the highest.
       if (target > channel.signedCumulative) {
         channel.signature = signature
@@ -249,6 +295,7 @@ export function sessionClient(options: SessionClientOptions) {
     return {
       action: 'voucher',
       channelId: channel.channelId,
+      ...described(channel),
       cumulativeAmount: channel.signedCumulative.toString(),
       signature: channel.signature,
     }
@@ -259,21 +306,12 @@ export function sessionClient(options: SessionClientOptions) {
     const deposit = options.deposit ?? t.suggestedDeposit
     if (deposit === undefined) throw new SessionClientError('deposit_unknown', 'no deposit configured and the challenge suggests none')
     const salt = keccak256(crypto.getRandomValues(new Uint8Array(32)))
-    const authorizedSigner = '0x0000000000000000000000000000000000000000'
-    const channelId = computeChannelId({
-      payer,
-      payee: t.payee,
-      token: t.token,
-      salt,
-      authorizedSigner,
-      escrow: t.escrow,
-      chainId: t.chainId,
-    })
-    const data = encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [t.payee, t.token, deposit, salt, authorizedSigner] })
-    const transaction = await signTransaction(t.escrow, data, { token: t.token, amount: deposit })
+    const opened = t.protocol === 'v2' ? await openV2(t, deposit, salt) : await openV1(t, deposit, salt)
+    const { channelId, transaction } = opened
     const initial = t.requiredCumulative ?? t.amount
     const cumulativeAmount = initial > deposit ? deposit : initial
     const channel: ClientChannel = {
+      ...(opened.descriptor === undefined ? {} : { descriptor: opened.descriptor }),
       channelId,
       escrow: t.escrow,
       chainId: t.chainId,
@@ -285,27 +323,76 @@ export function sessionClient(options: SessionClientOptions) {
       signature: '0x',
       openTxHash: keccak256(transaction),
     }
-    channel.signature = await signVoucher(account, channel, { channelId, cumulativeAmount })
+    channel.signature = await sign(channel, cumulativeAmount)
     channels.set(t.key, channel)
     return {
       action: 'open',
       type: 'transaction',
       channelId,
+      ...described(channel),
       transaction,
       cumulativeAmount: cumulativeAmount.toString(),
       signature: channel.signature,
     }
   }
 
+  /** A v1 open: approve and open on the escrow contract; the id from the arguments and the payer. */
+  async function openV1(t: ReturnType<typeof terms>, deposit: bigint, salt: Hex) {
+    const authorizedSigner = zeroAddress
+    const channelId = computeChannelId({
+      payer,
+      payee: t.payee,
+      token: t.token,
+      salt,
+      authorizedSigner,
+      escrow: t.escrow,
+      chainId: t.chainId,
+    })
+    const data = encodeFunctionData({ abi: escrowAbi, functionName: 'open', args: [t.payee, t.token, deposit, salt, authorizedSigner] })
+    const transaction = await signTransaction(t.escrow, data, { token: t.token, amount: deposit })
+    return { channelId, transaction, descriptor: undefined }
+  }
+
+  /**
+   * A v2 open: one call on the channel reserve, which pulls the deposit itself (no approve). The descriptor's
+   * expiringNonceHash comes from the signed transaction, so the id is known only once it is signed.
+   */
+  async function openV2(t: ReturnType<typeof terms>, deposit: bigint, salt: Hex) {
+    if (deposit > maxUint96) throw new SessionClientError('limit_exceeded', `a v2 deposit is at most 2^96 - 1; ${deposit} is not`)
+    const args = [t.payee, t.operator, t.token, deposit, salt, zeroAddress] as const
+    const transaction = await signReserveCall(t.escrow, encodeFunctionData({ abi: Abis.tip20ChannelReserve, functionName: 'open', args }))
+    const { expiringNonceHash } = decodeSignedTransaction(transaction)
+    const descriptor: ChannelDescriptor = {
+      payer,
+      payee: t.payee,
+      operator: t.operator,
+      token: t.token,
+      salt,
+      authorizedSigner: zeroAddress,
+      expiringNonceHash,
+    }
+    return { channelId: computeChannelIdV2(descriptor, t.escrow, t.chainId), transaction, descriptor }
+  }
+
   async function topUpPayload(channel: ClientChannel, additionalDeposit: bigint): Promise<JsonObject> {
-    // topUp takes a uint256, but deposits are uint128 on chain and the escrow refuses 0.
-    if (additionalDeposit <= 0n || additionalDeposit > maxUint128) throw new Error(`cannot top up by ${additionalDeposit}`)
-    const data = encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channel.channelId, additionalDeposit] })
-    const transaction = await signTransaction(channel.escrow, data, { token: channel.token, amount: additionalDeposit })
+    const { descriptor } = channel
+    let transaction: Hex
+    if (descriptor !== undefined) {
+      // v2: uint96 amounts; the reserve pulls the deposit itself.
+      if (additionalDeposit <= 0n || additionalDeposit > maxUint96) throw new Error(`cannot top up by ${additionalDeposit}`)
+      const data = encodeFunctionData({ abi: Abis.tip20ChannelReserve, functionName: 'topUp', args: [descriptor, additionalDeposit] })
+      transaction = await signReserveCall(channel.escrow, data)
+    } else {
+      // topUp takes a uint256, but deposits are uint128 on chain and the escrow refuses 0.
+      if (additionalDeposit <= 0n || additionalDeposit > maxUint128) throw new Error(`cannot top up by ${additionalDeposit}`)
+      const data = encodeFunctionData({ abi: escrowAbi, functionName: 'topUp', args: [channel.channelId, additionalDeposit] })
+      transaction = await signTransaction(channel.escrow, data, { token: channel.token, amount: additionalDeposit })
+    }
     return {
       action: 'topUp',
       type: 'transaction',
       channelId: channel.channelId,
+      ...described(channel),
       transaction,
       additionalDeposit: additionalDeposit.toString(),
     }
@@ -476,7 +563,11 @@ export function sessionClient(options: SessionClientOptions) {
       return topUpChannel(url, init, challenge, channel, amount)
     },
 
-    /** Closes the channel used for `url`'s payee with a final voucher for exactly what was spent. */
+    /**
+     * Closes the channel used for `url`'s payee: v1 with a final voucher for exactly what was spent (the v1 escrow
+     * pays a voucher's whole amount); v2 with the highest voucher signed, which covers it (the precompile captures
+     * exactly what was spent from any covering voucher), or one for exactly `spent` when none was signed above it.
+     */
     async close(url: string, init: RequestInit = {}) {
       const challenge = await challengeFor(url, init)
       const t = terms(challenge)
@@ -485,11 +576,14 @@ export function sessionClient(options: SessionClientOptions) {
       if (channel.spent > channel.signedCumulative) {
         throw new SessionClientError('server_overreport', 'the server reports more spent than this client authorized')
       }
-      const signature = await signVoucher(account, channel, { channelId: channel.channelId, cumulativeAmount: channel.spent })
+      const reuse = channel.descriptor !== undefined && channel.signedCumulative >= channel.spent && channel.signature !== '0x'
+      const cumulativeAmount = reuse ? channel.signedCumulative : channel.spent
+      const signature = reuse ? channel.signature : await sign(channel, channel.spent)
       const response = await pay(url, init, challenge, {
         action: 'close',
         channelId: channel.channelId,
-        cumulativeAmount: channel.spent.toString(),
+        ...described(channel),
+        cumulativeAmount: cumulativeAmount.toString(),
         signature,
       })
       if (response.status !== 200) throw await refused('close', response)

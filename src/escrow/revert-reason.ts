@@ -8,8 +8,11 @@ import { escrowAbi } from '../../contracts-abi/escrow.js'
 /** Errors the deployed escrow reverts with but its published ABI omits (contracts-abi/escrow/StreamChannelEscrow.sol). */
 const undeclaredEscrowErrors = parseAbi(['error ZeroDeposit()', 'error InvalidToken()'])
 
-/** The escrow's errors first: where a TIP-20 error has the same signature (InvalidSignature), the escrow's meaning wins. */
-const errorsAbi = [...escrowAbi, ...undeclaredEscrowErrors, ...Abis.tip20]
+/**
+ * The escrows' errors first: where a TIP-20 error has the same signature (InvalidSignature), the escrow's meaning
+ * wins. The v2 precompile's errors share the v1 escrow's names where they mean the same thing.
+ */
+const errorsAbi = [...escrowAbi, ...undeclaredEscrowErrors, ...Abis.tip20ChannelReserve, ...Abis.tip20]
 
 const reasons: Record<string, string> = {
   // The escrow (StreamChannelEscrow.sol, the deployed TempoStreamChannel's).
@@ -23,9 +26,14 @@ const reasons: Record<string, string> = {
   AmountNotIncreasing: 'the voucher amount is not above the amount already settled',
   TransferFailed: 'the token transfer failed',
   InvalidPayee: 'the payee is the zero address',
-  DepositOverflow: 'the deposit would exceed 2^128-1 base units',
+  DepositOverflow: 'the deposit would exceed the escrow maximum (v1 2^128-1, v2 2^96-1 base units)',
   ZeroDeposit: 'the amount is zero',
   InvalidToken: 'the token is not a TIP-20 token the escrow accepts',
+  // The v2 channel reserve precompile (TIP-1034), besides the names above.
+  NotPayeeOrOperator: "the server's payee key is neither this channel's payee nor its operator",
+  CaptureAmountInvalid: 'the capture amount is below the settled amount or above the voucher',
+  CloseNotReady: 'the close grace period has not ended',
+  ExpiringNonceHashNotSet: 'the open is not in a transaction the channel reserve can derive the channel id from',
   // TIP-20.
   InsufficientAllowance: "the escrow's allowance on the token is below the amount (approve it first)",
   PolicyForbids: "the token's transfer policy forbids the transfer",

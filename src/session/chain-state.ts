@@ -5,12 +5,23 @@ import type { SessionContext } from './context.js'
 import { takeNewChannel } from './new-channel-limit.js'
 import { closed, payeeTransactionWaitMs } from './payee-transactions.js'
 import { assertOurs } from './policy.js'
+import type { ChannelDescriptor } from './v2/descriptor.js'
 
-/** Merges a fresh read of the channel from the escrow into the store. */
-export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Channel.ChannelState> {
+/**
+ * Merges a fresh read of the channel from the escrow into the store. v2 reads by the channel's descriptor:
+ * `descriptor` (a credential's, already checked to derive `channelId`), else the one the store holds. The
+ * precompile deletes a closed channel, so a v2 channel the store holds that reads as missing was closed.
+ */
+export async function readChain(ctx: SessionContext, channelId: Hex, descriptor?: ChannelDescriptor): Promise<Channel.ChannelState> {
   const readAt = ctx.settings.now()
-  const chain = await ctx.escrow.getChannel(channelId)
+  const v2 = ctx.settings.sessionProtocol === 'v2'
+  const v2Descriptor = descriptor ?? (v2 ? (await ctx.store.getChannel(channelId))?.descriptor : undefined)
+  const chain = await ctx.escrow.getChannel(channelId, v2Descriptor)
   if (chain === undefined) {
+    if (v2 && (await ctx.store.getChannel(channelId)) !== undefined) {
+      await ctx.update(channelId, (state) => ({ ...(state ? { state: { ...state, finalized: true } } : {}), result: undefined }))
+      throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId } })
+    }
     throw new PaymentError('mpp_channel_not_found', 'No such channel on the escrow.', { extensions: { channelId } })
   }
   if (chain.finalized && /^0x0{40}$/.test(chain.payer)) {
@@ -20,7 +31,7 @@ export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Ch
   }
   assertOurs(ctx, channelId, chain)
   return ctx.update(channelId, (state) => {
-    const next = state === undefined ? Channel.fromChain(channelId, chain, readAt) : Channel.withChain(state, chain, readAt)
+    const next = state === undefined ? Channel.fromChain(channelId, chain, readAt, v2Descriptor) : Channel.withChain(state, chain, readAt)
     return { state: next, result: next }
   })
 }
@@ -28,15 +39,20 @@ export async function readChain(ctx: SessionContext, channelId: Hex): Promise<Ch
 /**
  * The channel's state, with on-chain fields no older than the cache lifetime.
  * A channel the store does not hold is read from the chain for `client`: it
- * counts against that address's budget of new channels.
+ * counts against that address's budget of new channels. v2: `descriptor` is the credential's.
  */
-export async function loadChannel(ctx: SessionContext, channelId: Hex, client: string | undefined): Promise<Channel.ChannelState> {
+export async function loadChannel(
+  ctx: SessionContext,
+  channelId: Hex,
+  client: string | undefined,
+  descriptor?: ChannelDescriptor,
+): Promise<Channel.ChannelState> {
   const held = await ctx.store.getChannel(channelId)
   if (held === undefined) await takeNewChannel(ctx, client)
   // A payee settle or close that timed out is asked about before serving: a dropped close must not block the channel.
   const state = held?.pendingTransaction === undefined ? held : ((await resolvePending(ctx, held)) ?? held)
   if (state !== undefined && (state.finalized || ctx.settings.now() - state.chainReadAt < ctx.settings.chainCacheTtl)) return state
-  return readChain(ctx, channelId)
+  return readChain(ctx, channelId, descriptor)
 }
 
 /**
@@ -49,7 +65,7 @@ export function recentChain(ctx: SessionContext, state: Channel.ChannelState, ma
   if (ctx.settings.now() - state.chainReadAt <= maxAge) return Promise.resolve(state)
   let read = ctx.chainReads.get(channelId)
   if (read === undefined) {
-    read = readChain(ctx, channelId).finally(() => ctx.chainReads.delete(channelId))
+    read = readChain(ctx, channelId, state.descriptor).finally(() => ctx.chainReads.delete(channelId))
     ctx.chainReads.set(channelId, read)
   }
   return read

@@ -3,6 +3,7 @@ import type { ChallengeParameters } from '../payment/method.js'
 import type { JsonObject } from '../protocol/challenge.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
+import { zeroAddress } from './v2/descriptor.js'
 
 /**
  * The `request` of a session challenge (session spec §Request Schema): the
@@ -12,8 +13,10 @@ import type { SessionContext } from './context.js'
  */
 export async function challengeRequest(ctx: SessionContext, { quote, credential }: ChallengeParameters): Promise<JsonObject> {
   const { escrow } = ctx
-  const { minVoucherDelta, bucketSize, suggestedDeposit, currency, recipient } = ctx.settings
-  const methodDetails: JsonObject = { ...quote.terms, escrowContract: escrow.address, chainId: escrow.chainId, sessionProtocol: 'v1' }
+  const { minVoucherDelta, bucketSize, suggestedDeposit, currency, recipient, sessionProtocol, operator } = ctx.settings
+  const methodDetails: JsonObject = { ...quote.terms, escrowContract: escrow.address, chainId: escrow.chainId, sessionProtocol }
+  // v2: clients put the advertised operator in new descriptors; absent means the zero address.
+  if (sessionProtocol === 'v2' && operator !== zeroAddress) methodDetails.operator = operator
   if (minVoucherDelta > 0n) methodDetails.minVoucherDelta = minVoucherDelta.toString()
   const request: JsonObject = { amount: quote.unitPrice.toString(), unitType: quote.unitType, currency, recipient, methodDetails }
   const channelId = credential?.payload.channelId

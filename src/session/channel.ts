@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import type { OnChainChannel } from './escrow.js'
+import type { ChannelDescriptor } from './v2/descriptor.js'
 
 /** A voucher the server accepted: canonical signature, amount in base units. */
 export type AcceptedVoucher = { amount: bigint; signature: Hex }
@@ -42,6 +43,12 @@ export type ChannelState = OnChainChannel & {
    * or reconciliation asks the chain about it before acting again, so a late one is never doubled.
    */
   pendingTransaction?: PendingTransaction
+  /**
+   * Session protocol v2: the channel's descriptor, which the precompile needs on
+   * every call after the open (settle, close) and every v2 credential must
+   * match. Absent for v1 channels. Immutable, like the channel id it derives.
+   */
+  descriptor?: ChannelDescriptor
 }
 
 /** A payee transaction whose outcome is not known yet; a pending close keeps the channel `closing`. */
@@ -55,11 +62,12 @@ export const reservedOf = (state: ChannelState) => Object.values(state.reservati
 export const expectedSigner = (state: Pick<ChannelState, 'payer' | 'authorizedSigner'>): Address =>
   state.authorizedSigner === zeroAddress ? state.payer : state.authorizedSigner
 
-/** A channel the store has not seen: everything already settled counts as spent and accepted. */
-export function fromChain(channelId: Hex, chain: OnChainChannel, now: number): ChannelState {
+/** A channel the store has not seen: everything already settled counts as spent and accepted. A v2 channel keeps its `descriptor`. */
+export function fromChain(channelId: Hex, chain: OnChainChannel, now: number, descriptor?: ChannelDescriptor): ChannelState {
   return {
     channelId,
     ...chain,
+    ...(descriptor === undefined ? {} : { descriptor }),
     chainReadAt: now,
     acceptedCumulative: chain.settled,
     acceptedAt: now,

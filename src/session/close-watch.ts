@@ -122,7 +122,10 @@ function lineOf(channelId: Hex, seen: CloseEvent['kind'], followUp: CloseFollowU
   return {
     ...line,
     settlement: settlement.kind,
-    ...(settlement.kind === 'settled' ? { txHash: settlement.txHash, settled: settlement.amount.toString() } : {}),
+    // v2 closes in the grace period (forced-close.ts): `settled` is then what the close captured.
+    ...(settlement.kind === 'settled' || settlement.kind === 'closed'
+      ? { txHash: settlement.txHash, settled: settlement.amount.toString() }
+      : {}),
   }
 }
 

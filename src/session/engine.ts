@@ -1,7 +1,7 @@
-// The Tempo `session` payment method (sessionProtocol v1, contract escrow),
-// framework-free: it checks the challenge terms, parses the payload and
-// dispatches to the action. Everything else lives in one module per concept
-// (docs/architecture.md).
+// The Tempo `session` payment method (sessionProtocol v1, the contract escrow,
+// or v2, the TIP-20 channel reserve precompile: one per engine), framework-free:
+// it checks the challenge terms, parses the payload and dispatches to the
+// action. Everything else lives in one module per concept (docs/architecture.md).
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import type { AuthorizeParameters, PaymentMethod } from '../payment/method.js'
@@ -25,7 +25,10 @@ import { intent, methodName } from './receipt.js'
 import { type Reconciliation, reconcileChannel } from './reconcile.js'
 import { settle } from './settlement.js'
 import { nextSweepAt, payeeClose, type SweepOutcome, sweepChannel } from './sweep.js'
-import { parseSessionPayload } from './v1/payload.js'
+import { parseSessionPayload, type SessionPayload } from './v1/payload.js'
+import type { ChannelDescriptor } from './v2/descriptor.js'
+import { parseSessionPayloadV2 } from './v2/payload.js'
+import { assertDescriptorTerms } from './v2/terms.js'
 
 /** The session engine: a `PaymentMethod` plus the payee's own operations. */
 export type TempoSession = PaymentMethod<SessionPayment> & {
@@ -75,6 +78,23 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
   const settings = resolveSessionOptions(options)
   const ctx = createContext(settings, options.escrow, options.store)
   const { escrow } = ctx
+  const protocol = settings.sessionProtocol
+  const { recipient, currency, operator } = settings
+  const terms = { escrow: escrow.address, chainId: escrow.chainId, recipient, currency, operator }
+
+  /** The payload in this engine's protocol; a v2 descriptor checked against the channel id and the challenge's terms. */
+  function parsePayload(raw: unknown): SessionPayload & { descriptor?: ChannelDescriptor } {
+    if (protocol === 'v1') {
+      // A v2 payload on a v1 challenge: the client must answer in the challenge's protocol (session spec §Protocol Versions).
+      if (typeof raw === 'object' && raw !== null && 'descriptor' in raw) {
+        throw new PaymentError('mpp_malformed_credential', 'The challenge is for session protocol v1: a payload carries no descriptor.')
+      }
+      return parseSessionPayload(raw)
+    }
+    const payload = parseSessionPayloadV2(raw)
+    assertDescriptorTerms(terms, payload.channelId, payload.descriptor)
+    return payload
+  }
 
   async function authorize({ credential, request, paid, management, quote, consumeChallenge }: AuthorizeParameters) {
     const details = request.methodDetails as JsonObject | undefined
@@ -82,11 +102,15 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
       request.recipient !== settings.recipient ||
       request.currency !== settings.currency ||
       details?.escrowContract !== escrow.address ||
-      details?.chainId !== escrow.chainId
+      details?.chainId !== escrow.chainId ||
+      details?.sessionProtocol !== protocol
     ) {
-      throw new PaymentError('mpp_invalid_challenge', 'The challenge names another payee, token or escrow than this server uses now.')
+      throw new PaymentError(
+        'mpp_invalid_challenge',
+        'The challenge names another payee, token, escrow or session protocol than this server uses now.',
+      )
     }
-    const payload = parseSessionPayload(credential.payload)
+    const payload = parsePayload(credential.payload)
     const requestKey = management ? undefined : requestKeyOf(paid, credential, payload.channelId)
     if (requestKey !== undefined && (payload.action === 'open' || payload.action === 'voucher')) {
       const answer = await storedAnswer(ctx, requestKey, payload)
@@ -118,7 +142,7 @@ export function tempoSession(options: TempoSessionOptions): TempoSession {
     intent,
     challengeRequest: (parameters) => challengeRequest(ctx, parameters),
     authorize,
-    recognizes: (request) => (request.methodDetails as JsonObject | undefined)?.sessionProtocol === 'v1',
+    recognizes: (request) => (request.methodDetails as JsonObject | undefined)?.sessionProtocol === protocol,
     classify: ({ payload }) => ({
       management: payload.action === 'topUp' || payload.action === 'close',
       // Session spec §TopUp Payload: a topUp on an unknown or expired challenge is `challenge-not-found`.

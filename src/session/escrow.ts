@@ -1,9 +1,12 @@
 import type { Address, Hex } from 'viem'
+import type { ChannelDescriptor } from './v2/descriptor.js'
 
 /**
  * A channel as the escrow contract stores it (`getChannel`). Addresses lowercase.
- * The deployed escrow deletes a closed channel and keeps only `finalized`: such
- * a channel reads with `finalized` true and every other field zero.
+ * The deployed v1 escrow deletes a closed channel and keeps only `finalized`: such
+ * a channel reads with `finalized` true and every other field zero. The v2
+ * precompile keeps no flag: a closed channel reads as one never opened (see
+ * `Escrow.getChannel`); its parties come from the descriptor.
  */
 export type OnChainChannel = {
   payer: Address
@@ -31,6 +34,8 @@ export type EscrowCall =
       authorizedSigner: Address
       /** Computed locally from the arguments, the escrow address and the chain id. */
       channelId: Hex
+      /** v2: the channel's descriptor, `expiringNonceHash` computed from this transaction. Absent for v1. */
+      descriptor?: ChannelDescriptor
     }
   | {
       kind: 'topUp'
@@ -38,6 +43,8 @@ export type EscrowCall =
       sender: Address
       channelId: Hex
       additionalDeposit: bigint
+      /** v2: the descriptor the topUp names (its id is `channelId`). Absent for v1. */
+      descriptor?: ChannelDescriptor
     }
 
 /**
@@ -96,7 +103,16 @@ export class FeeCapError extends Error {
 }
 
 /**
+ * What a v2 payee close captures: `captureAmount` (= max(spent, settled)) out of
+ * a voucher for `cumulativeAmount` ≥ it; the payer gets the rest of the deposit.
+ */
+export type V2Close = { descriptor: ChannelDescriptor; captureAmount: bigint }
+
+/**
  * The session engine's view of the chain: one escrow deployment on one chain.
+ * v1 (the `TempoStreamChannel` contract) addresses a channel by its id alone;
+ * v2 (the TIP-20 channel reserve precompile) needs the channel's descriptor on
+ * every call after the open, so its adapter refuses a settle/close without one.
  * Implementations throw `PaymentError`s: `mpp_chain_unavailable` when the RPC
  * fails or times out (nothing was accepted), `mpp_payment_verification_failed`
  * for a transaction that does not do what it must or reverts.
@@ -105,8 +121,14 @@ export interface Escrow {
   /** The escrow contract (lowercase). */
   readonly address: Address
   readonly chainId: number
-  /** Reads a channel; `undefined` when it never existed (a closed one reads as finalized). */
-  getChannel(channelId: Hex): Promise<OnChainChannel | undefined>
+  /**
+   * Reads a channel; `undefined` when it never existed. v1: a closed one reads as
+   * finalized. v2 (`descriptor` required, its id checked against `channelId`):
+   * the precompile deletes a closed channel, so `undefined` means "not open" —
+   * never opened or closed — and only the store, which holds the channels it
+   * saw open, tells the two apart.
+   */
+  getChannel(channelId: Hex, descriptor?: ChannelDescriptor): Promise<OnChainChannel | undefined>
   /**
    * Decodes a client-signed transaction, Tempo `0x76` or EIP-1559, into the one
    * `open` or `topUp` call it makes on this escrow. A `0x76` open may approve the
@@ -128,13 +150,17 @@ export interface Escrow {
    */
   payeeFees(): Promise<PayeeFees | undefined>
   /**
-   * Sends `settle(channelId, cumulativeAmount, signature)` with the payee key and waits for success.
+   * Sends `settle(channelId, cumulativeAmount, signature)` (v2: `settle(descriptor, …)`, `descriptor` required) with the payee key and waits for success.
    * A payee that cannot pay the fee fails with `mpp_session_close_unavailable` caused by a
    * `FeeShortfallError`, before anything is sent (or when the node refuses it for that).
    */
-  settle(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
-  /** Sends `close(channelId, cumulativeAmount, signature)` with the payee key and waits for success; fees as for `settle`. */
-  close(channelId: Hex, cumulativeAmount: bigint, signature: Hex): Promise<{ txHash: Hex }>
+  settle(channelId: Hex, cumulativeAmount: bigint, signature: Hex, descriptor?: ChannelDescriptor): Promise<{ txHash: Hex }>
+  /**
+   * Sends `close` with the payee key and waits for success; fees as for `settle`.
+   * v1 `close(channelId, cumulativeAmount, signature)` pays the voucher's whole
+   * amount; v2 (`v2` required) `close(descriptor, cumulativeAmount, captureAmount, signature)`.
+   */
+  close(channelId: Hex, cumulativeAmount: bigint, signature: Hex, v2?: V2Close): Promise<{ txHash: Hex }>
   /**
    * What became of a payee transaction whose confirmation timed out (`settle` and `close` then fail with
    * `mpp_chain_unavailable` carrying its `txHash`): mined (`success`, `reverted`), still waiting in the

@@ -3,12 +3,16 @@
 // period, so the gateway stops serving the channel (the store then says
 // `closeRequestedAt != 0`, which `Channel.assertUsable` refuses: no new
 // reservation or voucher; requests in flight still commit) and settles at once
-// what was spent and is covered by an accepted voucher.
+// what was spent and is covered by an accepted voucher. On v2 it closes instead,
+// capturing exactly `spent` from the highest voucher (the precompile's close
+// takes a capture amount; its settle, like v1's, only a voucher's whole amount),
+// and refunds the rest: the payer's withdraw then has nothing left to take.
 import type { Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
 import { readChain } from './chain-state.js'
 import type { SessionContext } from './context.js'
 import { type SettleOutcome, settleAll } from './settlement.js'
+import { type ClosedOutcome, payeeClose } from './sweep.js'
 
 /**
  * What following a channel's close state on chain found and did:
@@ -16,11 +20,12 @@ import { type SettleOutcome, settleAll } from './settlement.js'
  * - `closed`: it is finalized;
  * - `open`: no forced close is pending (none, or it was cancelled by a top-up; the channel serves again);
  * - `close_requested`: one is pending; `settlement` says what was settled (`held`: not tried, the payee
- *   cannot pay the fee now; `unavailable`: no payee key is configured to settle).
+ *   cannot pay the fee now; `unavailable`: no payee key is configured to settle), on v2 what the close
+ *   captured (`closed`), or `busy` while requests are in flight.
  */
 export type CloseFollowUp =
   | { kind: 'unknown' | 'closed' | 'open' }
-  | { kind: 'close_requested'; closeRequestedAt: bigint; settlement: SettleOutcome | { kind: 'held' | 'unavailable' } }
+  | { kind: 'close_requested'; closeRequestedAt: bigint; settlement: SettleOutcome | { kind: 'held' | 'unavailable' } | ClosedOutcome }
 
 /**
  * Reads the channel afresh from the chain into the store (a pending forced
@@ -46,5 +51,9 @@ export async function followCloseRequest(ctx: SessionContext, channelId: Hex): P
   const { closeRequestedAt } = state
   if (!ctx.escrow.canSubmit) return { kind: 'close_requested', closeRequestedAt, settlement: { kind: 'unavailable' } }
   if (ctx.readiness.settlementHeld()) return { kind: 'close_requested', closeRequestedAt, settlement: { kind: 'held' } }
+  if (ctx.settings.sessionProtocol === 'v2') {
+    const settlement = state.spent > state.settled ? await payeeClose(ctx, channelId, 'now') : ({ kind: 'nothing' } as const)
+    return { kind: 'close_requested', closeRequestedAt, settlement }
+  }
   return { kind: 'close_requested', closeRequestedAt, settlement: await settleAll(ctx, channelId) }
 }

@@ -9,8 +9,17 @@ import type { Escrow } from './escrow.js'
 import type { RateLimitStore } from './rate-limit.js'
 import { isFeeShortfall } from './readiness.js'
 import type { ChannelStore } from './store.js'
+import { zeroAddress } from './v2/descriptor.js'
 
 export type TempoSessionOptions = {
+  /**
+   * The session protocol this engine's challenges offer (`methodDetails.sessionProtocol`), and the only one its
+   * credentials may use: `v1` the `TempoStreamChannel` escrow contract (`viemEscrow`), `v2` the TIP-20 channel
+   * reserve precompile (`precompileEscrow`). Default `v1`. A route takes one: mount an engine per protocol.
+   */
+  sessionProtocol?: 'v1' | 'v2'
+  /** v2: the payee-side operator advertised in challenges (`methodDetails.operator`); descriptors must name it. Default: none (the zero address). */
+  operator?: Address
   escrow: Escrow
   /** Channel accounting, idempotency records and rate limits: share one store between instances, and the limits hold across them. */
   store: ChannelStore & RateLimitStore
@@ -40,7 +49,7 @@ export type TempoSessionOptions = {
   /**
    * How far above `spent` a new voucher may reach (base units), unless the request needs more (then what it
    * needs, rounded up to a bucket): bounds what the payee serves without a voucher it could settle (README:
-   * Operating a payee, the exposure bound). At least `bucketSize`. Default: no limit.
+   * Operating a payee, the exposure bound). At least `bucketSize`. v1 only: v2 captures exactly what was spent. Default: no limit.
    */
   maxUnsettledExposure?: bigint
   /** New voucher signatures verified per channel per second before `mpp_rate_limited`. Default 10. */
@@ -79,6 +88,8 @@ export type TempoSessionOptions = {
 }
 
 const schema = z.object({
+  sessionProtocol: z.enum(['v1', 'v2'], { error: 'must be "v1" or "v2"' }).optional(),
+  operator: address.optional(),
   escrow: z.object({
     address,
     chainId: integer(1),
@@ -132,6 +143,9 @@ const schema = z.object({
 
 /** The engine's settings: validated, normalised, every default filled in. */
 export type SessionSettings = {
+  sessionProtocol: 'v1' | 'v2'
+  /** v2: the operator descriptors must name; the zero address when none is advertised. */
+  operator: Address
   recipient: Address
   currency: Address
   minVoucherDelta: bigint
@@ -188,7 +202,16 @@ export function resolveSessionOptions(options: TempoSessionOptions): SessionSett
       'must be at least bucketSize (the gateway asks for vouchers a bucket at a time)',
     )
   }
+  const sessionProtocol = valid.sessionProtocol ?? 'v1'
+  if (sessionProtocol === 'v1' && valid.operator !== undefined) {
+    throw new ConfigError('tempoSession.operator', 'is a session protocol v2 setting (sessionProtocol "v2")')
+  }
+  if (sessionProtocol === 'v2' && valid.maxUnsettledExposure !== undefined) {
+    throw new ConfigError('tempoSession.maxUnsettledExposure', 'is a session protocol v1 setting (v2 captures exactly what was spent)')
+  }
   return {
+    sessionProtocol,
+    operator: valid.operator ?? zeroAddress,
     recipient: valid.recipient,
     currency: valid.currency,
     minVoucherDelta: valid.minVoucherDelta ?? 0n,

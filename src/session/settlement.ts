@@ -51,7 +51,7 @@ export async function settleOnce(ctx: SessionContext, channelId: Hex): Promise<S
     if (claimed !== undefined) return { kind: 'busy' }
     let txHash: Hex
     try {
-      ;({ txHash } = await ctx.escrow.settle(channelId, voucher.amount, voucher.signature))
+      ;({ txHash } = await ctx.escrow.settle(channelId, voucher.amount, voucher.signature, state.descriptor))
     } catch (error) {
       const sent = unconfirmedTxHash(error)
       if (sent !== undefined) await rememberPending(ctx, channelId, { kind: 'settle', txHash: sent, amount: voucher.amount })

@@ -10,7 +10,7 @@ import { readChain, resolvePending } from './chain-state.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 import type { SessionSettings } from './options.js'
-import { closeOnChain } from './payee-transactions.js'
+import { closeOnChain, payeeCloseTerms } from './payee-transactions.js'
 import { type SettleOutcome, settleAll, settleOnce } from './settlement.js'
 
 /** Why a channel is swept: a pending forced close, the settle threshold, the age of its unsettled spend, or idleness. */
@@ -22,21 +22,32 @@ export type SweepReason = 'close_requested' | 'threshold' | 'age' | 'idle'
  * (`busy`), or sent nothing because the payee cannot (`held`: it cannot pay
  * the fee now; `unavailable`: no payee key).
  */
-export type SweepOutcome = SettleOutcome | { kind: 'closed'; txHash: Hex; amount: bigint } | { kind: 'held' | 'unavailable' }
+export type SweepOutcome = SettleOutcome | ClosedOutcome | { kind: 'held' | 'unavailable' }
+
+/** A payee close sent and mined; `amount`: what the channel captured in all. */
+export type ClosedOutcome = { kind: 'closed'; txHash: Hex; amount: bigint }
 
 /** When the channel was last used: a request reserved or committed, or a voucher was accepted (ms). */
 export const lastActivity = (state: Channel.ChannelState) =>
   state.activeAt !== undefined && state.activeAt > state.acceptedAt ? state.activeAt : state.acceptedAt
 
+/** The limits the sweeper acts on, and the protocol (v1 when absent), which decides what a forced close can capture. */
+export type SweepSettings = Pick<SessionSettings, 'settleThreshold' | 'settleAfter' | 'closeIdleAfter'> &
+  Partial<Pick<SessionSettings, 'sessionProtocol'>>
+
+/**
+ * During a forced close, whether the payee has something to capture: v2
+ * closes capturing exactly `spent` whatever the vouchers' amounts; v1 settles
+ * an accepted voucher not above it.
+ */
+const capturable = (state: Channel.ChannelState, settings: SweepSettings) =>
+  settings.sessionProtocol === 'v2' ? state.spent > state.settled : Channel.settleableVoucher(state) !== undefined
+
 /** Why the sweeper should act on `state` now, if it should. Pure. */
-export function sweepReason(
-  state: Channel.ChannelState,
-  settings: Pick<SessionSettings, 'settleThreshold' | 'settleAfter' | 'closeIdleAfter'>,
-  now: number,
-): SweepReason | undefined {
+export function sweepReason(state: Channel.ChannelState, settings: SweepSettings, now: number): SweepReason | undefined {
   if (state.finalized || state.closing || state.pendingTransaction !== undefined) return undefined
   const voucher = Channel.settleableVoucher(state)
-  if (state.closeRequestedAt !== 0n) return voucher === undefined ? undefined : 'close_requested'
+  if (state.closeRequestedAt !== 0n) return capturable(state, settings) ? 'close_requested' : undefined
   const { settleThreshold, settleAfter, closeIdleAfter } = settings
   const idle = Object.keys(Channel.withoutExpired(state, now).reservations).length === 0
   if (closeIdleAfter !== undefined && idle && now - lastActivity(state) >= closeIdleAfter) return 'idle'
@@ -53,16 +64,12 @@ export function sweepReason(
  * `now`: due at once. What schedules a channel's own sweep (on Workers, its
  * Durable Object's alarm). Pure.
  */
-export function nextSweepAt(
-  state: Channel.ChannelState,
-  settings: Pick<SessionSettings, 'settleThreshold' | 'settleAfter' | 'closeIdleAfter'>,
-  now: number,
-): number | undefined {
+export function nextSweepAt(state: Channel.ChannelState, settings: SweepSettings, now: number): number | undefined {
   if (state.finalized) return undefined
   // A transaction left unconfirmed is resolved by the next sweep, as is a close in flight.
   if (state.closing || state.pendingTransaction !== undefined) return now
+  if (state.closeRequestedAt !== 0n) return capturable(state, settings) ? now : undefined
   const voucher = Channel.settleableVoucher(state)
-  if (state.closeRequestedAt !== 0n) return voucher === undefined ? undefined : now
   const { settleThreshold, settleAfter, closeIdleAfter } = settings
   const times: number[] = []
   if (closeIdleAfter !== undefined) times.push(lastActivity(state) + closeIdleAfter)
@@ -93,7 +100,10 @@ export async function sweepChannel(
   if (ctx.readiness.settlementHeld()) return { reason, outcome: { kind: 'held' } }
   switch (reason) {
     case 'close_requested':
-      return { reason, outcome: await settleAll(ctx, channelId) }
+      return {
+        reason,
+        outcome: ctx.settings.sessionProtocol === 'v2' ? await payeeClose(ctx, channelId, 'now') : await settleAll(ctx, channelId),
+      }
     case 'threshold':
     case 'age':
       return { reason, outcome: await settleOnce(ctx, channelId) }
@@ -118,10 +128,8 @@ export async function payeeClose(ctx: SessionContext, channelId: Hex, when: 'idl
     throw error
   }
   if (when === 'idle' && sweepReason(state, ctx.settings, ctx.settings.now()) !== 'idle') return { kind: 'nothing' }
-  const voucher = Channel.settleableVoucher(state)
-  const close = { expectedSpent: state.spent, amount: voucher?.amount ?? state.settled, signature: voucher?.signature ?? '0x' }
   try {
-    const { state: closed, txHash } = await closeOnChain(ctx, channelId, close)
+    const { state: closed, txHash } = await closeOnChain(ctx, channelId, payeeCloseTerms(ctx, state))
     return { kind: 'closed', txHash, amount: closed.settled }
   } catch (error) {
     // Closing from another instance (or closed), or used again meanwhile (closeOnChain's refusal names the channel): left alone.

@@ -1,11 +1,42 @@
 import type { Address, Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
+import { recoverAddress } from '../secp256k1/recover.js'
 import { readChain } from './chain-state.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 import { signerMismatch, verificationFailed } from './errors.js'
 import { orShortfall } from './shortfall.js'
 import { canonicalSignature, recoverVoucherSigner } from './v1/voucher.js'
+import { SessionV2Error } from './v2/errors.js'
+import { parseVoucherSignature } from './v2/signature.js'
+import { voucherDigest as voucherDigestV2 } from './v2/voucher.js'
+
+/**
+ * A voucher signature in the form the escrow verifies, from byte checks alone (no ECDSA): v1 the canonical
+ * 65-byte r‖s‖v (64-byte compact expanded); v2 a TIP-1020 secp256k1 envelope, 65 bytes, low s (P256, WebAuthn,
+ * keychain, multisig and compact encodings refused, each with its reason).
+ */
+export function voucherSignature(ctx: SessionContext, signature: Hex, channelId?: Hex): Hex {
+  if (ctx.settings.sessionProtocol === 'v1') return canonicalSignature(signature)
+  try {
+    return parseVoucherSignature(signature).signature
+  } catch (error) {
+    if (error instanceof SessionV2Error) throw verificationFailed(error.message, channelId, 'session/invalid-signature')
+    throw error
+  }
+}
+
+/** The signer of a v2 voucher (lowercase) on the session's backend: the TIP20 Channel Reserve digest, then `recoverAddress`. */
+function recoverV2(ctx: SessionContext, channelId: Hex, amount: bigint, signature: Hex): Address {
+  try {
+    return recoverAddress(ctx.settings.recovery, voucherDigestV2(ctx.voucherContext, { channelId, cumulativeAmount: amount }), signature)
+  } catch (cause) {
+    throw new PaymentError('mpp_payment_verification_failed', 'The voucher signature could not be recovered.', {
+      cause,
+      problemType: 'session/invalid-signature',
+    })
+  }
+}
 
 /**
  * Recovers a voucher's signer. Each distinct voucher (channel, amount,
@@ -21,6 +52,7 @@ export function recoverSigner(ctx: SessionContext, channelId: Hex, amount: bigin
       throw new PaymentError('mpp_rate_limited', 'Too many vouchers on this channel; slow down.', { retryAfter, extensions: { channelId } })
     }
     ctx.counters.voucherVerifications++
+    if (ctx.settings.sessionProtocol === 'v2') return recoverV2(ctx, channelId, amount, signature)
     return recoverVoucherSigner(ctx.voucherContext, { channelId, cumulativeAmount: amount, signature }, ctx.settings.recovery)
   })
 }
@@ -57,7 +89,7 @@ export async function verifyVoucher(
 ): Promise<{ state: Channel.ChannelState; advanced: boolean }> {
   const { minVoucherDelta } = ctx.settings
   let state = initial
-  const signature = canonicalSignature(rawSignature)
+  const signature = voucherSignature(ctx, rawSignature, state.channelId)
   if (amount < state.acceptedCumulative) {
     throw new PaymentError(
       'mpp_payment_verification_failed',

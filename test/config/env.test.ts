@@ -127,6 +127,7 @@ describe('gateway environment', () => {
     expect(build({ BUCKET_SIZE: '1000', MAX_UNSETTLED_EXPOSURE: '1000' }).session?.maxUnsettledExposure).toBe(1_000n)
     expect(refusal({ MAX_UNSETTLED_EXPOSURE: '999999' }).subject).toBe('MAX_UNSETTLED_EXPOSURE') // default bucket: 1,000,000
     expect(refusal({ MAX_UNSETTLED_EXPOSURE: '0' }).subject).toBe('MAX_UNSETTLED_EXPOSURE')
+    expect(refusal({ MAX_UNSETTLED_EXPOSURE: '2000000', SESSION_PROTOCOL: 'v2' }).subject).toBe('MAX_UNSETTLED_EXPOSURE')
   })
 
   it('serves /metrics only with METRICS_TOKEN: 32 or more token68 characters, never echoed', () => {

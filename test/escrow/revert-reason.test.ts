@@ -13,8 +13,19 @@ describe('revertReason', () => {
     expect(revertReason(encodeErrorResult({ abi: escrowAbi, errorName: 'ChannelAlreadyExists' }))).toBe(
       'a channel with this id already exists (open with another salt)',
     )
-    expect(revertReason(encodeErrorResult({ abi: escrowAbi, errorName: 'CloseNotReady' }))).toBe('it reverts with CloseNotReady')
+    expect(revertReason(encodeErrorResult({ abi: escrowAbi, errorName: 'CloseNotReady' }))).toBe('the close grace period has not ended')
     expect(revertReason(encodeErrorResult({ abi: builtins, errorName: 'ZeroDeposit' }))).toBe('the amount is zero')
+  })
+
+  it('names the v2 channel reserve precompile errors', () => {
+    const abi = Abis.tip20ChannelReserve
+    expect(revertReason(encodeErrorResult({ abi, errorName: 'CaptureAmountInvalid' }))).toBe(
+      'the capture amount is below the settled amount or above the voucher',
+    )
+    expect(revertReason(encodeErrorResult({ abi, errorName: 'NotPayeeOrOperator' }))).toMatch(
+      /neither this channel's payee nor its operator/,
+    )
+    expect(revertReason(encodeErrorResult({ abi, errorName: 'ExpiringNonceHashNotSet' }))).toMatch(/derive the channel id/)
   })
 
   it('names TIP-20 errors, with the amounts of InsufficientBalance', () => {

@@ -84,6 +84,8 @@ describe('nextSweepAt', () => {
     expect(nextSweepAt({ ...state, finalized: true }, all, 20)).toBeUndefined()
     expect(nextSweepAt(state, none, 20)).toBeUndefined()
     expect(nextSweepAt({ ...spentChannel(100n, 99n), closeRequestedAt: 1n }, all, 20)).toBeUndefined()
+    // v2 captures exactly spent from any covering voucher: a forced close is due at once.
+    expect(nextSweepAt({ ...spentChannel(100n, 99n), closeRequestedAt: 1n }, { ...all, sessionProtocol: 'v2' }, 20)).toBe(20)
     expect(nextSweepAt({ ...state, closeRequestedAt: 1n }, none, 20)).toBe(20)
     expect(nextSweepAt({ ...state, closing: true }, none, 20)).toBe(20)
   })

@@ -116,6 +116,31 @@ export function describeStoreConformance(name: string, open: () => SessionStore 
       expect(await store.getChannel(channelId)).toEqual(state)
     })
 
+    it("keeps a v2 channel's descriptor through writes and updates, and none for a v1 channel", async () => {
+      const store = (await open()) as SessionStore & Partial<ChannelLister>
+      const descriptor = {
+        payer: '0x1111111111111111111111111111111111111111',
+        payee: '0x2222222222222222222222222222222222222222',
+        operator: '0x3333333333333333333333333333333333333333',
+        token: '0x20c0000000000000000000000000000000000000',
+        salt: `0x${'5a'.repeat(32)}`,
+        authorizedSigner: '0x0000000000000000000000000000000000000000',
+        expiringNonceHash: `0x${'e7'.repeat(32)}`,
+      } as const
+      const v1 = newChannel(freshChannelId())
+      const channelId = freshChannelId()
+      const v2: ChannelState = { ...newChannel(channelId), descriptor }
+      await put(store, v1)
+      await put(store, v2)
+      await change(store, channelId, (s) => ({ ...s, acceptedCumulative: 10n }))
+      const read = await store.getChannel(channelId)
+      expect(read).toEqual({ ...v2, acceptedCumulative: 10n })
+      expect(await store.getChannel(v1.channelId)).not.toHaveProperty('descriptor')
+      if (store.listChannels !== undefined) {
+        expect((await store.listChannels()).find((state) => state.channelId === channelId)?.descriptor).toEqual(descriptor)
+      }
+    })
+
     it('writes nothing when an update throws or returns no state, and passes its result back', async () => {
       const store = await open()
       const channelId = freshChannelId()

@@ -1,7 +1,8 @@
 // `close` (session spec §Cooperative Close): the server closes on chain,
 // capturing exactly what service consumed (or what is already settled), never
 // a pre-authorized surplus. The v1 escrow pays the voucher's amount, so the
-// close voucher must be for exactly that capture.
+// close voucher must be for exactly that capture; the v2 precompile captures
+// an amount of its own (`captureAmount`), so any voucher covering it closes.
 import type { Hex } from 'viem'
 import { PaymentError } from '../../errors/payment-error.js'
 import type { Authorization } from '../../payment/method.js'
@@ -16,8 +17,7 @@ import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
 import { isFeeShortfall } from '../readiness.js'
 import { receiptFor } from '../receipt.js'
-import { canonicalSignature } from '../v1/voucher.js'
-import { assertSignedBy } from '../verify.js'
+import { assertSignedBy, voucherSignature } from '../verify.js'
 import type { ActionParameters } from './action.js'
 
 export async function close(ctx: SessionContext, parameters: ActionParameters<'close'>): Promise<Authorization<SessionPayment>> {
@@ -33,24 +33,27 @@ export async function close(ctx: SessionContext, parameters: ActionParameters<'c
       return closedReceipt(ctx, credential, resolved, resolved.closeTxHash)
     }
   }
-  const state = await readChain(ctx, channelId)
+  const state = await readChain(ctx, channelId, payload.descriptor)
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
   const capture = state.spent > state.settled ? state.spent : state.settled
-  if (payload.cumulativeAmount !== capture) {
-    throw new PaymentError('mpp_payment_verification_failed', `Sign the close voucher for exactly ${capture}, the amount spent.`, {
+  const v2 = ctx.settings.sessionProtocol === 'v2'
+  if (v2 ? payload.cumulativeAmount < capture : payload.cumulativeAmount !== capture) {
+    const sign = v2 ? `Sign the close voucher for at least ${capture}` : `Sign the close voucher for exactly ${capture}`
+    throw new PaymentError('mpp_payment_verification_failed', `${sign}, the amount spent.`, {
       extensions: { channelId, requiredCumulative: capture, acceptedCumulative: state.acceptedCumulative },
     })
   }
-  const signature = canonicalSignature(payload.signature)
-  await assertSignedBy(ctx, { channelId, amount: capture, signature }, Channel.expectedSigner(state), 'close voucher')
+  const amount = payload.cumulativeAmount
+  const signature = voucherSignature(ctx, payload.signature, payload.channelId)
+  await assertSignedBy(ctx, { channelId, amount, signature }, Channel.expectedSigner(state), 'close voucher')
   if (!ctx.escrow.canSubmit) {
     throw new PaymentError('mpp_session_close_unavailable', 'This server has no close signer configured; the channel stays open.', {
       extensions: { channelId },
     })
   }
   try {
-    const { state: closed, txHash } = await closeOnChain(ctx, channelId, { expectedSpent: state.spent, amount: capture, signature })
+    const { state: closed, txHash } = await closeOnChain(ctx, channelId, { expectedSpent: state.spent, amount, signature, capture })
     return closedReceipt(ctx, credential, closed, txHash)
   } catch (error) {
     throw closeError(ctx, channelId, error)

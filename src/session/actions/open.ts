@@ -11,8 +11,8 @@ import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
 import { receiptFor } from '../receipt.js'
 import { serve } from '../serve.js'
-import { canonicalSignature } from '../v1/voucher.js'
-import { acceptNew, assertSignedBy } from '../verify.js'
+import { differingFields } from '../v2/terms.js'
+import { acceptNew, assertSignedBy, voucherSignature } from '../verify.js'
 import type { ActionParameters } from './action.js'
 
 export async function open(ctx: SessionContext, parameters: ActionParameters<'open'>): Promise<Authorization<SessionPayment>> {
@@ -20,6 +20,13 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   const { recipient, currency, minDeposit } = ctx.settings
   const call = await ctx.escrow.decodeTransaction(payload.transaction)
   if (call.kind !== 'open') throw verificationFailed('The open transaction does not call open on the escrow.', payload.channelId)
+  // v2: the payload's descriptor must be the transaction's, expiringNonceHash included (the id check alone would say only "another channel").
+  if (payload.descriptor !== undefined) {
+    const differing = call.descriptor === undefined ? ['expiringNonceHash'] : differingFields(payload.descriptor, call.descriptor)
+    if (differing.length > 0) {
+      throw verificationFailed(`The descriptor does not match the open transaction: ${differing.join(', ')}.`, payload.channelId)
+    }
+  }
   if (call.channelId !== payload.channelId)
     throw verificationFailed('The channelId does not match the open transaction.', payload.channelId)
   if (call.payee !== recipient || call.token !== currency) {
@@ -43,12 +50,12 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   assertWithinExposureLimit(ctx, position, payload.cumulativeAmount)
   // Check the payer and the initial voucher before anything reaches the chain.
   await assertPayerAllowed(ctx, call)
-  const signature = canonicalSignature(payload.signature)
+  const signature = voucherSignature(ctx, payload.signature, payload.channelId)
   const initial = { channelId: call.channelId, amount: payload.cumulativeAmount, signature }
   await assertSignedBy(ctx, initial, Channel.expectedSigner(call), 'initial voucher')
   // A retried open finds its channel already on chain and is not broadcast again.
-  if ((await ctx.escrow.getChannel(call.channelId)) === undefined) await ctx.escrow.broadcast(payload.transaction)
-  const state = await readChain(ctx, call.channelId)
+  if ((await ctx.escrow.getChannel(call.channelId, call.descriptor)) === undefined) await ctx.escrow.broadcast(payload.transaction)
+  const state = await readChain(ctx, call.channelId, call.descriptor)
   Channel.assertUsable(state)
   assertSource(ctx, credential, state)
   if (payload.cumulativeAmount < state.settled)

@@ -19,14 +19,14 @@ export async function topUp(ctx: SessionContext, parameters: ActionParameters<'t
   }
   if (call.additionalDeposit !== payload.additionalDeposit)
     throw verificationFailed('additionalDeposit does not match the transaction.', payload.channelId)
-  const before = await loadChannel(ctx, payload.channelId, parameters.paid.client)
+  const before = await loadChannel(ctx, payload.channelId, parameters.paid.client, payload.descriptor)
   if (before.finalized)
     throw new PaymentError('mpp_channel_finalized', 'The channel is closed.', { extensions: { channelId: before.channelId } })
   assertSource(ctx, credential, before)
   await assertPayerAllowed(ctx, before)
   if (call.sender !== before.payer) throw verificationFailed('Only the payer can top up the channel.', before.channelId)
   const { txHash } = await ctx.escrow.broadcast(payload.transaction)
-  const after = await readChain(ctx, payload.channelId)
+  const after = await readChain(ctx, payload.channelId, payload.descriptor)
   if (after.deposit < before.deposit + call.additionalDeposit)
     throw verificationFailed('The deposit did not grow by additionalDeposit.', after.channelId)
   return {

@@ -15,7 +15,7 @@ import type { ActionParameters } from './action.js'
 
 export async function voucher(ctx: SessionContext, parameters: ActionParameters<'voucher'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload, management, paid } = parameters
-  const loaded = await loadChannel(ctx, payload.channelId, paid.client)
+  const loaded = await loadChannel(ctx, payload.channelId, paid.client, payload.descriptor)
   // A voucher above the accepted amount extends the service given on trust: on a recent chain read only, so a
   // forced close requested within the chain cache's lifetime is refused now rather than when the cache expires.
   const raises = payload.cumulativeAmount > loaded.acceptedCumulative && !loaded.finalized

@@ -1,17 +1,20 @@
-import { type Address, encodeAbiParameters, type Hex, keccak256 } from 'viem'
+import { AbiParameters } from 'ox'
+import { type Address, type Hex, keccak256 } from 'viem'
 import type { ChannelDescriptor } from './descriptor.js'
 
-const channelIdParameters = [
-  { type: 'address' }, // payer
-  { type: 'address' }, // payee
-  { type: 'address' }, // operator
-  { type: 'address' }, // token
-  { type: 'bytes32' }, // salt
-  { type: 'address' }, // authorizedSigner
-  { type: 'bytes32' }, // expiringNonceHash
-  { type: 'address' }, // escrow
-  { type: 'uint256' }, // chainId
-] as const
+// ox's encoder with checksumAddress off: viem's checksums every address it encodes, about 40 µs of the
+// ~50 µs this took on the paid path (every v2 payload's id is recomputed); the descriptor is lowercase already.
+const channelIdParameters = AbiParameters.from([
+  'address payer',
+  'address payee',
+  'address operator',
+  'address token',
+  'bytes32 salt',
+  'address authorizedSigner',
+  'bytes32 expiringNonceHash',
+  'address escrow',
+  'uint256 chainId',
+])
 
 /**
  * The v2 channel id: keccak256(abi.encode(payer, payee, operator, token, salt,
@@ -21,16 +24,20 @@ const channelIdParameters = [
 export function computeChannelId(descriptor: ChannelDescriptor, escrow: Address, chainId: number): Hex {
   const d = descriptor
   return keccak256(
-    encodeAbiParameters(channelIdParameters, [
-      d.payer,
-      d.payee,
-      d.operator,
-      d.token,
-      d.salt,
-      d.authorizedSigner,
-      d.expiringNonceHash,
-      escrow.toLowerCase() as Address,
-      BigInt(chainId),
-    ]),
+    AbiParameters.encode(
+      channelIdParameters,
+      [
+        d.payer,
+        d.payee,
+        d.operator,
+        d.token,
+        d.salt,
+        d.authorizedSigner,
+        d.expiringNonceHash,
+        escrow.toLowerCase() as Address,
+        BigInt(chainId),
+      ],
+      { checksumAddress: false },
+    ),
   )
 }

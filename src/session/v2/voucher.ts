@@ -1,8 +1,8 @@
 // v2 vouchers (draft-tempo-session §Voucher Signing Format, sessionProtocol v2):
 // EIP-712 domain { name "TIP20 Channel Reserve", version "1", chainId,
 // verifyingContract: escrow }, type Voucher(bytes32 channelId,uint96 cumulativeAmount).
-import { Secp256k1 } from 'ox'
-import { type Account, type Address, concat, type Hex, hashDomain, hashStruct, keccak256 } from 'viem'
+import { AbiParameters, Secp256k1, TypedData } from 'ox'
+import { type Account, type Address, concat, type Hex, hashDomain, keccak256, stringToHex } from 'viem'
 import { assertUint96 } from './amount.js'
 import { SessionV2Error } from './errors.js'
 import { parseVoucherSignature } from './signature.js'
@@ -51,13 +51,17 @@ function domainSeparator(context: VoucherContext): Hex {
   return separator
 }
 
+// hashStruct(voucher) is keccak256(typeHash ‖ channelId ‖ cumulativeAmount), each ABI-encoded in a word (EIP-712
+// encodeData; both fields are atomic). The type hash is fixed: hashed once (viem's hashStruct re-encodes and
+// re-hashes the type on every call: most of the digest's cost, the paid path's). The encoder still refuses a
+// channel id that is not 32 bytes and an amount outside uint96.
+const voucherTypeHash = keccak256(stringToHex(TypedData.encodeType({ primaryType: 'Voucher', types: voucherTypes })))
+const structLayout = AbiParameters.from(['bytes32 typeHash', 'bytes32 channelId', 'uint96 cumulativeAmount'])
+
 /** keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(voucher)): what the precompile's `getVoucherDigest` returns. */
 export function voucherDigest(context: VoucherContext, voucher: UnsignedVoucher): Hex {
-  const struct = hashStruct({
-    data: { channelId: voucher.channelId, cumulativeAmount: assertUint96(voucher.cumulativeAmount) },
-    primaryType: 'Voucher',
-    types: voucherTypes,
-  })
+  const amount = assertUint96(voucher.cumulativeAmount)
+  const struct = keccak256(AbiParameters.encode(structLayout, [voucherTypeHash, voucher.channelId, amount]))
   return keccak256(concat(['0x1901', domainSeparator(context), struct]))
 }
 

@@ -16,6 +16,14 @@
 //    their sum per token) into the token's allowance slot, the same way
 //    (storage write for transactions, state override for simulations).
 //
+// Simulations are `eth_call`, `eth_estimateGas` and `eth_simulateV1`. The
+// gateway's preflight (src/escrow/preflight.ts) simulates a client's open with
+// `eth_simulateV1`, running the transaction's calls through its call probe
+// placed at the sender: the proxy reads the calls out of the probe's calldata
+// and adds the same overrides to that block. That a real Tempo node supplies
+// the simulation context to `eth_simulateV1` as it does to `eth_call` is an
+// assumption (documented in docs/local-chain.md).
+//
 // Everything else is forwarded untouched. A transaction it cannot decode is
 // answered with a JSON-RPC error rather than forwarded: the proxy cannot know
 // whether it opens a channel. Batch requests are refused (viem does not batch
@@ -27,6 +35,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type Address, createTestClient, decodeFunctionData, type Hex, http, numberToHex } from 'viem'
 import { Abis } from 'viem/tempo'
+import { callProbeAbi } from '../../../contracts-abi/probe/artifact.js'
 import { decodeSignedTransaction, type TransactionCall } from '../../../src/session/v2/open-transaction.js'
 import { tip20ChannelReserveAddress } from '../../../src/session/v2/reserve.js'
 import { openContextSlot, rpcSimulationContext, tip20AllowanceSlot } from './stand-in-storage.js'
@@ -40,6 +49,7 @@ export type ReserveProxy = {
 type RpcRequest = { jsonrpc: string; id: unknown; method: string; params?: unknown[] }
 type CallRequest = { from?: Address; to?: Address; data?: Hex; input?: Hex; calls?: { to?: Address; data?: Hex; input?: Hex }[] }
 type StateOverride = Record<string, { stateDiff?: Record<string, Hex> }>
+type SimulatedBlock = { stateOverrides?: StateOverride; calls?: CallRequest[] }
 
 /** Storage writes a transaction (or simulation) from `sender` needs before it runs: slot → value, per account. */
 type Writes = Map<Address, Map<Hex, Hex>>
@@ -89,15 +99,19 @@ export async function startReserveProxy(upstream: string): Promise<ReserveProxy>
       const [call, block = 'latest', override = {}] = params as [CallRequest, unknown?, StateOverride?]
       const calls = (call.calls ?? [call]).map((c) => ({ to: c.to, data: c.data ?? c.input ?? '0x' }))
       const writes = reserveWrites(call.from ?? '0x0000000000000000000000000000000000000000', calls, rpcSimulationContext)
-      if (writes.size === 0) return
-      const merged: StateOverride = { ...override }
-      for (const [address, slots] of writes) {
-        // The client's own override of the same account may be keyed in another case.
-        const key = Object.keys(merged).find((k) => k.toLowerCase() === address) ?? address
-        const existing = merged[key] ?? {}
-        merged[key] = { ...existing, stateDiff: { ...existing.stateDiff, ...Object.fromEntries(slots) } }
-      }
-      request.params = [call, block, merged]
+      if (writes.size > 0) request.params = [call, block, withWrites(override, writes)]
+    } else if (request.method === 'eth_simulateV1') {
+      const [simulation, ...rest] = params as [{ blockStateCalls: SimulatedBlock[] }, ...unknown[]]
+      const blockStateCalls = simulation.blockStateCalls.map((simulated) => {
+        const writes: Writes = new Map()
+        for (const call of simulated.calls ?? []) {
+          for (const [address, slots] of reserveWrites(call.from ?? zero, probedCalls(call), rpcSimulationContext)) {
+            writes.set(address, new Map([...(writes.get(address) ?? []), ...slots]))
+          }
+        }
+        return writes.size === 0 ? simulated : { ...simulated, stateOverrides: withWrites(simulated.stateOverrides ?? {}, writes) }
+      })
+      request.params = [{ ...simulation, blockStateCalls }, ...rest]
     }
   }
 
@@ -144,6 +158,31 @@ export async function startReserveProxy(upstream: string): Promise<ReserveProxy>
         server.closeAllConnections()
       }),
   }
+}
+
+const zero: Address = '0x0000000000000000000000000000000000000000'
+
+/** The override with `writes` added to its state diffs (the client's own override of an account may be keyed in another case). */
+function withWrites(override: StateOverride, writes: Writes): StateOverride {
+  const merged: StateOverride = { ...override }
+  for (const [address, slots] of writes) {
+    const key = Object.keys(merged).find((k) => k.toLowerCase() === address) ?? address
+    const existing = merged[key] ?? {}
+    merged[key] = { ...existing, stateDiff: { ...existing.stateDiff, ...Object.fromEntries(slots) } }
+  }
+  return merged
+}
+
+/** The calls a simulated call makes: the transaction's calls when it runs the preflight's call probe, else itself. */
+function probedCalls(call: CallRequest): Pick<TransactionCall, 'to' | 'data'>[] {
+  const data = call.data ?? call.input ?? '0x'
+  try {
+    const probe = decodeFunctionData({ abi: callProbeAbi, data })
+    if (probe.functionName === 'run') return probe.args[2].map((c) => ({ to: c.target, data: c.data }))
+  } catch {
+    // not a probe run
+  }
+  return [{ to: call.to, data }]
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
