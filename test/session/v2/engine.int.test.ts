@@ -194,6 +194,23 @@ describe.each(Object.keys(stores))('session v2 through the gateway on %s', (kind
     expect((await problem(await session.send(lower))).detail).toMatch(/below the accepted cumulative amount 2000000/)
   })
 
+  it('keeps the accounting invariant under concurrent requests on one channel: exactly what the voucher covers is served', async () => {
+    const { payer, descriptor, channelId } = await opened(5_000_000n, 1_000_000n) // one request served: 100,000 spent
+    const again = await voucherPayload(payer, descriptor, 1_000_000n)
+    const responses = await Promise.all(Array.from({ length: 15 }, () => session.send(again)))
+    const served = responses.filter((response) => response.status === 200)
+    expect(served).toHaveLength(9) // (1,000,000 − 100,000) / 100,000
+    for (const refused of responses.filter((response) => response.status !== 200)) {
+      expect(refused.status).toBe(402)
+      expect((await problem(refused)).code).toBe('mpp_voucher_bucket_refresh_required')
+    }
+    const spentSeen = served.map((response) => BigInt(receiptOf(response).spent!)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    expect(new Set(spentSeen).size).toBe(9) // every charge its own receipt
+    expect(spentSeen.at(-1)).toBe(1_000_000n)
+    const state = await session.store.getChannel(channelId)
+    expect(state).toMatchObject({ spent: 1_000_000n, acceptedCumulative: 1_000_000n, reservations: {} })
+  })
+
   it('tops up, settles a voucher not above spent, then closes capturing exactly spent from a larger voucher', async () => {
     const { payer, descriptor, channelId } = await opened(3_000_000n, 300_000n)
     // Two more paid requests on vouchers of 0.2 and 0.3 token: spent 0.3.
