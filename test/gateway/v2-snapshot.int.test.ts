@@ -1,0 +1,86 @@
+// v2 session snapshots through the gateway (draft-tempo-session §Session
+// Snapshot): every response carrying a v2 `Payment-Receipt` (paid
+// completions, an idempotent replay, a top-up, the close) also carries
+// `Payment-Session` (the channel id) and `Payment-Session-Snapshot`, agreeing
+// with the receipt and the store; a 402 carries neither. The project's session
+// client pays, on the channel reserve stand-in on anvil. (v1 routes never send
+// them: test/gateway/chat.int.test.ts.)
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { Receipt } from '../../src/protocol/receipt.js'
+import { tip20ChannelReserveAddress } from '../../src/session/v2/reserve.js'
+import { parseSnapshot, type SessionSnapshot } from '../../src/session/v2/snapshot.js'
+import { chatRequest, completionsUrl } from '../support/gateway.js'
+import { startV2GatewayFixture } from '../support/v2/gateway.js'
+
+let gateway: Awaited<ReturnType<typeof startV2GatewayFixture>>
+
+beforeAll(async () => {
+  gateway = await startV2GatewayFixture({ bucketSize: 1n })
+})
+afterAll(async () => {
+  await gateway?.stop()
+})
+
+/** The response's snapshot, after checking `Payment-Session` and the snapshot name the receipt's channel. */
+function snapshotOf(response: Response): { snapshot: SessionSnapshot; receipt: Receipt } {
+  const receipt = Receipt.parse(response.headers.get('Payment-Receipt')!)
+  const snapshot = parseSnapshot(response.headers.get('Payment-Session-Snapshot')!)
+  expect(response.headers.get('Payment-Session')).toBe(receipt.channelId)
+  expect(snapshot.channelId).toBe(receipt.channelId)
+  return { snapshot, receipt }
+}
+
+it('carries the channel as the receipt and the store have it, on paid completions, a replay, a top-up and the close', async () => {
+  // Every response the client receives, in order: top-ups and the close return only their receipts.
+  const responses: Response[] = []
+  const payer = await gateway.payer(1_000_000n, 10_000_000n, {
+    fetch: async (input, init) => {
+      const response = await gateway.fetch(input, init)
+      responses.push(response.clone())
+      return response
+    },
+  })
+
+  const unpaid = await gateway.fetch(completionsUrl, chatRequest('usage:40,60'))
+  expect(unpaid.status).toBe(402)
+  expect(unpaid.headers.has('Payment-Session')).toBe(false)
+  expect(unpaid.headers.has('Payment-Session-Snapshot')).toBe(false)
+
+  for (let i = 1n; i <= 3n; i++) {
+    const response = await payer.client.fetch(completionsUrl, chatRequest('usage:40,60'))
+    expect(response.status).toBe(200)
+    const { snapshot, receipt } = snapshotOf(response)
+    const stored = (await gateway.store.getChannel(receipt.channelId as `0x${string}`))!
+    expect(snapshot).toEqual({
+      acceptedCumulative: receipt.acceptedCumulative,
+      chainId: 31337,
+      channelId: receipt.channelId,
+      deposit: '1000000',
+      descriptor: stored.descriptor,
+      escrow: tip20ChannelReserveAddress,
+      // Nothing is held after the commit: what the server needs is what was spent.
+      requiredCumulative: receipt.spent,
+      settled: '0',
+      spent: (1_600n * i).toString(),
+    })
+    expect(snapshot.acceptedCumulative).toBe(stored.acceptedCumulative.toString())
+  }
+
+  // An Idempotency-Key retry replays the stored response: the same receipt, the same snapshot.
+  const headers = { 'Idempotency-Key': 'snapshot-replay' }
+  const first = await payer.client.fetch(completionsUrl, chatRequest('usage:40,60', { headers, content: 'once' }))
+  const second = await payer.client.fetch(completionsUrl, chatRequest('usage:40,60', { headers, content: 'once' }))
+  expect(snapshotOf(first).snapshot.spent).toBe('6400')
+  expect(second.headers.get('Payment-Receipt')).toBe(first.headers.get('Payment-Receipt'))
+  expect(second.headers.get('Payment-Session-Snapshot')).toBe(first.headers.get('Payment-Session-Snapshot'))
+
+  await payer.client.topUp(completionsUrl, 500_000n)
+  const toppedUp = snapshotOf(responses.at(-1)!)
+  expect(toppedUp.snapshot).toMatchObject({ deposit: '1500000', spent: '6400', acceptedCumulative: toppedUp.receipt.acceptedCumulative })
+
+  const closed = await payer.client.close(completionsUrl)
+  const last = snapshotOf(responses.at(-1)!)
+  expect(last.receipt).toEqual(closed)
+  // The precompile captured exactly spent.
+  expect(last.snapshot).toMatchObject({ spent: '6400', settled: '6400', acceptedCumulative: closed.acceptedCumulative })
+}, 60_000)
