@@ -2,13 +2,15 @@
 // Snapshot): every response carrying a v2 `Payment-Receipt` (paid
 // completions, an idempotent replay, a top-up, the close) also carries
 // `Payment-Session` (the channel id) and `Payment-Session-Snapshot`, agreeing
-// with the receipt and the store; a 402 carries neither. The project's session
+// with the receipt and the store; a 402 carries neither, but one answering a
+// credential that names the channel has the snapshot in `methodDetails.sessionSnapshot`. The project's session
 // client pays, on the channel reserve stand-in on anvil. (v1 routes never send
 // them: test/gateway/chat.int.test.ts.)
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { Challenge } from '../../src/protocol/challenge.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { tip20ChannelReserveAddress } from '../../src/session/v2/reserve.js'
-import { parseSnapshot, type SessionSnapshot } from '../../src/session/v2/snapshot.js'
+import { parseSnapshot, type SessionSnapshot, snapshotFromJson } from '../../src/session/v2/snapshot.js'
 import { chatRequest, completionsUrl } from '../support/gateway.js'
 import { startV2GatewayFixture } from '../support/v2/gateway.js'
 
@@ -30,13 +32,16 @@ function snapshotOf(response: Response): { snapshot: SessionSnapshot; receipt: R
   return { snapshot, receipt }
 }
 
-it('carries the channel as the receipt and the store have it, on paid completions, a replay, a top-up and the close', async () => {
+it('carries the channel as the receipt and the store have it, on paid completions, a 402 naming it, a replay, a top-up and the close', async () => {
   // Every response the client receives, in order: top-ups and the close return only their receipts.
   const responses: Response[] = []
+  const credentials: string[] = []
   const payer = await gateway.payer(1_000_000n, 10_000_000n, {
     fetch: async (input, init) => {
       const response = await gateway.fetch(input, init)
       responses.push(response.clone())
+      const authorization = new Headers(init?.headers).get('Authorization')
+      if (authorization !== null && response.status === 200) credentials.push(authorization)
       return response
     },
   })
@@ -65,6 +70,30 @@ it('carries the channel as the receipt and the store have it, on paid completion
     })
     expect(snapshot.acceptedCumulative).toBe(stored.acceptedCumulative.toString())
   }
+
+  // A 402 answering a credential that names the channel (here a replayed one: its challenge is used) carries the snapshot in methodDetails.
+  const replayed = await gateway.fetch(completionsUrl, {
+    ...chatRequest('usage:40,60'),
+    headers: { 'Content-Type': 'application/json', Authorization: credentials.at(-1)! },
+  })
+  expect(replayed.status).toBe(402)
+  expect(replayed.headers.has('Payment-Session-Snapshot')).toBe(false)
+  const challenge = Challenge.parseAll(replayed.headers.get('WWW-Authenticate')!)[0]!
+  const { methodDetails } = Challenge.request(challenge) as { methodDetails: Record<string, unknown> }
+  const channelId = methodDetails.channelId as `0x${string}`
+  const stored = (await gateway.store.getChannel(channelId))!
+  // Through the strict parser: its channel id derives from its descriptor, escrow and chain id.
+  expect(snapshotFromJson(methodDetails.sessionSnapshot)).toEqual({
+    acceptedCumulative: stored.acceptedCumulative.toString(),
+    chainId: 31337,
+    channelId,
+    deposit: '1000000',
+    descriptor: stored.descriptor,
+    escrow: tip20ChannelReserveAddress,
+    requiredCumulative: methodDetails.requiredCumulative,
+    settled: '0',
+    spent: '4800',
+  })
 
   // An Idempotency-Key retry replays the stored response: the same receipt, the same snapshot.
   const headers = { 'Idempotency-Key': 'snapshot-replay' }
