@@ -63,6 +63,12 @@ it('carries the channel as the receipt and the store have it, on paid completion
       deposit: '1000000',
       descriptor: stored.descriptor,
       escrow: tip20ChannelReserveAddress,
+      // The payer's own voucher for acceptedCumulative (mppx 0.11's client resumes only with it).
+      highestVoucher: {
+        channelId: receipt.channelId,
+        cumulativeAmount: receipt.acceptedCumulative,
+        signature: stored.vouchers.at(-1)!.signature,
+      },
       // Nothing is held after the commit: what the server needs is what was spent.
       requiredCumulative: receipt.spent,
       settled: '0',
@@ -90,6 +96,7 @@ it('carries the channel as the receipt and the store have it, on paid completion
     deposit: '1000000',
     descriptor: stored.descriptor,
     escrow: tip20ChannelReserveAddress,
+    highestVoucher: { channelId, cumulativeAmount: stored.acceptedCumulative.toString(), signature: stored.vouchers.at(-1)!.signature },
     requiredCumulative: methodDetails.requiredCumulative,
     settled: '0',
     spent: '4800',

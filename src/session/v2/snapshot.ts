@@ -25,6 +25,11 @@ export type SessionSnapshot = {
   deposit: string
   descriptor: ChannelDescriptor
   escrow: Address
+  /**
+   * The accepted voucher proving `acceptedCumulative` (the payer's own signature), when the server still holds it:
+   * not in the spec's table, but mppx 0.11's client resumes a channel from a snapshot only with it.
+   */
+  highestVoucher?: { channelId: Hex; cumulativeAmount: string; signature: Hex }
   /** The least cumulative voucher the server needs for what is charged or held on the channel. */
   requiredCumulative: string
   /** Settled on chain. */
@@ -55,6 +60,11 @@ export function snapshotOf(state: ChannelState, terms: { escrow: Address; chainI
     spent: state.spent.toString(),
   }
   if (state.closeRequestedAt !== 0n) snapshot.closeRequestedAt = state.closeRequestedAt.toString()
+  // Vouchers at or below `settled` are dropped; once all is settled none may prove `acceptedCumulative`.
+  const highest = state.vouchers.at(-1)
+  if (highest !== undefined && highest.amount === state.acceptedCumulative) {
+    snapshot.highestVoucher = { channelId: snapshot.channelId, cumulativeAmount: highest.amount.toString(), signature: highest.signature }
+  }
   return snapshot
 }
 
@@ -78,17 +88,30 @@ const snapshotSchema = z.strictObject({
   deposit: amount,
   descriptor: channelDescriptorSchema,
   escrow: addressSchema,
+  highestVoucher: z
+    .strictObject({
+      channelId: bytes32Schema,
+      cumulativeAmount: amount,
+      signature: z
+        .string()
+        .regex(/^0x(?:[0-9a-fA-F]{2}){1,2049}$/, 'signature must be 0x-prefixed hex of at most 2049 bytes')
+        .transform((value) => value.toLowerCase() as Hex),
+    })
+    .optional(),
   requiredCumulative: amount,
   settled: amount,
   spent: amount,
   units: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 })
 
-/** Validates a decoded snapshot object: exact fields, canonical amounts, and a channel id that derives from its terms. Lowercases hex. */
+/**
+ * Validates a decoded snapshot object: exact fields, canonical amounts, a channel id that derives from its terms,
+ * `spent` ≤ `acceptedCumulative`, and a `highestVoucher` (if any) for that channel and amount. Lowercases hex.
+ */
 export function snapshotFromJson(value: unknown): SessionSnapshot {
   const result = snapshotSchema.safeParse(value)
   if (!result.success) throw new WireError('session-snapshot', `not a session snapshot: ${result.error.issues[0]?.message}`)
-  const { closeRequestedAt, units, ...required } = result.data
+  const { closeRequestedAt, highestVoucher, units, ...required } = result.data
   if (computeChannelId(required.descriptor, required.escrow, required.chainId) !== required.channelId) {
     throw new WireError('session-snapshot', 'not a session snapshot: channelId does not derive from the descriptor, escrow and chainId')
   }
@@ -96,9 +119,17 @@ export function snapshotFromJson(value: unknown): SessionSnapshot {
   if (BigInt(required.spent) > BigInt(required.acceptedCumulative)) {
     throw new WireError('session-snapshot', 'not a session snapshot: spent exceeds acceptedCumulative')
   }
+  // Its signature is for the client to verify (it signed it); here only that it is the voucher it claims to be.
+  if (
+    highestVoucher !== undefined &&
+    (highestVoucher.channelId !== required.channelId || highestVoucher.cumulativeAmount !== required.acceptedCumulative)
+  ) {
+    throw new WireError('session-snapshot', 'not a session snapshot: highestVoucher is not the voucher of acceptedCumulative')
+  }
   return {
     ...required,
     ...(closeRequestedAt === undefined ? {} : { closeRequestedAt }),
+    ...(highestVoucher === undefined ? {} : { highestVoucher }),
     ...(units === undefined ? {} : { units }),
   }
 }

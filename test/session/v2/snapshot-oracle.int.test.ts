@@ -58,6 +58,11 @@ const closing: SessionSnapshot = {
   settled: '100000',
   spent: '0',
   units: 7,
+  highestVoucher: {
+    channelId: computeChannelId(descriptor, escrow, 31337),
+    cumulativeAmount: '79228162514264337593543950335',
+    signature: `0x${'ab'.repeat(64)}1b`,
+  },
 }
 // Same fields, other lengths: one of the three JSON lengths mod 3 is padded by mppx's encoder (standard base64).
 const lengths = [open, closing, { ...open, settled: '1' }, { ...open, settled: '12' }]

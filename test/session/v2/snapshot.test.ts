@@ -88,6 +88,24 @@ describe('snapshotOf', () => {
     expect(s.closeRequestedAt).toBe('1790000000')
   })
 
+  it('carries the accepted voucher that proves acceptedCumulative, and none when the last kept one does not', () => {
+    const signature = `0x${'ab'.repeat(65)}` as Hex
+    const terms = { escrow, chainId: 4217, requiredCumulative: 0n }
+    const proving = snapshotOf(
+      stateOf({
+        vouchers: [
+          { amount: 200_000n, signature: '0x01' },
+          { amount: 300_000n, signature },
+        ],
+      }),
+      terms,
+    )
+    expect(proving.highestVoucher).toEqual({ channelId: fixedId, cumulativeAmount: '300000', signature })
+    expect(parseSnapshot(formatSnapshot(proving))).toEqual(proving)
+    expect(snapshotOf(stateOf({ vouchers: [{ amount: 200_000n, signature }] }), terms).highestVoucher).toBeUndefined()
+    expect(snapshotOf(stateOf({ vouchers: [] }), terms).highestVoucher).toBeUndefined()
+  })
+
   it('refuses a v1 channel (no descriptor)', () => {
     const { descriptor: _, ...v1 } = stateOf()
     expect(() => snapshotOf(v1, { escrow, chainId: 4217, requiredCumulative: 0n })).toThrow(TypeError)
@@ -149,6 +167,20 @@ describe('parseSnapshot', () => {
     )
     const descriptorChanged = { ...snapshot(), descriptor: { ...fixedDescriptor, payee: '0x2222222222222222222222222222222222222223' } }
     expect(wireErrorKind(() => parseSnapshot(encodeJson(descriptorChanged)))).toBe('session-snapshot')
+  })
+
+  it('refuses a highestVoucher for another channel or amount', () => {
+    const signature = `0x${'ab'.repeat(65)}` as Hex
+    const other = `0x${'11'.repeat(32)}` as Hex
+    const voucher = { channelId: fixedId, cumulativeAmount: '300000', signature }
+    expect(parseSnapshot(formatSnapshot(snapshot({ highestVoucher: voucher }))).highestVoucher).toEqual(voucher)
+    for (const bad of [
+      { ...voucher, channelId: other },
+      { ...voucher, cumulativeAmount: '299999' },
+      { ...voucher, signature: '0x' },
+    ]) {
+      expect(wireErrorKind(() => snapshotFromJson({ ...snapshot(), highestVoucher: bad }))).toBe('session-snapshot')
+    }
   })
 
   it('refuses spent above acceptedCumulative', () => {
