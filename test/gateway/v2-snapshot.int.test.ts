@@ -4,14 +4,18 @@
 // `Payment-Session` (the channel id) and `Payment-Session-Snapshot`, agreeing
 // with the receipt and the store; a 402 carries neither, but one answering a
 // credential that names the channel has the snapshot in `methodDetails.sessionSnapshot`. The project's session
-// client pays, on the channel reserve stand-in on anvil. (v1 routes never send
+// client pays, on the channel reserve stand-in on anvil; mppx 0.11's client
+// resumes the channel from a snapshot the gateway sent. (v1 routes never send
 // them: test/gateway/chat.int.test.ts.)
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { tip20ChannelReserveAddress } from '../../src/session/v2/reserve.js'
-import { parseSnapshot, type SessionSnapshot, snapshotFromJson } from '../../src/session/v2/snapshot.js'
+import { formatSnapshot, parseSnapshot, type SessionSnapshot, snapshotFromJson } from '../../src/session/v2/snapshot.js'
 import { chatRequest, completionsUrl } from '../support/gateway.js'
+import { repoRoot } from '../support/processes.js'
 import { startV2GatewayFixture } from '../support/v2/gateway.js'
 
 let gateway: Awaited<ReturnType<typeof startV2GatewayFixture>>
@@ -22,6 +26,28 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop()
 })
+
+const hydrateScript = fileURLToPath(new URL('../interop/clients/mppx-hydrate.ts', import.meta.url))
+
+/** What mppx 0.11's client resumes from a snapshot header (test/interop/clients/mppx-hydrate.ts, in the nested package). */
+function mppxHydrate(input: { header: string; rpcUrl: string; chainId: number; payer: string }): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(`${repoRoot}/node_modules/.bin/tsx`, [hydrateScript, JSON.stringify(input)], {
+      cwd: `${repoRoot}/test/interop`,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      const line = stdout.trim().split('\n').at(-1)
+      if (code !== 0 || line === undefined) reject(new Error(`the mppx script exited ${code}: ${stderr.slice(-2000)}`))
+      else resolve(JSON.parse(line) as Record<string, unknown>)
+    })
+  })
+}
 
 /** The response's snapshot, after checking `Payment-Session` and the snapshot name the receipt's channel. */
 function snapshotOf(response: Response): { snapshot: SessionSnapshot; receipt: Receipt } {
@@ -76,6 +102,28 @@ it('carries the channel as the receipt and the store have it, on paid completion
     })
     expect(snapshot.acceptedCumulative).toBe(stored.acceptedCumulative.toString())
   }
+
+  // mppx 0.11's client (its storeSnapshotHeader path) resumes the channel from the last paid response's snapshot:
+  // the voucher's signature, the descriptor's payer and the channel on chain all check out.
+  const lastPaid = responses.filter((r) => r.status === 200).at(-1)!
+  const header = lastPaid.headers.get('Payment-Session-Snapshot')!
+  const paid = parseSnapshot(header)
+  const hydrate = (h: string) => mppxHydrate({ header: h, rpcUrl: gateway.chain.rpcUrl, chainId: 31337, payer: payer.address })
+  expect(await hydrate(header)).toEqual({
+    entry: {
+      channelId: paid.channelId,
+      cumulativeAmount: paid.acceptedCumulative,
+      deposit: '1000000',
+      descriptor: paid.descriptor,
+      escrow: paid.escrow,
+      chainId: 31337,
+      opened: true,
+    },
+    spent: '4800',
+  })
+  // The same snapshot claiming a higher accepted amount: its voucher's signature no longer matches, and mppx refuses it.
+  const raised = { ...paid, acceptedCumulative: '9999', highestVoucher: { ...paid.highestVoucher!, cumulativeAmount: '9999' } }
+  expect(await hydrate(formatSnapshot(raised))).toEqual({ error: 'session snapshot highest voucher signature is invalid' })
 
   // A 402 answering a credential that names the channel (here a replayed one: its challenge is used) carries the snapshot in methodDetails.
   const replayed = await gateway.fetch(completionsUrl, {
