@@ -21,7 +21,7 @@ import { callable, implementing, integer } from '../util/config.js'
 import { readBody } from './body.js'
 import type { ChallengeStore } from './challenge-store.js'
 import { consoleLogger, type PaymentLogEntry, type PaymentLogger } from './logger.js'
-import type { Authorization, PaymentLogFields, PaymentMethod } from './method.js'
+import type { Authorization, PaymentLogFields, PaymentMethod, ReceiptHeaders } from './method.js'
 import { type Cost, type Pricing, type Quote, quotedCost } from './pricing.js'
 import { type PaidRequest, routeOf } from './request.js'
 import { resolveRequestId } from './request-id.js'
@@ -375,6 +375,8 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       fields?: PaymentLogFields | undefined
       errors?: unknown[]
       receipt?: Receipt
+      /** The method's headers beside the receipt. */
+      receiptHeaders?: ReceiptHeaders | undefined
       rendered?: boolean
       /** The next request's challenge, on a paid delivery. */
       next?: string | undefined
@@ -406,6 +408,7 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
     const cacheControl = response.headers.get('Cache-Control')
     if (details.receipt !== undefined) {
       // A response with a receipt MUST be `private` (draft-httpauth-payment §Caching): added to what the route set.
+      Object.assign(headers, details.receiptHeaders)
       headers['Payment-Receipt'] = Receipt.format(details.receipt)
       headers['Cache-Control'] = withPrivate(cacheControl)
       // RFC 9110 §11.6.1: WWW-Authenticate on a success says what credentials the next request may bring.
@@ -490,7 +493,10 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
       return { kind: 'respond', response: finish(exchange, authorization.response, 'replayed', { fields }) }
     if (authorization.kind === 'respond') {
       const response = new Response(null, { status: authorization.status })
-      return { kind: 'respond', response: finish(exchange, response, 'paid', { fields, receipt: authorization.receipt }) }
+      return {
+        kind: 'respond',
+        response: finish(exchange, response, 'paid', { fields, receipt: authorization.receipt, receiptHeaders: authorization.headers }),
+      }
     }
 
     // A failed release is logged, not surfaced: the reservation expires on its own.
@@ -548,7 +554,13 @@ export function paymentHandler<TPayment, TQuote extends Quote = Quote>(options: 
             nextError = error
           }
         }
-        return finish(exchange, response, 'paid', { fields: logged, receipt: committed.receipt, next, errors: [nextError] })
+        return finish(exchange, response, 'paid', {
+          fields: logged,
+          receipt: committed.receipt,
+          receiptHeaders: committed.headers,
+          next,
+          errors: [nextError],
+        })
       },
     }
   }

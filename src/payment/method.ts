@@ -13,6 +13,9 @@ export type PaymentLogFields = {
   events?: string[]
 }
 
+/** Method-specific response headers sent beside `Payment-Receipt` (e.g. a v2 session's snapshot). */
+export type ReceiptHeaders = Record<string, string>
+
 /** What the handler's answer was, for the method to charge (or not). */
 export type Served = {
   /** The handler's 2xx response (its body unread). */
@@ -37,11 +40,11 @@ export type Authorization<TPayment> =
       payment: TPayment
       log?: PaymentLogFields
       /** Charges what the response consumed and returns its receipt. Throwing withholds the response. */
-      commit(served: Served): Promise<{ receipt: Receipt; log?: PaymentLogFields }>
+      commit(served: Served): Promise<{ receipt: Receipt; headers?: ReceiptHeaders; log?: PaymentLogFields }>
       /** Undoes whatever was held for this request; nothing is charged. */
       release(): Promise<void>
     }
-  | { kind: 'respond'; status: 200 | 204; receipt: Receipt; log?: PaymentLogFields }
+  | { kind: 'respond'; status: 200 | 204; receipt: Receipt; headers?: ReceiptHeaders; log?: PaymentLogFields }
   | { kind: 'replay'; response: Response; log?: PaymentLogFields }
 
 export type ChallengeParameters = {

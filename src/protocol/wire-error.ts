@@ -1,5 +1,5 @@
 /** What a wire value failed to be. */
-export type WireErrorKind = 'base64url' | 'canonical-json' | 'challenge' | 'credential' | 'receipt' | 'body-digest'
+export type WireErrorKind = 'base64url' | 'canonical-json' | 'challenge' | 'credential' | 'receipt' | 'body-digest' | 'session-snapshot'
 
 /**
  * The one error the pure wire functions throw for input they reject. Callers switch

@@ -4,6 +4,7 @@ import type { JsonObject } from '../protocol/challenge.js'
 import * as Channel from './channel.js'
 import type { SessionContext } from './context.js'
 import { zeroAddress } from './v2/descriptor.js'
+import { snapshotOf } from './v2/snapshot.js'
 
 /**
  * The `request` of a session challenge (session spec §Request Schema): the
@@ -23,11 +24,12 @@ export async function challengeRequest(ctx: SessionContext, { quote, credential 
   const state = typeof channelId === 'string' ? await ctx.store.getChannel(channelId.toLowerCase() as Hex) : undefined
   if (state !== undefined && !state.finalized) {
     methodDetails.channelId = state.channelId
-    methodDetails.requiredCumulative = Channel.bucketed(
-      Channel.requiredCumulative(state, quote.total),
-      bucketSize,
-      state.deposit,
-    ).toString()
+    const requiredCumulative = Channel.bucketed(Channel.requiredCumulative(state, quote.total), bucketSize, state.deposit)
+    methodDetails.requiredCumulative = requiredCumulative.toString()
+    // v2 (draft-tempo-session §Session Snapshot): the channel as the server accounts it, so the payer can resume it without a chain read.
+    if (state.descriptor !== undefined) {
+      methodDetails.sessionSnapshot = snapshotOf(state, { escrow: escrow.address, chainId: escrow.chainId, requiredCumulative })
+    }
   } else {
     methodDetails.requiredCumulative = Channel.bucketed(quote.total, bucketSize).toString()
     request.suggestedDeposit = suggestedDeposit.toString()

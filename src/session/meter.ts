@@ -5,6 +5,7 @@
 // total is made what was delivered. Framework-free: the route drives it.
 import type { Hex } from 'viem'
 import { PaymentError } from '../errors/payment-error.js'
+import type { ReceiptHeaders } from '../payment/method.js'
 import type { Cost } from '../payment/pricing.js'
 import type { Credential } from '../protocol/credential.js'
 import type { Receipt } from '../protocol/receipt.js'
@@ -15,6 +16,7 @@ import type { RequestKey } from './idempotency.js'
 import { receiptFor } from './receipt.js'
 import { maybeSettle } from './settlement.js'
 import type { CompletedRequest } from './store.js'
+import { snapshotHeaders } from './v2/snapshot-headers.js'
 
 /** What the payer must sign before the stream goes on: the `payment-need-voucher` event's data. */
 export type VoucherNeed = {
@@ -51,6 +53,8 @@ export type Meter = {
   readonly charged: bigint
   /** The receipt of the last write: the stream's initial `Payment-Receipt`. */
   readonly receipt: Receipt
+  /** The headers beside that receipt (a v2 channel's snapshot of the same write). */
+  readonly headers: ReceiptHeaders
 }
 
 export type MeterParameters = {
@@ -66,6 +70,7 @@ export function meter(ctx: SessionContext, parameters: MeterParameters): Meter {
   const { now, reservationTtl, idempotencyTtl, bucketSize } = ctx.settings
   let charged = 0n
   let receipt = receiptFor(ctx, credential, parameters.state)
+  let headers = snapshotHeaders(ctx, parameters.state)
   let ended: Promise<{ receipt: Receipt; charged: bigint }> | undefined
 
   function needOf(state: Channel.ChannelState, minimum: bigint): VoucherNeed {
@@ -82,10 +87,15 @@ export function meter(ctx: SessionContext, parameters: MeterParameters): Meter {
       const outcome = { state: next.state, result: { ...next, receipt: final } }
       if (request === undefined || stored === undefined) return outcome
       const { contentType, body } = stored(final)
-      const headers = { 'Content-Type': contentType, 'Cache-Control': 'private', 'Payment-Receipt': ReceiptFormat.format(final) }
+      const storedHeaders = {
+        'Content-Type': contentType,
+        'Cache-Control': 'private',
+        'Payment-Receipt': ReceiptFormat.format(final),
+        ...snapshotHeaders(ctx, next.state),
+      }
       const completeRequest: CompletedRequest = {
         key: request.key,
-        response: { status: 200, headers, body },
+        response: { status: 200, headers: storedHeaders, body },
         expiresAt: now() + idempotencyTtl,
       }
       return { ...outcome, completeRequest }
@@ -93,6 +103,7 @@ export function meter(ctx: SessionContext, parameters: MeterParameters): Meter {
     if (request !== undefined && stored === undefined) await ctx.store.releaseRequest(channelId, request.key)
     charged = result.charged
     receipt = result.receipt
+    headers = snapshotHeaders(ctx, result.state)
     maybeSettle(ctx, result.state)
     return { receipt: result.receipt, charged: result.charged }
   }
@@ -104,6 +115,9 @@ export function meter(ctx: SessionContext, parameters: MeterParameters): Meter {
     get receipt() {
       return receipt
     },
+    get headers() {
+      return headers
+    },
     async charge(amount) {
       try {
         const state = await ctx.update(channelId, (current) => {
@@ -113,6 +127,7 @@ export function meter(ctx: SessionContext, parameters: MeterParameters): Meter {
         })
         charged += amount
         receipt = receiptFor(ctx, credential, state)
+        headers = snapshotHeaders(ctx, state)
         return { charged: true, receipt }
       } catch (error) {
         if (error instanceof Channel.InsufficientAuthorization) return { charged: false, need: needOf(error.state, error.required) }

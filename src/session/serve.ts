@@ -16,6 +16,7 @@ import { receiptFor } from './receipt.js'
 import { maybeSettle } from './settlement.js'
 import { insufficient } from './shortfall.js'
 import type { CompletedRequest } from './store.js'
+import { snapshotHeaders } from './v2/snapshot-headers.js'
 
 export type ServeParameters = {
   credential: Credential
@@ -65,7 +66,9 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
     async commit({ response, cost }) {
       // The stream's windows are charged as it is delivered; its initial receipt is the last window's.
       // Logged as `firstWindow`, not `charged`: the stream's charge is known only at its end, after this log line.
-      if (metered !== undefined) return { receipt: metered.receipt, log: { amounts: { firstWindow: metered.charged } } }
+      if (metered !== undefined) {
+        return { receipt: metered.receipt, headers: metered.headers, log: { amounts: { firstWindow: metered.charged } } }
+      }
       const body = request === undefined ? undefined : await response.clone().text()
       type Committed = { state: Channel.ChannelState; charged: bigint; receipt: Receipt }
       const committed = await ctx.update<Committed>(channelId, (current) => {
@@ -80,6 +83,7 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
           'Content-Type': response.headers.get('Content-Type') ?? 'application/octet-stream',
           'Cache-Control': 'private',
           'Payment-Receipt': ReceiptFormat.format(receipt),
+          ...snapshotHeaders(ctx, result.state),
         }
         const stored: CompletedRequest = {
           key: request.key,
@@ -90,9 +94,14 @@ export async function serve(ctx: SessionContext, parameters: ServeParameters): P
       })
       maybeSettle(ctx, committed.state)
       const { charged, receipt } = committed
+      const headers = snapshotHeaders(ctx, committed.state)
       const amounts = { charged, spent: committed.state.spent, acceptedCumulative: committed.state.acceptedCumulative }
-      if (charged >= cost.amount) return { receipt, log: { amounts } }
-      return { receipt, log: { amounts: { ...amounts, cost: cost.amount, shortfall: cost.amount - charged }, events: ['quote_shortfall'] } }
+      if (charged >= cost.amount) return { receipt, headers, log: { amounts } }
+      return {
+        receipt,
+        headers,
+        log: { amounts: { ...amounts, cost: cost.amount, shortfall: cost.amount - charged }, events: ['quote_shortfall'] },
+      }
     },
     async release() {
       // Nothing of the stream reached the client: its windows are given back.

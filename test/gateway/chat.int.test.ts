@@ -55,6 +55,9 @@ describe('paid chat completions: charging', () => {
     expect(completion.usage).toMatchObject({ prompt_tokens: 40, completion_tokens: 60 })
     const charge = 40n * 10n + 60n * 20n
     expect(receiptOf(response)).toMatchObject({ spent: charge.toString(), units: 100, acceptedCumulative: bucketSize.toString() })
+    // v2's snapshot headers (test/gateway/v2-snapshot.int.test.ts) are never sent for a v1 channel.
+    expect(response.headers.has('Payment-Session')).toBe(false)
+    expect(response.headers.has('Payment-Session-Snapshot')).toBe(false)
     expect((await channelState(payer)).spent).toBe(charge)
   })
 

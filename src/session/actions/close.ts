@@ -17,6 +17,7 @@ import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
 import { isFeeShortfall } from '../readiness.js'
 import { receiptFor } from '../receipt.js'
+import { snapshotHeaders } from '../v2/snapshot-headers.js'
 import { assertSignedBy, voucherSignature } from '../verify.js'
 import type { ActionParameters } from './action.js'
 
@@ -83,6 +84,7 @@ function closedReceipt(
     kind: 'respond',
     status: 200,
     receipt: receiptFor(ctx, credential, closed, { txHash }),
+    headers: snapshotHeaders(ctx, closed),
     log: { channelId: closed.channelId, amounts: { captured: closed.settled } },
   }
 }

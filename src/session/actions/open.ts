@@ -11,6 +11,7 @@ import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
 import { receiptFor } from '../receipt.js'
 import { serve } from '../serve.js'
+import { snapshotHeaders } from '../v2/snapshot-headers.js'
 import { differingFields } from '../v2/terms.js'
 import { acceptNew, assertSignedBy, voucherSignature } from '../verify.js'
 import type { ActionParameters } from './action.js'
@@ -65,7 +66,13 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   const current = advanced ? await acceptNew(ctx, state, { amount: payload.cumulativeAmount, signature }) : state
   // An open on a management request (e.g. HEAD) opens the channel and answers with its receipt; nothing is served.
   if (quote === undefined) {
-    return { kind: 'respond', status: 200, receipt: receiptFor(ctx, credential, current), log: { channelId: current.channelId } }
+    return {
+      kind: 'respond',
+      status: 200,
+      receipt: receiptFor(ctx, credential, current),
+      headers: snapshotHeaders(ctx, current),
+      log: { channelId: current.channelId },
+    }
   }
   return serve(ctx, { credential, state: current, quote, voucherAdvanced: advanced, request: parameters.request })
 }

@@ -9,6 +9,7 @@ import { verificationFailed } from '../errors.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
 import { receiptFor } from '../receipt.js'
+import { snapshotHeaders } from '../v2/snapshot-headers.js'
 import type { ActionParameters } from './action.js'
 
 export async function topUp(ctx: SessionContext, parameters: ActionParameters<'topUp'>): Promise<Authorization<SessionPayment>> {
@@ -33,6 +34,7 @@ export async function topUp(ctx: SessionContext, parameters: ActionParameters<'t
     kind: 'respond',
     status: 200,
     receipt: receiptFor(ctx, credential, after, { txHash }),
+    headers: snapshotHeaders(ctx, after),
     log: { channelId: after.channelId, amounts: { deposit: after.deposit } },
   }
 }
