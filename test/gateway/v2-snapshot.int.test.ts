@@ -7,15 +7,13 @@
 // client pays, on the channel reserve stand-in on anvil; mppx 0.11's client
 // resumes the channel from a snapshot the gateway sent. (v1 routes never send
 // them: test/gateway/chat.int.test.ts.)
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Challenge } from '../../src/protocol/challenge.js'
 import { Receipt } from '../../src/protocol/receipt.js'
 import { tip20ChannelReserveAddress } from '../../src/session/v2/reserve.js'
 import { formatSnapshot, parseSnapshot, type SessionSnapshot, snapshotFromJson } from '../../src/session/v2/snapshot.js'
 import { chatRequest, completionsUrl } from '../support/gateway.js'
-import { repoRoot } from '../support/processes.js'
+import { runMppxScript } from '../support/mppx-script.js'
 import { startV2GatewayFixture } from '../support/v2/gateway.js'
 
 let gateway: Awaited<ReturnType<typeof startV2GatewayFixture>>
@@ -27,27 +25,9 @@ afterAll(async () => {
   await gateway?.stop()
 })
 
-const hydrateScript = fileURLToPath(new URL('../interop/clients/mppx-hydrate.ts', import.meta.url))
-
 /** What mppx 0.11's client resumes from a snapshot header (test/interop/clients/mppx-hydrate.ts, in the nested package). */
-function mppxHydrate(input: { header: string; rpcUrl: string; chainId: number; payer: string }): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(`${repoRoot}/node_modules/.bin/tsx`, [hydrateScript, JSON.stringify(input)], {
-      cwd: `${repoRoot}/test/interop`,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      const line = stdout.trim().split('\n').at(-1)
-      if (code !== 0 || line === undefined) reject(new Error(`the mppx script exited ${code}: ${stderr.slice(-2000)}`))
-      else resolve(JSON.parse(line) as Record<string, unknown>)
-    })
-  })
-}
+const mppxHydrate = (input: { header: string; rpcUrl: string; chainId: number; payer: string }) =>
+  runMppxScript<Record<string, unknown>>('mppx-hydrate.ts', input)
 
 /** The response's snapshot, after checking `Payment-Session` and the snapshot name the receipt's channel. */
 function snapshotOf(response: Response): { snapshot: SessionSnapshot; receipt: Receipt } {

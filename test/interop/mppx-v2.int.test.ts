@@ -3,8 +3,6 @@
 // from the nested package that pins it), paying the gateway on a v2 route over
 // real HTTP, against the channel reserve stand-in on anvil
 // (test/support/v2/): open → several paid completions → its own close.
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { type Address, parseAbiItem } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { Abis } from 'viem/tempo'
@@ -15,12 +13,10 @@ import { precompileEscrow } from '../../src/escrow/precompile-escrow.js'
 import { startGateway } from '../../src/node.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { pathUsdBalance, testAccounts, testClient, zeroFees } from '../harness/local-chain.js'
-import { repoRoot } from '../support/processes.js'
+import { runMppxScript } from '../support/mppx-script.js'
 import { type StandInChain, startStandInChain } from '../support/v2/stand-in.js'
 import { v2Gas } from '../support/v2/transactions.js'
 
-const clientScript = fileURLToPath(new URL('./clients/mppx-session-v2.ts', import.meta.url))
-const tsx = `${repoRoot}/node_modules/.bin/tsx`
 let chain: StandInChain
 let gateway: Awaited<ReturnType<typeof startGateway>>
 const payee = testAccounts[4]!
@@ -53,21 +49,7 @@ afterAll(async () => {
   await chain?.stop()
 })
 
-function runClient(input: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [clientScript, JSON.stringify(input)], { cwd: `${repoRoot}/test/interop`, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      const line = stdout.trim().split('\n').at(-1)
-      if (code !== 0 || line === undefined) reject(new Error(`the mppx client exited ${code}: ${stderr.slice(-2000)}`))
-      else resolve(JSON.parse(line) as Record<string, unknown>)
-    })
-  })
-}
+const runClient = (input: Record<string, unknown>) => runMppxScript<Record<string, unknown>>('mppx-session-v2.ts', input)
 
 // Tempo charges transaction fees as a TIP-20 transfer to the fee manager (docs/local-chain.md).
 const feeManager = '0xfeec000000000000000000000000000000000000'

@@ -3,8 +3,6 @@
 // on anvil: open → several paid completions → cooperative close, with exact
 // token balances. Both the session manager and Mppx.create + sessionLegacy in
 // auto mode.
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { type Address, type Hex, parseAbi, parseAbiItem } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,10 +22,8 @@ import {
   testClient,
   zeroFees,
 } from '../harness/local-chain.js'
-import { repoRoot } from '../support/processes.js'
+import { runMppxScript } from '../support/mppx-script.js'
 
-const clientScript = fileURLToPath(new URL('./clients/mppx-session.ts', import.meta.url))
-const tsx = `${repoRoot}/node_modules/.bin/tsx`
 let anvil: Anvil
 let chain: TestClient
 let escrow: Address
@@ -73,21 +69,7 @@ type Outcome = {
   paidRequests: number
 }
 
-function runClient(input: Record<string, unknown>): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [clientScript, JSON.stringify(input)], { cwd: `${repoRoot}/test/interop`, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      const line = stdout.trim().split('\n').at(-1)
-      if (code !== 0 || line === undefined) reject(new Error(`the mppx client exited ${code}: ${stderr.slice(-2000)}`))
-      else resolve(JSON.parse(line) as Outcome)
-    })
-  })
-}
+const runClient = (input: Record<string, unknown>) => runMppxScript<Outcome>('mppx-session.ts', input)
 
 // Tempo charges transaction fees as a TIP-20 transfer to the fee manager (docs/local-chain.md).
 const feeManager = '0xfeec000000000000000000000000000000000000'

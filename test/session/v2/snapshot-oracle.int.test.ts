@@ -2,33 +2,15 @@
 // (test/interop/clients/mppx-snapshot.ts, run as a child process from the
 // nested package that pins mppx): what our server sends, mppx's client
 // decodes to the same object; what mppx serializes, our parser reads.
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import type { Address } from 'viem'
 import { expect, it } from 'vitest'
 import { computeChannelId } from '../../../src/session/v2/channel-id.js'
 import type { ChannelDescriptor } from '../../../src/session/v2/descriptor.js'
 import { formatSnapshot, parseSnapshot, type SessionSnapshot, snapshotFromJson } from '../../../src/session/v2/snapshot.js'
-import { repoRoot } from '../../support/processes.js'
+import { runMppxScript } from '../../support/mppx-script.js'
 
-const oracleScript = fileURLToPath(new URL('../../interop/clients/mppx-snapshot.ts', import.meta.url))
-const tsx = `${repoRoot}/node_modules/.bin/tsx`
-
-function runOracle(input: { headers: string[]; snapshots: SessionSnapshot[] }): Promise<{ decoded: unknown[]; serialized: string[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [oracleScript, JSON.stringify(input)], { cwd: `${repoRoot}/test/interop`, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      const line = stdout.trim().split('\n').at(-1)
-      if (code !== 0 || line === undefined) reject(new Error(`the mppx oracle exited ${code}: ${stderr.slice(-2000)}`))
-      else resolve(JSON.parse(line) as { decoded: unknown[]; serialized: string[] })
-    })
-  })
-}
+const runOracle = (input: { headers: string[]; snapshots: SessionSnapshot[] }) =>
+  runMppxScript<{ decoded: unknown[]; serialized: string[] }>('mppx-snapshot.ts', input)
 
 const escrow = '0x4d50500000000000000000000000000000000000' as Address
 const descriptor: ChannelDescriptor = {
