@@ -16,10 +16,8 @@ import { closeOnChain, unconfirmedTxHash } from '../payee-transactions.js'
 import type { SessionPayment } from '../payment.js'
 import { assertSource } from '../policy.js'
 import { isFeeShortfall } from '../readiness.js'
-import { receiptFor } from '../receipt.js'
-import { snapshotHeaders } from '../v2/snapshot-headers.js'
 import { assertSignedBy, voucherSignature } from '../verify.js'
-import type { ActionParameters } from './action.js'
+import { type ActionParameters, receiptAnswer } from './action.js'
 
 export async function close(ctx: SessionContext, parameters: ActionParameters<'close'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload } = parameters
@@ -80,13 +78,7 @@ function closedReceipt(
   closed: Channel.ChannelState,
   txHash: Hex,
 ): Authorization<SessionPayment> {
-  return {
-    kind: 'respond',
-    status: 200,
-    receipt: receiptFor(ctx, credential, closed, { txHash }),
-    headers: snapshotHeaders(ctx, closed),
-    log: { channelId: closed.channelId, amounts: { captured: closed.settled } },
-  }
+  return receiptAnswer(ctx, credential, closed, { receipt: { txHash }, amounts: { captured: closed.settled } })
 }
 
 /** What a failed close tells the client: the channel's state after it, and whether retrying can help. */

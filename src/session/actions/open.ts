@@ -9,12 +9,10 @@ import { verificationFailed } from '../errors.js'
 import { assertWithinExposureLimit } from '../exposure.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
-import { receiptFor } from '../receipt.js'
 import { serve } from '../serve.js'
-import { snapshotHeaders } from '../v2/snapshot-headers.js'
 import { differingFields } from '../v2/terms.js'
 import { acceptNew, assertSignedBy, voucherSignature } from '../verify.js'
-import type { ActionParameters } from './action.js'
+import { type ActionParameters, receiptAnswer } from './action.js'
 
 export async function open(ctx: SessionContext, parameters: ActionParameters<'open'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload } = parameters
@@ -66,13 +64,7 @@ export async function open(ctx: SessionContext, parameters: ActionParameters<'op
   const current = advanced ? await acceptNew(ctx, state, { amount: payload.cumulativeAmount, signature }) : state
   // An open on a management request (e.g. HEAD) opens the channel and answers with its receipt; nothing is served.
   if (quote === undefined) {
-    return {
-      kind: 'respond',
-      status: 200,
-      receipt: receiptFor(ctx, credential, current),
-      headers: snapshotHeaders(ctx, current),
-      log: { channelId: current.channelId },
-    }
+    return receiptAnswer(ctx, credential, current)
   }
   return serve(ctx, { credential, state: current, quote, voucherAdvanced: advanced, request: parameters.request })
 }

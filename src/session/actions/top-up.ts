@@ -8,9 +8,7 @@ import type { SessionContext } from '../context.js'
 import { verificationFailed } from '../errors.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
-import { receiptFor } from '../receipt.js'
-import { snapshotHeaders } from '../v2/snapshot-headers.js'
-import type { ActionParameters } from './action.js'
+import { type ActionParameters, receiptAnswer } from './action.js'
 
 export async function topUp(ctx: SessionContext, parameters: ActionParameters<'topUp'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload } = parameters
@@ -30,11 +28,5 @@ export async function topUp(ctx: SessionContext, parameters: ActionParameters<'t
   const after = await readChain(ctx, payload.channelId, payload.descriptor)
   if (after.deposit < before.deposit + call.additionalDeposit)
     throw verificationFailed('The deposit did not grow by additionalDeposit.', after.channelId)
-  return {
-    kind: 'respond',
-    status: 200,
-    receipt: receiptFor(ctx, credential, after, { txHash }),
-    headers: snapshotHeaders(ctx, after),
-    log: { channelId: after.channelId, amounts: { deposit: after.deposit } },
-  }
+  return receiptAnswer(ctx, credential, after, { receipt: { txHash }, amounts: { deposit: after.deposit } })
 }

@@ -8,11 +8,9 @@ import type { SessionContext } from '../context.js'
 import { assertWithinExposureLimit, voucherPosition } from '../exposure.js'
 import type { SessionPayment } from '../payment.js'
 import { assertPayerAllowed, assertSource } from '../policy.js'
-import { receiptFor } from '../receipt.js'
 import { serve } from '../serve.js'
-import { snapshotHeaders } from '../v2/snapshot-headers.js'
 import { verifyVoucher } from '../verify.js'
-import type { ActionParameters } from './action.js'
+import { type ActionParameters, receiptAnswer } from './action.js'
 
 export async function voucher(ctx: SessionContext, parameters: ActionParameters<'voucher'>): Promise<Authorization<SessionPayment>> {
   const { credential, payload, management, paid } = parameters
@@ -30,13 +28,7 @@ export async function voucher(ctx: SessionContext, parameters: ActionParameters<
   const { state: current, advanced } = await verifyVoucher(ctx, state, payload.cumulativeAmount, payload.signature)
   // A voucher top-up (HEAD, or any request that asks for no content): accepted, nothing served, nothing charged.
   if (quote === undefined) {
-    return {
-      kind: 'respond',
-      status: 200,
-      receipt: receiptFor(ctx, credential, current),
-      headers: snapshotHeaders(ctx, current),
-      log: { channelId: current.channelId },
-    }
+    return receiptAnswer(ctx, credential, current)
   }
   return serve(ctx, { credential, state: current, quote, voucherAdvanced: advanced, request: parameters.request })
 }
