@@ -9,12 +9,12 @@ import { pathUsdAddress } from '../../../contracts-abi/tip20.js'
 import { createGateway } from '../../../src/app.js'
 import { openAiUpstream } from '../../../src/chat/openai-upstream.js'
 import { type SessionClientOptions, sessionClient } from '../../../src/client/session-client.js'
-import { precompileEscrow } from '../../../src/escrow/precompile-escrow.js'
 import type { TempoSessionOptions } from '../../../src/session/options.js'
 import { memoryStore } from '../../../src/stores/memory.js'
 import { expectSuccess, pathUsdBalance, testAccounts, testClient, zeroFees } from '../../harness/local-chain.js'
 import { startFakeUpstream } from '../fake-upstream.js'
 import { catalogue } from '../gateway.js'
+import { standInPayee } from './payee.js'
 import { startStandInChain } from './stand-in.js'
 import { v2Gas } from './transactions.js'
 
@@ -22,16 +22,7 @@ export async function startV2GatewayFixture(session: Partial<TempoSessionOptions
   const chain = await startStandInChain()
   const upstream = await startFakeUpstream()
   const funder = testClient(chain, testAccounts[0]!)
-  const payeeAccount = privateKeyToAccount(generatePrivateKey())
-  const payeeAddress = payeeAccount.address.toLowerCase() as Address
-  const escrow = precompileEscrow({
-    chain: chain.chain,
-    rpcUrl: chain.rpcUrl,
-    payee: payeeAccount,
-    fees: zeroFees,
-    gas: { settle: v2Gas, close: v2Gas },
-    pollingIntervalMs: 10,
-  })
+  const { address: payeeAddress, escrow } = standInPayee(chain)
   const store = memoryStore()
   const { app, session: method } = createGateway({
     realm: 'gateway.test',

@@ -7,7 +7,6 @@ import { type Address, createTestClient, http, type LocalAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { Abis } from 'viem/tempo'
 import { pathUsdAddress } from '../../../contracts-abi/tip20.js'
-import { precompileEscrow } from '../../../src/escrow/precompile-escrow.js'
 import { paymentErrorHandler } from '../../../src/middleware/error-handler.js'
 import { payment } from '../../../src/middleware/payment.js'
 import type { PaymentLogEntry } from '../../../src/payment/logger.js'
@@ -19,6 +18,7 @@ import type { TempoSessionOptions } from '../../../src/session/options.js'
 import { memoryStore } from '../../../src/stores/memory.js'
 import type { SessionStore } from '../../../src/stores/store.js'
 import { expectSuccess, pathUsdBalance, testAccounts, testClient, zeroFees } from '../../harness/local-chain.js'
+import { standInPayee } from './payee.js'
 import { startStandInChain } from './stand-in.js'
 import { v2Gas } from './transactions.js'
 
@@ -31,17 +31,7 @@ export type V2SessionFixture = Awaited<ReturnType<typeof startV2Session>>
 export async function startV2Session(options: { method?: Partial<TempoSessionOptions>; store?: SessionStore } = {}) {
   const chain = await startStandInChain()
   const funder = testClient(chain, testAccounts[0]!)
-  const payeeAccount = privateKeyToAccount(generatePrivateKey())
-  const payeeAddress = payeeAccount.address.toLowerCase() as Address
-  const escrow = precompileEscrow({
-    chain: chain.chain,
-    rpcUrl: chain.rpcUrl,
-    payee: payeeAccount,
-    fees: zeroFees,
-    gas: { settle: v2Gas, close: v2Gas },
-    pollingIntervalMs: 10,
-    timeoutMs: 5_000,
-  })
+  const { address: payeeAddress, escrow } = standInPayee(chain, { timeoutMs: 5_000 })
   const store = options.store ?? memoryStore()
   const method = tempoSession({
     sessionProtocol: 'v2',
