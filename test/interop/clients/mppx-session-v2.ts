@@ -13,27 +13,15 @@
 // under-reports its gas, so the transport raises it to a fixed limit (an open
 // on the stand-in under hardfork t4 uses ~600k: new storage slots cost ~250k each).
 import { tempo } from 'mppx/client'
-import { createClient, custom, defineChain, type EIP1193RequestFn, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { tempoLocalnet } from 'viem/chains'
+import { anvilClient } from './anvil-client.js'
 
 type Input = { url: string; rpcUrl: string; chainId: number; privateKey: `0x${string}`; completions: number; maxDeposit: string }
 
 const input = JSON.parse(process.argv[2]!) as Input
 const account = privateKeyToAccount(input.privateKey)
 
-const anvilGasFor0x76 = 3_000_000n
-const rpc = http(input.rpcUrl)({})
-const correctedRequest: EIP1193RequestFn = async (args) => {
-  const result = (await rpc.request(args)) as Record<string, unknown>
-  if (args.method === 'eth_fillTransaction' && typeof result === 'object' && result !== null) {
-    const tx = result.tx as Record<string, unknown> | undefined
-    if (tx && Array.isArray(tx.calls) && BigInt(String(tx.gas ?? '0x0')) < anvilGasFor0x76) tx.gas = `0x${anvilGasFor0x76.toString(16)}`
-  }
-  return result as never
-}
-const chain = defineChain({ ...tempoLocalnet, id: input.chainId, rpcUrls: { default: { http: [input.rpcUrl] } } })
-const client = createClient({ chain, transport: custom({ request: correctedRequest }) })
+const client = anvilClient(input.rpcUrl, input.chainId, 3_000_000n)
 
 const ask = (i: number) => ({
   method: 'POST',

@@ -13,9 +13,8 @@
 // under-reports its gas (an anvil defect, docs/local-chain.md), so the RPC
 // transport raises the gas it reports for such transactions to a fixed limit.
 import { Mppx, sessionLegacy, sessionLegacyManager } from 'mppx/client'
-import { createClient, custom, defineChain, type EIP1193RequestFn, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { tempoLocalnet } from 'viem/chains'
+import { anvilClient } from './anvil-client.js'
 
 type Input = {
   url: string
@@ -32,18 +31,7 @@ const input = JSON.parse(process.argv[2]!) as Input
 const account = privateKeyToAccount(input.privateKey)
 
 // anvil's defect: approve + open measures about 200k gas on T0; 1,000,000 leaves room and costs nothing at base fee 0.
-const anvilGasFor0x76 = 1_000_000n
-const rpc = http(input.rpcUrl)({})
-const correctedRequest: EIP1193RequestFn = async (args) => {
-  const result = (await rpc.request(args)) as Record<string, unknown>
-  if (args.method === 'eth_fillTransaction' && typeof result === 'object' && result !== null) {
-    const tx = result.tx as Record<string, unknown> | undefined
-    if (tx && Array.isArray(tx.calls) && BigInt(String(tx.gas ?? '0x0')) < anvilGasFor0x76) tx.gas = `0x${anvilGasFor0x76.toString(16)}`
-  }
-  return result as never
-}
-const chain = defineChain({ ...tempoLocalnet, id: input.chainId, rpcUrls: { default: { http: [input.rpcUrl] } } })
-const client = createClient({ chain, transport: custom({ request: correctedRequest }) })
+const client = anvilClient(input.rpcUrl, input.chainId, 1_000_000n)
 const getClient = () => client
 
 // Every HTTP request the client sends, to report round trips per completion.
