@@ -41,7 +41,12 @@ export type SessionPayload = z.output<typeof sessionPayload>
 
 /** Validates a credential payload: field presence, hex and decimal formats, bounds. No cryptography. */
 export function parseSessionPayload(payload: unknown): SessionPayload {
-  const result = sessionPayload.safeParse(payload)
+  return parsePayloadWith(sessionPayload, payload)
+}
+
+/** Parses `payload` with `schema`; the first issue becomes `mpp_malformed_credential` naming where it is. Shared by v1 and v2. */
+export function parsePayloadWith<T>(schema: z.ZodType<T>, payload: unknown): T {
+  const result = schema.safeParse(payload)
   if (!result.success) {
     const issue = result.error.issues[0]
     const where = issue?.path.join('.') || 'payload'

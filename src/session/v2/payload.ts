@@ -5,7 +5,7 @@
 // verified (signature.ts), still before any ECDSA work.
 import type { Hex } from 'viem'
 import { z } from 'zod'
-import { PaymentError } from '../../errors/payment-error.js'
+import { parsePayloadWith } from '../v1/payload.js'
 import { maxUint96 } from './amount.js'
 import { addressSchema, bytes32Schema, type ChannelDescriptor, channelDescriptorSchema } from './descriptor.js'
 
@@ -46,11 +46,5 @@ export type SessionPayloadV2 = z.output<typeof sessionPayload> & { descriptor: C
 
 /** Validates a v2 credential payload: field presence, hex and decimal formats, uint96 bounds. No cryptography. */
 export function parseSessionPayloadV2(payload: unknown): SessionPayloadV2 {
-  const result = sessionPayload.safeParse(payload)
-  if (!result.success) {
-    const issue = result.error.issues[0]
-    const where = issue?.path.join('.') || 'payload'
-    throw new PaymentError('mpp_malformed_credential', `Invalid session payload at ${where}: ${issue?.message ?? 'invalid'}.`)
-  }
-  return result.data
+  return parsePayloadWith(sessionPayload, payload)
 }

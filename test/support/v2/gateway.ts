@@ -4,17 +4,16 @@
 // OpenAI-compatible upstream process, and the project's session client.
 import { type Address, http, type LocalAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { Abis } from 'viem/tempo'
 import { pathUsdAddress } from '../../../contracts-abi/tip20.js'
 import { createGateway } from '../../../src/app.js'
 import { openAiUpstream } from '../../../src/chat/openai-upstream.js'
 import { type SessionClientOptions, sessionClient } from '../../../src/client/session-client.js'
 import type { TempoSessionOptions } from '../../../src/session/options.js'
 import { memoryStore } from '../../../src/stores/memory.js'
-import { expectSuccess, pathUsdBalance, testAccounts, testClient, zeroFees } from '../../harness/local-chain.js'
+import { pathUsdBalance, testAccounts, testClient, zeroFees } from '../../harness/local-chain.js'
 import { startFakeUpstream } from '../fake-upstream.js'
 import { catalogue } from '../gateway.js'
-import { standInPayee } from './payee.js'
+import { fundOnStandIn, standInPayee } from './payee.js'
 import { startStandInChain } from './stand-in.js'
 import { v2Gas } from './transactions.js'
 
@@ -37,23 +36,10 @@ export async function startV2GatewayFixture(session: Partial<TempoSessionOptions
   })
   const fetch = async (input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input as string, init))
 
-  /** Transfers pathUSD with a gas limit that covers creating the recipient's balance slot (~550k from t1). */
-  async function fund(to: Address, amount: bigint) {
-    const hash = await funder.writeContract({
-      address: pathUsdAddress,
-      abi: Abis.tip20,
-      functionName: 'transfer',
-      args: [to, amount],
-      gas: v2Gas,
-      ...zeroFees,
-    })
-    await expectSuccess(funder, hash)
-  }
-
   /** A fresh payer holding `funds` pathUSD, with the project's session client (0x76 expiring-nonce opens). */
   async function payer(deposit = 1_000_000n, funds = 10_000_000n, options: Partial<SessionClientOptions> = {}) {
     const account = privateKeyToAccount(generatePrivateKey()) as LocalAccount
-    await fund(account.address, funds)
+    await fundOnStandIn(funder, account.address, funds)
     const client = sessionClient({
       account,
       chain: chain.chain,

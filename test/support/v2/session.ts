@@ -5,7 +5,6 @@
 import { Hono } from 'hono'
 import { type Address, createTestClient, http, type LocalAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { Abis } from 'viem/tempo'
 import { pathUsdAddress } from '../../../contracts-abi/tip20.js'
 import { paymentErrorHandler } from '../../../src/middleware/error-handler.js'
 import { payment } from '../../../src/middleware/payment.js'
@@ -17,10 +16,9 @@ import { tempoSession } from '../../../src/session/engine.js'
 import type { TempoSessionOptions } from '../../../src/session/options.js'
 import { memoryStore } from '../../../src/stores/memory.js'
 import type { SessionStore } from '../../../src/stores/store.js'
-import { expectSuccess, pathUsdBalance, testAccounts, testClient, zeroFees } from '../../harness/local-chain.js'
-import { standInPayee } from './payee.js'
+import { pathUsdBalance, testAccounts, testClient } from '../../harness/local-chain.js'
+import { fundOnStandIn, standInPayee } from './payee.js'
 import { startStandInChain } from './stand-in.js'
-import { v2Gas } from './transactions.js'
 
 export const price = 100_000n
 export const secretKey = 'session-test-secret-key-at-least-32-bytes'
@@ -55,23 +53,10 @@ export async function startV2Session(options: { method?: Partial<TempoSessionOpt
   app.onError(paymentErrorHandler)
   app.post('/v1/paid', paid, (c) => c.json({ channelId: c.var.payment.channelId }))
 
-  /** Transfers pathUSD with a gas limit that covers creating the recipient's balance slot (~550k from t1). */
-  async function fund(to: Address, amount: bigint) {
-    const hash = await funder.writeContract({
-      address: pathUsdAddress,
-      abi: Abis.tip20,
-      functionName: 'transfer',
-      args: [to, amount],
-      gas: v2Gas,
-      ...zeroFees,
-    })
-    await expectSuccess(funder, hash)
-  }
-
   /** A fresh payer key holding `amount` pathUSD, and a client of the chain for it. */
   async function payer(amount = 10_000_000n) {
     const account = privateKeyToAccount(generatePrivateKey()) as LocalAccount
-    await fund(account.address, amount)
+    await fundOnStandIn(funder, account.address, amount)
     return { account, address: account.address.toLowerCase() as Address, client: testClient(chain, account) }
   }
 
